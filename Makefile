@@ -1,0 +1,35 @@
+# Two commands set up everything on a fresh machine:
+#   make repro   create/reuse .venv, install the project, run the whole pipeline (dvc repro)
+#   make test    create/reuse .venv, install the project, run the test suite
+# Both are idempotent; with the environment in place the set-up step is skipped.
+PYTHON ?= python3
+VENV := .venv
+STAMP := $(VENV)/.installed-stamp
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+
+.PHONY: repro test params bench ui clean-env
+
+$(STAMP): pyproject.toml
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)/bin/python -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+repro: $(STAMP)
+	dvc repro
+
+test: $(STAMP)
+	python -m pytest $(PYTEST_ARGS)
+
+# Regenerate params.yaml from conf/ (the same composition `dvc exp run -S` performs).
+params: $(STAMP)
+	python -m mlpbench.compose
+
+bench: $(STAMP)
+	python benchmarks/run_all.py
+
+ui: $(STAMP)
+	mlflow ui --backend-store-uri sqlite:///$(abspath mlflow.db) --host 127.0.0.1 --port 5000
+
+clean-env:
+	rm -rf $(VENV)

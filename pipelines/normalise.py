@@ -1,0 +1,23 @@
+"""DVC stage `normalise`: IDX files -> float32 pixels in [0, 1] and int64 labels (.npy)."""
+import sys
+from pathlib import Path
+
+from mlpbench.data.idx import IDXFormatError
+from mlpbench.data.normalise import normalise
+from mlpbench.params import load_params, resolve
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    paths = load_params(ROOT / "params.yaml")["data"]["paths"]
+    manifest = normalise(resolve(ROOT, paths["raw"]), resolve(ROOT, paths["processed"]))
+    for name, entry in manifest.items():
+        print(f"{name}: shape {tuple(entry['shape'])} sha256 {entry['sha256'][:12]}")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except (IDXFormatError, FileNotFoundError) as err:
+        sys.exit(f"normalise failed: {err}")

@@ -1,0 +1,1 @@
+"""mlpbench: from-scratch NumPy vs PyTorch MLP, reproducibly compared."""

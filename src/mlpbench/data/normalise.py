@@ -1,0 +1,66 @@
+"""The normalise stage: IDX files -> float32 pixel arrays in [0, 1] and int64 labels as .npy.
+
+Pixels are divided by 255, as in the reference tutorial. Arrays are stored as plain ``.npy``
+(loadable with ``mmap_mode="r"``, never pickled), written atomically.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from mlpbench.data.idx import parse_pair
+from mlpbench.io import atomic_path, write_json
+
+SPLITS = {
+    "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+    "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
+}
+
+
+def scale_pixels(images: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """uint8 pixels (n, 784) -> float32 in [0, 1], i.e. x / 255."""
+    out = np.empty(images.shape, dtype=np.float32) if out is None else out
+    return np.divide(images, np.float32(255.0), out=out, dtype=np.float32)
+
+
+def _save_npy(path: Path, array: np.ndarray) -> str:
+    """Save ``array`` atomically as .npy; return the sha256 of its data bytes."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.save(fh, array, allow_pickle=False)
+    return hashlib.sha256(np.ascontiguousarray(array).data).hexdigest()
+
+
+def _write_images(path: Path, images: np.ndarray) -> str:
+    """Scale straight into a memory-mapped .npy (no second 220 MB buffer); return its sha256."""
+    with atomic_path(path) as tmp:
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=images.shape)
+        scale_pixels(images, out=out)
+        out.flush()
+        digest = hashlib.sha256(out.data).hexdigest()
+        del out
+    return digest
+
+
+def normalise(raw_dir: Path, out_dir: Path) -> dict:
+    """Parse the four IDX files in ``raw_dir`` and write ``{train,test}_{images,labels}.npy``.
+
+    Returns a manifest (also written to ``out_dir/manifest.json``): shape and sha256 per array.
+    """
+    raw_dir, out_dir = Path(raw_dir), Path(out_dir)
+    manifest = {}
+    for split, (images_name, labels_name) in SPLITS.items():
+        images, labels = parse_pair(raw_dir / images_name, raw_dir / labels_name)
+        manifest[f"{split}_images"] = {
+            "shape": list(images.shape),
+            "sha256": _write_images(out_dir / f"{split}_images.npy", images),
+        }
+        labels64 = labels.astype(np.int64)
+        manifest[f"{split}_labels"] = {
+            "shape": list(labels64.shape),
+            "sha256": _save_npy(out_dir / f"{split}_labels.npy", labels64),
+        }
+    write_json(out_dir / "manifest.json", manifest)
+    return manifest
