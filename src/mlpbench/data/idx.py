@@ -8,6 +8,8 @@ what was found.
 from __future__ import annotations
 
 import gzip
+import math
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +31,7 @@ def read_bytes(path: Path) -> bytes:
     if path.suffix == ".gz":
         try:
             return gzip.decompress(path.read_bytes())
-        except (OSError, EOFError) as err:
+        except (OSError, EOFError, zlib.error) as err:
             raise IDXFormatError(f"{path}: not a valid gzip file ({err}); delete it and download it again") from err
     return path.read_bytes()
 
@@ -42,7 +44,7 @@ def _header(raw: bytes, path: Path, magic: int, ndim: int) -> tuple[int, ...]:
     if found != magic:
         raise IDXFormatError(f"{path}: magic number is {found}, expected {magic}")
     dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    expected_len = header_len + int(np.prod(dims))
+    expected_len = header_len + math.prod(dims)
     if len(raw) != expected_len:
         raise IDXFormatError(
             f"{path}: {len(raw)} bytes, expected {expected_len} for dimensions {dims} "

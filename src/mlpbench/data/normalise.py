@@ -50,9 +50,10 @@ def normalise(raw_dir: Path, out_dir: Path) -> dict:
     Returns a manifest (also written to ``out_dir/manifest.json``): shape and sha256 per array.
     """
     raw_dir, out_dir = Path(raw_dir), Path(out_dir)
+    # Parse all four files before writing any, so a bad file leaves no mixed set of outputs.
+    parsed = {split: parse_pair(raw_dir / images, raw_dir / labels) for split, (images, labels) in SPLITS.items()}
     manifest = {}
-    for split, (images_name, labels_name) in SPLITS.items():
-        images, labels = parse_pair(raw_dir / images_name, raw_dir / labels_name)
+    for split, (images, labels) in parsed.items():
         manifest[f"{split}_images"] = {
             "shape": list(images.shape),
             "sha256": _write_images(out_dir / f"{split}_images.npy", images),

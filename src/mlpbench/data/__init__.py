@@ -1,0 +1,1 @@
+"""MNIST data: download and verify the raw files, parse IDX, normalise, split."""

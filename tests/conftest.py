@@ -1,0 +1,128 @@
+"""Fixtures shared by the whole suite.
+
+Tests make their own tiny data (STYLE.md: "tiny data made in the tests"); only tests marked
+``real_data`` use the real MNIST copy beside the project, via ``real_mnist_dir``.
+
+- ``write_idx``, ``write_idx_images``, ``write_idx_labels``: functions that write IDX files
+  (gzip-compressed when the name ends in ``.gz``), valid or deliberately broken.
+- ``tiny_mnist`` / ``tiny_raw_dir``: a fake MNIST (600 train + 100 test images) under the four
+  real file names in ``tmp_path / "raw"``.
+- ``real_mnist_dir``: ``../shared/data/mnist`` from the project root, or a skip when absent.
+"""
+from __future__ import annotations
+
+import gzip
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+REAL_MNIST_DIR = PROJECT_ROOT.parent / "shared" / "data" / "mnist"
+
+IMAGES_MAGIC, LABELS_MAGIC = 2051, 2049
+RAW_NAMES = {
+    "train_images": "train-images-idx3-ubyte.gz",
+    "train_labels": "train-labels-idx1-ubyte.gz",
+    "test_images": "t10k-images-idx3-ubyte.gz",
+    "test_labels": "t10k-labels-idx1-ubyte.gz",
+}
+
+
+def idx_bytes(magic: int, dims: Sequence[int], payload: bytes) -> bytes:
+    """An IDX file's bytes: big-endian magic, one big-endian uint32 per dimension, payload.
+
+    Written here from the format's definition, not with mlpbench code, so the parser is checked
+    against an independent encoder. ``dims`` and ``payload`` need not agree (broken files).
+    """
+    header = magic.to_bytes(4, "big") + b"".join(int(d).to_bytes(4, "big") for d in dims)
+    return header + payload
+
+
+def write_idx(path: Path, magic: int, dims: Sequence[int], payload: bytes) -> Path:
+    """Write an IDX file (gzip when ``path`` ends in .gz); return ``path``."""
+    raw = idx_bytes(magic, dims, payload)
+    Path(path).write_bytes(gzip.compress(raw) if Path(path).suffix == ".gz" else raw)
+    return Path(path)
+
+
+def write_idx_images(path: Path, images: np.ndarray) -> Path:
+    """Write ``images``: (n, rows, cols) uint8 as an IDX image file."""
+    images = np.asarray(images)
+    if images.dtype != np.uint8 or images.ndim != 3:
+        raise TypeError(f"images must be (n, rows, cols) uint8, got {images.dtype} {images.shape}")
+    return write_idx(path, IMAGES_MAGIC, images.shape, images.tobytes())
+
+
+def write_idx_labels(path: Path, labels: np.ndarray) -> Path:
+    """Write ``labels``: (n,) integers in 0..255 as an IDX label file (values not checked)."""
+    labels = np.asarray(labels, dtype=np.uint8)
+    return write_idx(path, LABELS_MAGIC, labels.shape, labels.tobytes())
+
+
+@dataclass(frozen=True)
+class TinyMnist:
+    """A fake MNIST written in ``raw_dir``; images (n, 28, 28) uint8, labels (n,) uint8."""
+
+    raw_dir: Path
+    train_images: np.ndarray
+    train_labels: np.ndarray
+    test_images: np.ndarray
+    test_labels: np.ndarray
+
+
+def make_tiny_mnist(raw_dir: Path, n_train: int = 600, n_test: int = 100, seed: int = 0) -> TinyMnist:
+    """Random pixels and labels 0..9 in equal numbers, shuffled, under the real file names."""
+    rng = np.random.default_rng(seed)
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    arrays = {}
+    for part, n in (("train", n_train), ("test", n_test)):
+        arrays[f"{part}_images"] = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
+        arrays[f"{part}_labels"] = rng.permutation(np.arange(n) % 10).astype(np.uint8)
+        write_idx_images(raw_dir / RAW_NAMES[f"{part}_images"], arrays[f"{part}_images"])
+        write_idx_labels(raw_dir / RAW_NAMES[f"{part}_labels"], arrays[f"{part}_labels"])
+    return TinyMnist(raw_dir, **arrays)
+
+
+@pytest.fixture(name="write_idx")
+def _write_idx() -> Callable[..., Path]:
+    """``write_idx(path, magic, dims, payload)``: any IDX file, including broken ones."""
+    return write_idx
+
+
+@pytest.fixture(name="write_idx_images")
+def _write_idx_images() -> Callable[[Path, np.ndarray], Path]:
+    """``write_idx_images(path, images)`` with images (n, rows, cols) uint8."""
+    return write_idx_images
+
+
+@pytest.fixture(name="write_idx_labels")
+def _write_idx_labels() -> Callable[[Path, np.ndarray], Path]:
+    """``write_idx_labels(path, labels)`` with labels (n,) integers."""
+    return write_idx_labels
+
+
+@pytest.fixture
+def tiny_mnist(tmp_path: Path) -> TinyMnist:
+    """A fake MNIST (600 train + 100 test) in ``tmp_path / "raw"``, with its arrays."""
+    return make_tiny_mnist(tmp_path / "raw")
+
+
+@pytest.fixture
+def tiny_raw_dir(tiny_mnist: TinyMnist) -> Path:
+    """The folder holding the fake MNIST's four .gz files."""
+    return tiny_mnist.raw_dir
+
+
+@pytest.fixture
+def real_mnist_dir() -> Path:
+    """The real MNIST copy (four .gz files); skips the test when it is not there."""
+    missing = [n for n in RAW_NAMES.values() if not (REAL_MNIST_DIR / n).is_file()]
+    if missing:
+        pytest.skip(
+            f"real MNIST copy not found at {REAL_MNIST_DIR} (missing {', '.join(missing)}); "
+            "put the four MNIST .gz files there to run tests marked real_data"
+        )
+    return REAL_MNIST_DIR

@@ -1,0 +1,168 @@
+"""Strict IDX parsing: valid files round-trip; every kind of damage is an IDXFormatError that names
+the file and the expected and found values (never an assert, never a numpy error)."""
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mlpbench.data.idx import IDXFormatError, parse_images, parse_labels, parse_pair
+
+IMAGES, LABELS = 2051, 2049
+
+
+def images(n: int, rows: int = 28, cols: int = 28, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, size=(n, rows, cols), dtype=np.uint8)
+
+
+def assert_names(err: pytest.ExceptionInfo, path: Path, *values: object) -> None:
+    """The message names the file and every expected/found value."""
+    message = str(err.value)
+    assert str(path) in message, message
+    for value in values:
+        assert str(value) in message, f"{value!r} missing from: {message}"
+
+
+# --- valid files -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["images.gz", "images"])  # gzip and plain
+def test_images_round_trip(tmp_path, write_idx_images, name) -> None:
+    pixels = images(7)
+    parsed = parse_images(write_idx_images(tmp_path / name, pixels))
+    assert parsed.shape == (7, 784) and parsed.dtype == np.uint8
+    np.testing.assert_array_equal(parsed, pixels.reshape(7, 784))
+
+
+def test_images_other_size(tmp_path, write_idx_images) -> None:
+    pixels = images(3, rows=5, cols=4)
+    parsed = parse_images(write_idx_images(tmp_path / "i.gz", pixels), rows=5, cols=4)
+    np.testing.assert_array_equal(parsed, pixels.reshape(3, 20))
+
+
+@pytest.mark.parametrize("name", ["labels.gz", "labels"])
+def test_labels_round_trip(tmp_path, write_idx_labels, name) -> None:
+    labels = np.array([0, 9, 3, 3, 1, 8], dtype=np.uint8)
+    parsed = parse_labels(write_idx_labels(tmp_path / name, labels))
+    assert parsed.shape == (6,) and parsed.dtype == np.uint8
+    np.testing.assert_array_equal(parsed, labels)
+
+
+def test_empty_files_parse(tmp_path, write_idx_images, write_idx_labels) -> None:
+    x, y = parse_pair(write_idx_images(tmp_path / "i.gz", images(0)), write_idx_labels(tmp_path / "l.gz", []))
+    assert x.shape == (0, 784) and y.shape == (0,)
+
+
+def test_pair_round_trip(tiny_mnist) -> None:
+    raw = tiny_mnist.raw_dir
+    x, y = parse_pair(raw / "train-images-idx3-ubyte.gz", raw / "train-labels-idx1-ubyte.gz")
+    np.testing.assert_array_equal(x, tiny_mnist.train_images.reshape(600, 784))
+    np.testing.assert_array_equal(y, tiny_mnist.train_labels)
+
+
+# --- damaged files ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("parse, found, expected, dims", [
+    (parse_images, LABELS, IMAGES, (2, 28, 28)),
+    (parse_labels, IMAGES, LABELS, (1568,)),
+])
+def test_wrong_magic(tmp_path, write_idx, parse, found, expected, dims) -> None:
+    path = write_idx(tmp_path / "f.gz", found, dims, bytes(1568))
+    with pytest.raises(IDXFormatError, match="magic") as err:
+        parse(path)
+    assert_names(err, path, found, expected)
+
+
+@pytest.mark.parametrize("parse, magic, dims, payload_len, found, expected, word", [
+    (parse_images, IMAGES, (2, 28, 28), 1567, 1583, 1584, "truncated"),
+    (parse_images, IMAGES, (2, 28, 28), 1569, 1585, 1584, "trailing"),
+    (parse_labels, LABELS, (5,), 4, 12, 13, "truncated"),
+    (parse_labels, LABELS, (5,), 6, 14, 13, "trailing"),
+])
+def test_data_length_must_match_header(tmp_path, write_idx, parse, magic, dims, payload_len,
+                                       found, expected, word) -> None:
+    path = write_idx(tmp_path / "f.gz", magic, dims, bytes(payload_len))
+    with pytest.raises(IDXFormatError, match=word) as err:
+        parse(path)
+    assert_names(err, path, f"{found} bytes", f"expected {expected}")
+
+
+@pytest.mark.parametrize("parse, magic, dims, header_len", [
+    (parse_images, IMAGES, (2, 28), 16),  # 12 bytes: the third dimension is missing
+    (parse_labels, LABELS, (), 8),  # 4 bytes: magic only
+])
+def test_header_shorter_than_expected(tmp_path, write_idx, parse, magic, dims, header_len) -> None:
+    path = write_idx(tmp_path / "f.gz", magic, dims, b"")
+    with pytest.raises(IDXFormatError, match="header") as err:
+        parse(path)
+    assert_names(err, path, f"{4 + 4 * len(dims)} bytes", f"{header_len}-byte")
+
+
+def test_empty_file(tmp_path) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(b"")
+    with pytest.raises(IDXFormatError) as err:
+        parse_labels(path)
+    assert_names(err, path, "0 bytes")
+
+
+def test_wrong_image_dims(tmp_path, write_idx_images) -> None:
+    path = write_idx_images(tmp_path / "i.gz", images(2, rows=29, cols=28))
+    with pytest.raises(IDXFormatError) as err:
+        parse_images(path)
+    assert_names(err, path, "29x28", "28x28")
+
+
+def test_label_out_of_range(tmp_path, write_idx_labels) -> None:
+    path = write_idx_labels(tmp_path / "l.gz", [0, 1, 2, 10, 3])
+    with pytest.raises(IDXFormatError) as err:
+        parse_labels(path)
+    assert_names(err, path, "label 10", "index 3", "0..9")
+
+
+def test_count_mismatch(tmp_path, write_idx_images, write_idx_labels) -> None:
+    x = write_idx_images(tmp_path / "i.gz", images(5))
+    y = write_idx_labels(tmp_path / "l.gz", np.zeros(6))
+    with pytest.raises(IDXFormatError) as err:
+        parse_pair(x, y)
+    assert_names(err, x, y, "5 images", "6 labels")
+
+
+def _not_gzip(good: bytes) -> bytes:
+    return b"this is not gzip data at all"
+
+
+def _truncated(good: bytes) -> bytes:
+    return good[: len(good) // 2]
+
+
+def _bad_crc(good: bytes) -> bytes:
+    return good[:-8] + bytes([good[-8] ^ 0xFF]) + good[-7:]
+
+
+def _bad_deflate(good: bytes) -> bytes:
+    # a valid gzip header followed by a deflate stream that zlib rejects ("invalid block type")
+    return good[:10] + b"\xff" * (len(good) - 10)
+
+
+@pytest.mark.parametrize("damage", [
+    _not_gzip,
+    _truncated,
+    _bad_crc,
+    _bad_deflate,
+])
+def test_invalid_gzip(tmp_path, damage) -> None:
+    good = gzip.compress((LABELS.to_bytes(4, "big") + (100).to_bytes(4, "big") + bytes(range(10)) * 10))
+    path = tmp_path / "l.gz"
+    path.write_bytes(damage(good))
+    with pytest.raises(IDXFormatError, match="gzip") as err:
+        parse_labels(path)
+    assert_names(err, path, "download it again")
+
+
+def test_missing_file_hints_at_download(tmp_path) -> None:
+    path = tmp_path / "absent.gz"
+    with pytest.raises(FileNotFoundError) as err:
+        parse_images(path)
+    assert_names(err, path, "dvc repro download")

@@ -1,0 +1,100 @@
+"""The data stages run by DVC, end to end, on the real MNIST copy (offline mirror, no network).
+
+A copy of the project's pipeline files is made in ``tmp_path`` (never writing into the
+repository), made a git + DVC repository, and reproduced with ``dvc repro split``. The copy's own
+``src/`` is put first on PYTHONPATH so the stages run the code DVC hashes as their dependencies.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+PIPELINE_FILES = (".dvc/config", ".dvcignore", "dvc.yaml", "params.yaml")
+PIPELINE_DIRS = ("conf", "pipelines", "src")
+TIMEOUT_S = 300
+
+pytestmark = [pytest.mark.real_data, pytest.mark.slow]
+
+
+def run(cmd: list[str], cwd: Path, env: dict[str, str]) -> str:
+    """Run ``cmd``; return its stdout + stderr; fail the test with both when it fails."""
+    try:
+        done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=TIMEOUT_S)
+    except subprocess.TimeoutExpired as err:
+        pytest.fail(f"{' '.join(cmd)} ran past {TIMEOUT_S} s\nstdout:\n{err.stdout}\nstderr:\n{err.stderr}")
+    output = f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
+    assert done.returncode == 0, f"{' '.join(cmd)} exited {done.returncode}\n{output}"
+    return output
+
+
+def dvc_repro_split(repo: Path, env: dict[str, str]) -> str:
+    return run([sys.executable, "-m", "dvc", "repro", "split"], repo, env)
+
+
+@pytest.fixture
+def repo(tmp_path, real_mnist_dir) -> tuple[Path, dict[str, str]]:
+    """A git + DVC repository holding what `dvc repro` needs, and the environment to run it in."""
+    repo = tmp_path / "repo"
+    # Only the folders DVC needs are copied, so .venv/ and data/ never come along; "data" must
+    # not be an ignore pattern here, it would also drop src/mlpbench/data/.
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
+    for name in PIPELINE_DIRS:
+        shutil.copytree(ROOT / name, repo / name, ignore=ignore)
+    for name in PIPELINE_FILES:
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, repo / name)
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PYTHONPATH": str(repo / "src"),
+        "MLPBENCH_DATA_MIRROR": str(real_mnist_dir),
+        "DVC_NO_ANALYTICS": "1",
+        "DVC_SITE_CACHE_DIR": str(tmp_path / "dvc-site-cache"),
+        "GIT_CONFIG_NOSYSTEM": "1",
+    }
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    run(git + ["init", "-q"], repo, env)
+    run(git + ["add", "-A"], repo, env)
+    run(git + ["commit", "-q", "-m", "pipeline"], repo, env)
+    return repo, env
+
+
+def test_repro_split_then_nothing_then_only_split(repo) -> None:
+    repo, env = repo
+    first = dvc_repro_split(repo, env)
+    for stage in ("download", "normalise", "split"):
+        assert f"Running stage '{stage}'" in first, first
+
+    processed, split_dir = repo / "data" / "processed", repo / "data" / "split"
+    shapes = {name: np.load(processed / f"{name}.npy", mmap_mode="r").shape
+              for name in ("train_images", "train_labels", "test_images", "test_labels")}
+    assert shapes == {"train_images": (60000, 784), "train_labels": (60000,),
+                      "test_images": (10000, 784), "test_labels": (10000,)}
+    summary = json.loads((split_dir / "split.json").read_text())
+    assert summary["sizes"] == {"train": 48000, "val": 12000}
+    val_before = np.load(split_dir / "val_idx.npy")
+    assert len(val_before) == 12000
+
+    second = dvc_repro_split(repo, env)
+    assert "Running stage" not in second, second
+    assert "up to date" in second, second
+
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["data"]["split"]["seed"] += 1
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    third = dvc_repro_split(repo, env)
+    assert "Running stage 'split'" in third, third
+    assert "Running stage 'download'" not in third, third
+    assert "Running stage 'normalise'" not in third, third
+    assert json.loads((split_dir / "split.json").read_text())["seed"] == params["data"]["split"]["seed"]
+    val_after = np.load(split_dir / "val_idx.npy")
+    assert len(val_after) == 12000 and not np.array_equal(val_after, val_before)
