@@ -1,0 +1,133 @@
+"""The NumPy backend: the from-scratch MLP (``numpy_nn``) behind the ``Backend`` protocol."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from mlpbench.config import OptimConfig, RunConfig, ScheduleConfig
+
+from .base import layer_sizes
+from .numpy_nn import MLP, SGD, Adam, AdamW, CosineAnnealingLR, CrossEntropyLoss, StepLR, Workspace
+from .numpy_nn.lr_scheduler import LRScheduler
+from .numpy_nn.module import Parameter
+from .numpy_nn.optim import Optimizer
+
+# Dropout masks come from default_rng([DROPOUT_STREAM, seed]): a stream independent of the
+# default_rng(seed) that the training loop may use for initial weights and shuffling.
+DROPOUT_STREAM = 0xD12
+
+
+def make_optimizer(cfg: OptimConfig, params: Sequence[Parameter]) -> Optimizer:
+    """The numpy_nn optimizer named by ``cfg.name`` (sgd, adam, adamw)."""
+    if cfg.name == "sgd":
+        return SGD(
+            params, cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov, weight_decay=cfg.weight_decay
+        )
+    betas = (cfg.beta1, cfg.beta2)
+    if cfg.name == "adam":
+        return Adam(params, cfg.lr, betas=betas, eps=cfg.eps, weight_decay=cfg.weight_decay)
+    if cfg.name == "adamw":
+        return AdamW(params, cfg.lr, betas=betas, eps=cfg.eps, weight_decay=cfg.weight_decay)
+    raise ValueError(f"optim.name={cfg.name!r} is unknown; choose sgd, adam or adamw")
+
+
+def make_scheduler(cfg: ScheduleConfig, optimizer: Optimizer, epochs: int) -> LRScheduler | None:
+    """The per-epoch schedule named by ``cfg.name``; None for constant."""
+    if cfg.name == "constant":
+        return None
+    if cfg.name == "step":
+        return StepLR(optimizer, step_size=cfg.step_size, gamma=cfg.gamma)
+    if cfg.name == "cosine":
+        return CosineAnnealingLR(optimizer, T_max=epochs, eta_min=cfg.min_lr)
+    raise ValueError(f"schedule.name={cfg.name!r} is unknown; choose constant, step or cosine")
+
+
+def blas_threads(threads: int) -> str:
+    """Limit NumPy's BLAS pool to ``threads`` when > 0 (like torch.set_num_threads); report its size."""
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # the limit then comes from OPENBLAS_NUM_THREADS / OMP_NUM_THREADS only
+        return "unknown"
+    blas = ThreadpoolController().select(user_api="blas")
+    if threads > 0:
+        blas.limit(limits=threads)
+    return ",".join(str(lib["num_threads"]) for lib in blas.info()) or "unknown"
+
+
+class NumpyBackend:
+    """``numpy_nn.MLP`` + CrossEntropyLoss + optimizer + schedule, started from ``params``."""
+
+    name = "numpy"
+
+    def __init__(self, cfg: RunConfig, params: Sequence[tuple[np.ndarray, np.ndarray]]) -> None:
+        in_features, hidden, out_features = layer_sizes(params, cfg.model.hidden_sizes)
+        self.dtype = np.dtype(cfg.train.dtype)
+        self.threads = blas_threads(cfg.train.threads)
+        self.model = MLP(
+            in_features, hidden, out_features,
+            activation=cfg.model.activation,
+            dropout=cfg.model.dropout,
+            leaky_slope=cfg.model.leaky_slope,
+            dtype=cfg.train.dtype,
+            rng=np.random.default_rng([DROPOUT_STREAM, cfg.train.seed]),
+        )
+        self.model.load_params(params)
+        self.criterion = CrossEntropyLoss()
+        self.optimizer = make_optimizer(cfg.optim, self.model.flat_parameters())
+        self.scheduler = make_scheduler(cfg.schedule, self.optimizer, cfg.train.epochs)
+        self._batch = Workspace()
+
+    def load(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """x: (n, features), y: (n,) -> the same data as contiguous run-dtype / int64 arrays."""
+        if x.ndim != 2 or y.ndim != 1 or len(x) != len(y):
+            raise ValueError(f"load expects x (n, features) and y (n,); got {x.shape} and {y.shape}")
+        return np.ascontiguousarray(x, dtype=self.dtype), np.ascontiguousarray(y, dtype=np.int64)
+
+    def train_step(self, data: tuple[np.ndarray, np.ndarray], idx: np.ndarray) -> tuple[float, int]:
+        """One step on rows ``idx`` (int64, all in [0, n)); returns (mean loss, correct count).
+
+        No ``zero_grad()``: backward overwrites every gradient (see numpy_nn.module).
+        """
+        x, y = data
+        n = len(idx)
+        xb = np.take(x, idx, axis=0, mode="clip", out=self._batch.get("x", (n, x.shape[1]), x.dtype))
+        yb = np.take(y, idx, mode="clip", out=self._batch.get("y", (n,), y.dtype))
+        self.model.train()
+        logits = self.model(xb)
+        loss = self.criterion(logits, yb)
+        correct = int(np.count_nonzero(np.argmax(logits, axis=1) == yb))
+        self.model.backward(self.criterion.backward())
+        self.optimizer.step()
+        return loss, correct
+
+    def evaluate(self, data: tuple[np.ndarray, np.ndarray], batch_size: int) -> tuple[float, np.ndarray]:
+        """Eval mode over all rows in chunks: (mean loss, predicted labels (n,) int64)."""
+        x, y = data
+        self.model.eval()
+        predictions = np.empty(len(y), dtype=np.int64)
+        total = 0.0
+        for start in range(0, len(y), batch_size):
+            stop = min(start + batch_size, len(y))
+            logits = self.model(x[start:stop])
+            total += self.criterion(logits, y[start:stop]) * (stop - start)
+            np.argmax(logits, axis=1, out=predictions[start:stop])
+        return total / len(y), predictions
+
+    def scheduler_step(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.step()
+
+    @property
+    def lr(self) -> float:
+        return self.optimizer.lr
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        state = {}
+        for i, linear in enumerate(self.model.linears()):
+            state[f"layers.{i}.weight"] = linear.weight.data.copy()
+            state[f"layers.{i}.bias"] = linear.bias.data.copy()
+        return state
+
+    def info(self) -> dict[str, str]:
+        return {"device": "cpu", "threads": self.threads, "dtype": self.dtype.name, "numpy": np.__version__}

@@ -1,0 +1,122 @@
+"""Layers with parameters or randomness: Linear and (inverted) Dropout."""
+from __future__ import annotations
+
+import numpy as np
+
+from .module import Module, Parameter
+
+
+class Linear(Module):
+    """Affine map ``y = x @ weight + bias``, like ``torch.nn.Linear``.
+
+    The weight is stored ``(in_features, out_features)``, the transpose of torch's layout, so the
+    forward pass is a plain row-major GEMM.
+
+    Parameters
+    ----------
+    in_features, out_features : int
+        Widths of the input and the output.
+    dtype : str
+        Array dtype when ``weight``/``bias`` are not given.
+    input_grad : bool
+        Whether ``backward`` computes the gradient of the input. The first layer of a network sets
+        it False: nothing needs the gradient of the data, and skipping it saves one GEMM per step.
+    weight, bias : Parameter, optional
+        Existing parameters of shapes ``(in_features, out_features)`` and ``(out_features,)``
+        (e.g. views into a model's flat array); zeros if omitted.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        dtype: str = "float32",
+        input_grad: bool = True,
+        weight: Parameter | None = None,
+        bias: Parameter | None = None,
+    ) -> None:
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        self.input_grad = input_grad
+        if weight is None:
+            weight = Parameter(np.zeros((in_features, out_features), dtype))
+        self.weight = weight
+        self.bias = bias if bias is not None else Parameter(np.zeros(out_features, dtype))
+        if self.weight.shape != (in_features, out_features) or self.bias.shape != (out_features,):
+            raise ValueError(
+                f"Linear({in_features}, {out_features}) got weight {self.weight.shape} and bias "
+                f"{self.bias.shape}; expected ({in_features}, {out_features}) and ({out_features},)"
+            )
+        self._x: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """x: (batch, in_features) -> (batch, out_features), both of the weight's dtype."""
+        self._x = x
+        y = self.workspace.get("y", (x.shape[0], self.out_features), self.weight.data.dtype)
+        np.matmul(x, self.weight.data, out=y)
+        y += self.bias.data
+        return y
+
+    def backward(self, grad: np.ndarray) -> np.ndarray | None:
+        """grad: (batch, out_features) -> (batch, in_features), or None if ``input_grad`` is False.
+
+        Writes ``weight.grad = x.T @ grad`` and ``bias.grad = grad.sum(0)``.
+        """
+        x = self._x
+        np.matmul(x.T, grad, out=self.weight.grad)
+        grad.sum(axis=0, out=self.bias.grad)
+        if not self.input_grad:
+            return None
+        grad_x = self.workspace.get("grad_x", x.shape, grad.dtype)
+        np.matmul(grad, self.weight.data.T, out=grad_x)
+        return grad_x
+
+    def parameters(self) -> list[Parameter]:
+        return [self.weight, self.bias]
+
+
+class Dropout(Module):
+    """Inverted dropout, like ``torch.nn.Dropout``.
+
+    In training mode each element is zeroed with probability ``p`` and the survivors are scaled by
+    ``1 / (1 - p)``, so the expected output equals the input and eval mode is the identity.
+
+    Parameters
+    ----------
+    p : float
+        Drop probability in [0, 1).
+    rng : np.random.Generator
+        Source of the masks.
+    """
+
+    def __init__(self, p: float, rng: np.random.Generator) -> None:
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"Dropout p={p!r} is invalid; it must be in [0, 1)")
+        self.p, self.rng = float(p), rng
+        # Masks come from 16-bit random integers (a third of the cost of random floats): an
+        # element drops when its integer is below `threshold`, i.e. with probability
+        # threshold / 2**16, within 2**-17 of p; survivors are scaled to keep the expectation exact.
+        self.threshold = round(self.p * 2**16)
+        self.scale = 1.0 / (1.0 - self.threshold / 2**16)
+        self._mask: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """x: (batch, features) -> same shape; returns ``x`` itself in eval mode or when p == 0."""
+        if not self.training or self.threshold == 0:
+            self._mask = None
+            return x
+        keep = self.rng.integers(0, 2**16, size=x.shape, dtype=np.uint16) >= self.threshold
+        mask = self.workspace.get("mask", x.shape, x.dtype)
+        np.multiply(keep, x.dtype.type(self.scale), out=mask)  # scale where kept, 0 where dropped
+        self._mask = mask
+        y = self.workspace.get("y", x.shape, x.dtype)
+        return np.multiply(x, mask, out=y)
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        """grad: (batch, features) -> same shape: the upstream gradient through the same mask."""
+        if self._mask is None:
+            return grad
+        grad_x = self.workspace.get("grad_x", grad.shape, grad.dtype)
+        return np.multiply(grad, self._mask, out=grad_x)

@@ -1,0 +1,185 @@
+"""The PyTorch backend: an idiomatic nn.Module MLP behind the ``Backend`` protocol.
+
+Reads side by side with ``numpy_backend`` + ``numpy_nn.model``: same layer order, same names.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from mlpbench.config import OptimConfig, RunConfig, ScheduleConfig
+
+from .base import layer_sizes
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def make_activation(name: str, leaky_slope: float = 0.01) -> nn.Module:
+    """The torch activation for a config name; GELU uses the tanh approximation like numpy_nn."""
+    factories = {
+        "relu": nn.ReLU,
+        "leaky_relu": lambda: nn.LeakyReLU(leaky_slope),
+        "sigmoid": nn.Sigmoid,
+        "tanh": nn.Tanh,
+        "gelu": lambda: nn.GELU(approximate="tanh"),
+    }
+    if name not in factories:
+        raise ValueError(f"activation {name!r} is unknown; choose one of: {', '.join(factories)}")
+    return factories[name]()
+
+
+class MLP(nn.Sequential):
+    """Linear -> activation [-> Dropout] -> ... -> Linear; returns logits (no softmax).
+
+    Same arguments as ``numpy_nn.MLP`` (torch's global generator drives nn.Dropout, so no rng).
+    Starts from torch's default init; set the shared initial weights with ``load_params``.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        hidden_sizes: Sequence[int],
+        out_features: int,
+        *,
+        activation: str = "relu",
+        dropout: float = 0.0,
+        leaky_slope: float = 0.01,
+    ) -> None:
+        sizes = [in_features, *hidden_sizes, out_features]
+        modules: list[nn.Module] = []
+        for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+            modules.append(nn.Linear(fan_in, fan_out))
+            if i < len(sizes) - 2:
+                modules.append(make_activation(activation, leaky_slope))
+                if dropout > 0:
+                    modules.append(nn.Dropout(dropout))
+        super().__init__(*modules)
+
+    def linears(self) -> list[nn.Linear]:
+        return [m for m in self if isinstance(m, nn.Linear)]
+
+    @torch.no_grad()
+    def load_params(self, params: Sequence[tuple[np.ndarray, np.ndarray]]) -> None:
+        """Copy (W (fan_in, fan_out), b) pairs in; torch stores the weight transposed (out, in)."""
+        for linear, (w, b) in zip(self.linears(), params, strict=True):
+            linear.weight.copy_(torch.from_numpy(np.ascontiguousarray(w.T)))
+            linear.bias.copy_(torch.from_numpy(np.ascontiguousarray(b)))
+
+
+def make_optimizer(cfg: OptimConfig, params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
+    """The torch.optim optimizer named by ``cfg.name`` (sgd, adam, adamw)."""
+    if cfg.name == "sgd":
+        return torch.optim.SGD(
+            params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov, weight_decay=cfg.weight_decay
+        )
+    betas = (cfg.beta1, cfg.beta2)
+    if cfg.name == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, betas=betas, eps=cfg.eps, weight_decay=cfg.weight_decay)
+    if cfg.name == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, betas=betas, eps=cfg.eps, weight_decay=cfg.weight_decay)
+    raise ValueError(f"optim.name={cfg.name!r} is unknown; choose sgd, adam or adamw")
+
+
+def make_scheduler(
+    cfg: ScheduleConfig, optimizer: torch.optim.Optimizer, epochs: int
+) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """The per-epoch torch.optim.lr_scheduler named by ``cfg.name``; None for constant."""
+    if cfg.name == "constant":
+        return None
+    if cfg.name == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.step_size, gamma=cfg.gamma)
+    if cfg.name == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs, eta_min=cfg.min_lr)
+    raise ValueError(f"schedule.name={cfg.name!r} is unknown; choose constant, step or cosine")
+
+
+def resolve_device(device: str) -> torch.device:
+    """auto -> cuda when available, else cpu; asking for cuda without one is an error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("train.device=cuda but torch sees no CUDA device; use train.device=cpu or auto")
+    return torch.device(device)
+
+
+class TorchBackend:
+    """``MLP`` + nn.CrossEntropyLoss + torch.optim optimizer + lr_scheduler, started from ``params``."""
+
+    name = "torch"
+
+    def __init__(self, cfg: RunConfig, params: Sequence[tuple[np.ndarray, np.ndarray]]) -> None:
+        in_features, hidden, out_features = layer_sizes(params, cfg.model.hidden_sizes)
+        if cfg.train.threads > 0:
+            torch.set_num_threads(cfg.train.threads)
+        torch.manual_seed(cfg.train.seed)  # nn.Dropout draws its masks from the global generator
+        self.device = resolve_device(cfg.train.device)
+        self.dtype = DTYPES[cfg.train.dtype]
+        self.module = MLP(
+            in_features, hidden, out_features,
+            activation=cfg.model.activation, dropout=cfg.model.dropout, leaky_slope=cfg.model.leaky_slope,
+        ).to(device=self.device, dtype=self.dtype)
+        self.module.load_params(params)
+        self.criterion = nn.CrossEntropyLoss()
+        self.optimizer = make_optimizer(cfg.optim, self.module.parameters())
+        self.scheduler = make_scheduler(cfg.schedule, self.optimizer, cfg.train.epochs)
+
+    def load(self, x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """x: (n, features), y: (n,) -> tensors on the device, in the run dtype / int64."""
+        if x.ndim != 2 or y.ndim != 1 or len(x) != len(y):
+            raise ValueError(f"load expects x (n, features) and y (n,); got {x.shape} and {y.shape}")
+        x_t = torch.as_tensor(np.ascontiguousarray(x), dtype=self.dtype, device=self.device)
+        y_t = torch.as_tensor(np.ascontiguousarray(y), dtype=torch.int64, device=self.device)
+        return x_t, y_t
+
+    def train_step(self, data: tuple[torch.Tensor, torch.Tensor], idx: np.ndarray) -> tuple[float, int]:
+        """One step on rows ``idx`` (int64) of the loaded tensors; returns (mean loss, correct count)."""
+        x, y = data
+        index = torch.as_tensor(idx, dtype=torch.int64, device=self.device)
+        xb, yb = x[index], y[index]
+        self.module.train()
+        self.optimizer.zero_grad()
+        logits = self.module(xb)
+        loss = self.criterion(logits, yb)
+        loss.backward()
+        self.optimizer.step()
+        correct = (logits.argmax(dim=1) == yb).sum()
+        return loss.item(), int(correct.item())
+
+    @torch.no_grad()
+    def evaluate(self, data: tuple[torch.Tensor, torch.Tensor], batch_size: int) -> tuple[float, np.ndarray]:
+        """Eval mode, no grad, over all rows in chunks: (mean loss, predicted labels (n,) int64)."""
+        x, y = data
+        self.module.eval()
+        total = torch.zeros((), dtype=torch.float64, device=self.device)
+        predictions = []
+        for start in range(0, len(y), batch_size):
+            logits = self.module(x[start : start + batch_size])
+            total += nn.functional.cross_entropy(logits, y[start : start + batch_size], reduction="sum")
+            predictions.append(logits.argmax(dim=1))
+        return total.item() / len(y), torch.cat(predictions).cpu().numpy().astype(np.int64, copy=False)
+
+    def scheduler_step(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.step()
+
+    @property
+    def lr(self) -> float:
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        state = {}
+        for i, linear in enumerate(self.module.linears()):
+            state[f"layers.{i}.weight"] = linear.weight.detach().cpu().numpy().T.copy()
+            state[f"layers.{i}.bias"] = linear.bias.detach().cpu().numpy().copy()
+        return state
+
+    def info(self) -> dict[str, str]:
+        return {
+            "device": str(self.device),
+            "threads": str(torch.get_num_threads()),
+            "dtype": str(self.dtype).removeprefix("torch."),
+            "torch": torch.__version__,
+        }

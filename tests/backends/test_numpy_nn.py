@@ -1,0 +1,182 @@
+"""Unit tests of the NumPy layers, loss, model buffers and init_params."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from mlpbench.backends import init_params
+from mlpbench.backends.numpy_nn import (
+    MLP, SGD, Adam, AdamW, CrossEntropyLoss, Dropout, GELU, LeakyReLU, Linear, Parameter, ReLU, Sigmoid, Tanh,
+)
+from mlpbench.config import ModelConfig
+
+
+def test_linear_forward_and_backward_formulas() -> None:
+    rng = np.random.default_rng(0)
+    layer = Linear(4, 3, dtype="float64")
+    layer.weight.data[:] = rng.normal(size=(4, 3))
+    layer.bias.data[:] = rng.normal(size=3)
+    x, g = rng.normal(size=(5, 4)), rng.normal(size=(5, 3))
+    np.testing.assert_allclose(layer(x), x @ layer.weight.data + layer.bias.data, rtol=1e-14)
+    grad_x = layer.backward(g)
+    np.testing.assert_allclose(layer.weight.grad, x.T @ g, rtol=1e-14)
+    np.testing.assert_allclose(layer.bias.grad, g.sum(axis=0), rtol=1e-14)
+    np.testing.assert_allclose(grad_x, g @ layer.weight.data.T, rtol=1e-14)
+
+
+def test_first_layer_skips_the_input_gradient() -> None:
+    layer = Linear(4, 3, input_grad=False)
+    layer(np.ones((2, 4), np.float32))
+    assert layer.backward(np.ones((2, 3), np.float32)) is None
+
+
+def test_buffers_are_reused_across_steps_and_smaller_batches() -> None:
+    model = MLP(6, (5,), 3, dtype="float32")
+    first = model(np.ones((8, 6), np.float32))
+    again = model(np.ones((8, 6), np.float32))
+    smaller = model(np.ones((3, 6), np.float32))
+    assert np.shares_memory(first, again) and np.shares_memory(first, smaller)
+
+
+@pytest.mark.parametrize(
+    "module, reference",
+    [
+        (ReLU(), lambda x: np.maximum(x, 0)),
+        (LeakyReLU(0.1), lambda x: np.where(x > 0, x, 0.1 * x)),
+        (LeakyReLU(3.0), lambda x: np.where(x > 0, x, 3.0 * x)),
+        (Sigmoid(), lambda x: 1 / (1 + np.exp(-x))),
+        (Tanh(), np.tanh),
+        (GELU(), lambda x: 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))),
+    ],
+)
+def test_activation_forward_matches_its_formula(module, reference) -> None:
+    x = np.linspace(-6, 6, 49).reshape(7, 7)
+    np.testing.assert_allclose(module(x), reference(x), rtol=1e-12, atol=1e-15)
+
+
+def test_sigmoid_and_loss_do_not_overflow_in_float32() -> None:
+    x = np.array([[-1e4, -100.0, 0.0, 100.0, 1e4]], np.float32)
+    with np.errstate(over="raise", divide="raise", invalid="raise"):
+        y = Sigmoid()(x)
+        CrossEntropyLoss()(x, np.array([0]))
+    np.testing.assert_array_equal(y, [[0.0, 0.0, 0.5, 1.0, 1.0]])
+
+
+def test_stable_cross_entropy_at_extreme_logits() -> None:
+    logits = np.array([[1e4, -1e4, 0.0], [-1e4, -1e4, 1e4], [5e3, 5e3, -1e4]])
+    target = np.array([1, 2, 0])
+    criterion = CrossEntropyLoss()
+    with np.errstate(over="raise", divide="raise", invalid="raise"):
+        loss = criterion(logits, target)
+        grad = criterion.backward()
+    # Row 0: the true class is 2e4 below the max, loss 2e4; row 1: correct and sure, loss 0;
+    # row 2: a tie between the two top logits, loss ln 2.
+    assert loss == pytest.approx((2e4 + 0.0 + math.log(2)) / 3, rel=1e-12)
+    softmax = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.5, 0.5, 0.0]])
+    onehot = np.eye(3)[target]
+    np.testing.assert_allclose(grad, (softmax - onehot) / 3, atol=1e-15)
+
+
+def test_cross_entropy_matches_log_softmax_definition() -> None:
+    rng = np.random.default_rng(1)
+    logits, target = rng.normal(size=(6, 10)), rng.integers(0, 10, 6)
+    log_softmax = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    expected = -log_softmax[np.arange(6), target].mean()
+    assert CrossEntropyLoss()(logits, target) == pytest.approx(expected, rel=1e-13)
+
+
+def test_dropout_eval_is_identity_and_train_drops_about_p() -> None:
+    p, x = 0.3, np.ones((200, 500), np.float32)
+    layer = Dropout(p, np.random.default_rng(0))
+    assert layer.eval()(x) is x and layer.backward(x) is x
+    y = layer.train()(x)
+    dropped = float(np.mean(y == 0))
+    # 100,000 Bernoulli(0.3) draws: the standard deviation of the fraction is 0.0014.
+    assert abs(dropped - p) < 0.01
+    # p is quantised to 16 bits (threshold / 2**16); the survivors' scale follows it exactly
+    assert layer.scale == pytest.approx(1 / (1 - p), rel=1e-4)
+    np.testing.assert_allclose(y[y != 0], layer.scale, rtol=1e-6)
+    grad = layer.backward(np.full_like(x, 2.0))
+    np.testing.assert_array_equal(grad == 0, y == 0)  # the same mask, applied to the gradient
+    np.testing.assert_allclose(grad[y != 0], 2 * layer.scale, rtol=1e-6)
+
+
+def test_all_parameters_are_views_into_one_flat_array() -> None:
+    model = MLP(7, (6, 5), 3)
+    params = model.parameters()
+    assert sum(p.data.size for p in params) == model.flat.data.size
+    for p in params:
+        assert np.shares_memory(p.data, model.flat.data) and np.shares_memory(p.grad, model.flat.grad)
+        assert p.data.flags.c_contiguous and p.grad.flags.c_contiguous
+
+
+@pytest.mark.parametrize("make_optimizer", [
+    lambda ps: SGD(ps, 0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
+    lambda ps: Adam(ps, 0.01, weight_decay=0.01),
+    lambda ps: AdamW(ps, 0.01, weight_decay=0.01),
+])
+def test_flat_optimizer_step_equals_per_tensor_steps(make_optimizer) -> None:
+    rng = np.random.default_rng(2)
+    models = [MLP(7, (6,), 3, dtype="float64") for _ in range(2)]
+    start = rng.normal(size=models[0].flat.data.size)
+    optimizers = []
+    for model, params in zip(models, (models[0].flat_parameters(), models[1].parameters())):
+        model.flat.data[:] = start
+        optimizers.append(make_optimizer(params))
+    for _ in range(3):
+        grad = rng.normal(size=start.size)
+        for model, optimizer in zip(models, optimizers):
+            model.flat.grad[:] = grad
+            optimizer.step()
+    np.testing.assert_allclose(models[0].flat.data, models[1].flat.data, rtol=0, atol=1e-14)
+
+
+def test_float32_stays_float32_through_a_training_step() -> None:
+    model = MLP(6, (5,), 3, activation="gelu", dropout=0.2, dtype="float32", rng=np.random.default_rng(0))
+    model.flat.data[:] = np.random.default_rng(1).normal(size=model.flat.data.size)
+    optimizer = Adam(model.flat_parameters(), 1e-3, weight_decay=0.1)
+    criterion = CrossEntropyLoss()
+    logits = model(np.ones((4, 6), np.float32))
+    criterion(logits, np.array([0, 1, 2, 0]))
+    grad_logits = criterion.backward()
+    model.backward(grad_logits)
+    optimizer.step()
+    arrays = [logits, grad_logits, model.flat.data, model.flat.grad, *optimizer.m_sums, *optimizer.v_sums]
+    assert all(a.dtype == np.float32 for a in arrays)
+
+
+def test_parameter_defaults_to_zero_gradient() -> None:
+    p = Parameter(np.ones((2, 3), np.float32))
+    assert p.grad.shape == (2, 3) and p.grad.dtype == np.float32 and not p.grad.any()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_init_params_shapes_dtype_and_determinism(dtype: str) -> None:
+    cfg = ModelConfig(hidden_sizes=(32, 16), activation="relu")
+    params = init_params(20, cfg.hidden_sizes, 10, cfg, np.random.default_rng(5), dtype)
+    shapes = [(w.shape, b.shape) for w, b in params]
+    assert shapes == [((20, 32), (32,)), ((32, 16), (16,)), ((16, 10), (10,))]
+    assert all(a.dtype == dtype and a.flags.c_contiguous for pair in params for a in pair)
+    again = init_params(20, cfg.hidden_sizes, 10, cfg, np.random.default_rng(5), dtype)
+    assert all(np.array_equal(a, b) for pa, pb in zip(params, again) for a, b in zip(pa, pb))
+
+
+def test_init_schemes_have_their_documented_distributions() -> None:
+    rng = np.random.default_rng(0)
+    fan_in, fan_out = 400, 300
+
+    def first_layer(init: str, activation: str = "relu", scale: float = 0.5):
+        cfg = ModelConfig(hidden_sizes=(fan_out,), activation=activation, init=init, init_scale=scale)
+        return init_params(fan_in, cfg.hidden_sizes, 10, cfg, rng, "float64")[0]
+
+    w, b = first_layer("he")
+    assert w.std() == pytest.approx(math.sqrt(2 / fan_in), rel=0.01) and not b.any()
+    w, b = first_layer("xavier")
+    limit = math.sqrt(6 / (fan_in + fan_out))
+    assert np.abs(w).max() <= limit and np.abs(w).max() > 0.99 * limit and not b.any()
+    w, b = first_layer("uniform", scale=0.2)
+    assert np.abs(w).max() <= 0.2 and np.abs(b).max() <= 0.2 and b.std() > 0.05
+    assert first_layer("auto", "gelu")[0].std() == pytest.approx(math.sqrt(2 / fan_in), rel=0.01)
+    assert np.abs(first_layer("auto", "tanh")[0]).max() <= limit
