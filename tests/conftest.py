@@ -19,6 +19,8 @@ from typing import Callable, Sequence
 import numpy as np
 import pytest
 
+from support import write_learnable_data
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 REAL_MNIST_DIR = PROJECT_ROOT.parent / "shared" / "data" / "mnist"
 
@@ -126,3 +128,11 @@ def real_mnist_dir() -> Path:
             "put the four MNIST .gz files there to run tests marked real_data"
         )
     return REAL_MNIST_DIR
+
+
+@pytest.fixture
+def tiny_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A folder with learnable tiny data; MLflow's env override removed, cwd moved there."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)
+    return write_learnable_data(tmp_path)

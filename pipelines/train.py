@@ -1,0 +1,46 @@
+"""Train one configuration (Hydra app; DVC stages train@{numpy,torch} and tutorial@{...}).
+
+    python pipelines/train.py backend=torch optim.lr=0.01
+    python pipelines/train.py -m backend=numpy,torch model.hidden_sizes=[64],[256]
+    python pipelines/train.py -m hydra/launcher=joblib backend=numpy,torch   # in parallel
+
+DVC runs it with ``--config-dir . --config-name params`` so that the composed params.yaml (which
+`dvc exp run -S` rewrites) is the configuration, not conf/ directly.
+"""
+import logging
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from mlpbench.config import ConfigError
+from mlpbench.run import train_and_track
+from mlpbench.sweep import parent_run_id
+from mlpbench.training import NonFiniteLossError
+
+ROOT = Path(__file__).resolve().parents[1]
+log = logging.getLogger("mlpbench")
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+def main(cfg: DictConfig) -> float:
+    hc = HydraConfig.get()
+    n_jobs = int(OmegaConf.select(hc, "launcher.n_jobs", default=1) or 1) if hc.mode.name == "MULTIRUN" else 1
+    if n_jobs < 0:  # joblib: -1 means all cores
+        n_jobs = max(1, (__import__("os").cpu_count() or 1) + 1 + n_jobs)
+    values = OmegaConf.to_container(cfg, resolve=True)
+    try:
+        summary = train_and_track(values, ROOT, Path(hc.runtime.output_dir), n_jobs=n_jobs,
+                                  parent_run_id=parent_run_id(hc))
+    except (ConfigError, NonFiniteLossError, FileNotFoundError) as err:
+        log.error("%s", err)
+        sys.exit(f"train failed: {err}")
+    log.info("%s: val acc %.4f, test acc %.4f, %.1fs (MLflow run %s)", summary["run_name"],
+             summary["final_val_acc"], summary["test_acc"], summary["time_total_s"], summary["run_id"])
+    return summary["final_val_acc"]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""Matplotlib figures for runs and reports, written as PNG files (Agg backend, no display)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from mlpbench.io import atomic_path  # noqa: E402
+
+
+def _save(fig, path: Path) -> Path:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+    return Path(path)
+
+
+def training_curves(histories: Mapping[str, Mapping[str, Sequence[float]]], path: Path, title: str = "") -> Path:
+    """Loss and accuracy against epoch, train (dashed) and validation (solid), one colour per run.
+
+    histories: label -> {"epoch": [...], "train/loss": [...], "val/loss": [...],
+                         "train/acc": [...], "val/acc": [...]}
+    """
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
+    for i, (label, h) in enumerate(histories.items()):
+        colour = f"C{i}"
+        for ax, key in ((ax_loss, "loss"), (ax_acc, "acc")):
+            ax.plot(h["epoch"], h[f"train/{key}"], "--", color=colour, label=f"{label} train")
+            ax.plot(h["epoch"], h[f"val/{key}"], "-", color=colour, label=f"{label} validation")
+    ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="Loss")
+    ax_acc.set(xlabel="epoch", ylabel="accuracy", title="Accuracy")
+    for ax in (ax_loss, ax_acc):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
+
+
+def confusion(matrix: np.ndarray, path: Path, title: str = "Confusion matrix (test set)") -> Path:
+    """Heat map of a (10, 10) count matrix: rows true label, columns prediction."""
+    matrix = np.asarray(matrix)
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    ax.imshow(matrix, cmap="Blues")
+    for (i, j), count in np.ndenumerate(matrix):
+        colour = "white" if count > matrix.max() / 2 else "black"
+        ax.text(j, i, str(count), ha="center", va="center", fontsize=7, color=colour)
+    ax.set(xlabel="predicted", ylabel="true", title=title, xticks=range(10), yticks=range(10))
+    return _save(fig, path)
+
+
+def bars(groups: Mapping[str, Mapping[str, float]], metrics: Sequence[tuple[str, str]], path: Path,
+         title: str = "") -> Path:
+    """Side-by-side bars: one panel per (metric key, axis label), one bar per group."""
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.5 * len(metrics), 4))
+    for ax, (key, label) in zip(np.atleast_1d(axes), metrics):
+        names = list(groups)
+        values = [groups[n].get(key, np.nan) for n in names]
+        ax.bar(range(len(names)), values, color=[f"C{i}" for i in range(len(names))])
+        ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
+        ax.set(title=label)
+        for x, v in enumerate(values):
+            if np.isfinite(v):
+                ax.annotate(f"{v:.4g}", (x, v), ha="center", va="bottom", fontsize=8)
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
+
+
+def against_param(series: Mapping[str, Sequence[tuple[float | str, float]]], path: Path, xlabel: str,
+                  ylabel: str) -> Path:
+    """One line per label: (x, y) points sorted by x (categorical x shown as given)."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for label, points in series.items():
+        xs, ys = zip(*sorted(points, key=lambda p: (str(type(p[0])), p[0]))) if points else ((), ())
+        ax.plot([str(x) for x in xs], ys, "o-", label=label)
+    ax.set(xlabel=xlabel, ylabel=ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return _save(fig, path)
+
+
+def grouped_bars(values: Mapping[str, Mapping[str, Mapping[str, float]]], panels: Sequence[tuple[str, str]],
+                 path: Path, zoom: Sequence[str] = (), title: str = "") -> Path:
+    """One panel per (metric key, axis label): groups along x, one coloured bar per series in each.
+
+    values: group -> series -> metric key -> value; a missing value leaves a gap. Panels whose
+    key is in ``zoom`` start their axis a little below the smallest value shown (the axis label
+    says so), so that differences of a point or two stay visible.
+    """
+    groups = list(values)
+    series = list(dict.fromkeys(s for per_group in values.values() for s in per_group))
+    width = 0.8 / max(1, len(series))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4), squeeze=False)
+    for ax, (key, label) in zip(axes[0], panels):
+        shown = []
+        for j, name in enumerate(series):
+            xs = np.arange(len(groups)) + (j - (len(series) - 1) / 2) * width
+            ys = np.array([values[g].get(name, {}).get(key, np.nan) for g in groups], dtype=float)
+            ax.bar(xs, ys, width, color=f"C{j}", label=name)
+            for x, y in zip(xs, ys):
+                if np.isfinite(y):
+                    ax.annotate(f"{y:.4g}" if abs(y) >= 1 else f"{y:.2g}", (x, y), ha="center", va="bottom", fontsize=7)
+                    shown.append(y)
+        ax.set_xticks(range(len(groups)), groups, fontsize=8)
+        if key in zoom and shown:
+            low = max(0.0, float(np.floor(min(shown))) - 2.0)
+            ax.set_ylim(low, max(shown) + 0.08 * (max(shown) - low + 1))
+            label = f"{label}, axis from {low:g}"
+        ax.set(title=label)
+        ax.grid(axis="y", alpha=0.3)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=len(series), fontsize=9)
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)

@@ -1,0 +1,75 @@
+"""Hydra multirun <-> MLflow: one parent run per sweep, the jobs as its child runs.
+
+``MlflowSweepCallback`` runs in the launching process. Before any job starts it creates the
+MLflow store and experiment (SQLite's schema migration races when parallel jobs create it) and
+the parent run, whose id it leaves in the sweep folder for the jobs to read. The parent ends
+FINISHED when the sweep completes; if the sweep dies first, an exit hook ends it FAILED (a child
+failed) or KILLED (interrupted).
+"""
+from __future__ import annotations
+
+import atexit
+import logging
+import signal
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+from mlpbench import tracking
+
+log = logging.getLogger(__name__)
+PARENT_FILE = "mlflow_parent_run_id"
+
+
+def project_root(hydra_cfg: DictConfig) -> Path:
+    """The folder holding conf/: the primary config source's parent."""
+    for source in hydra_cfg.runtime.config_sources:
+        if source.provider == "main" and source.schema == "file":
+            return Path(source.path).resolve().parent
+    return Path.cwd()
+
+
+def parent_run_id(hydra_cfg: DictConfig) -> str | None:
+    """In a multirun job: the parent run id left by the callback, if any."""
+    if hydra_cfg.mode is None or hydra_cfg.mode.name != "MULTIRUN":
+        return None
+    path = Path(hydra_cfg.sweep.dir) / PARENT_FILE
+    return path.read_text().strip() if path.is_file() else None
+
+
+class MlflowSweepCallback(Callback):
+    def __init__(self) -> None:
+        self.uri: str | None = None
+        self.run_id: str | None = None
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        hc = config.hydra
+        track = OmegaConf.select(config, "tracking", default={}) or {}
+        self.uri = tracking.resolve_tracking_uri(project_root(hc), track.get("uri"))
+        experiment_id = tracking.prepare(self.uri, track.get("experiment", "mlpbench"))
+        sweep_dir = Path(hc.sweep.dir)
+        overrides = " ".join(hc.overrides.task) or "(none)"
+        self.run_id = tracking.start_parent_run(
+            self.uri, experiment_id, f"sweep {sweep_dir.name}",
+            {"sweep": "parent", "sweep_overrides": overrides, "sweep_dir": str(sweep_dir.resolve())},
+        )
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        (sweep_dir / PARENT_FILE).write_text(self.run_id + "\n")
+        atexit.register(self._end_if_running)
+        signal.signal(signal.SIGTERM, _raise_terminated)
+        log.info("MLflow parent run %s for sweep %s", self.run_id, sweep_dir)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if self.run_id is not None:
+            tracking.end_parent_run(self.uri, self.run_id, "FINISHED")
+
+    def _end_if_running(self) -> None:
+        if self.run_id is not None:
+            failed = tracking.child_statuses(self.uri, self.run_id).count("FAILED")
+            tracking.end_parent_run(self.uri, self.run_id, "FAILED" if failed else "KILLED")
+
+
+def _raise_terminated(signum, frame):
+    raise tracking.Terminated(f"received signal {signal.Signals(signum).name}")

@@ -1,0 +1,168 @@
+"""Training runs end to end on tiny data: what MLflow records, kills, sweeps, a tracking server."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+
+from mlpbench.model_io import load_model
+from mlpbench.run import train_and_track
+
+from support import PROJECT_ROOT, tiny_config
+
+pytestmark = pytest.mark.slow
+TRAIN = [sys.executable, str(PROJECT_ROOT / "pipelines" / "train.py")]
+
+
+def _cli_overrides(root: Path, *extra: str) -> list[str]:
+    """Command-line overrides pointing a pipelines/train.py run at ``root``'s tiny data and store."""
+    data = root / "data"
+    return [f"data.paths.processed={data / 'processed'}", f"data.paths.split={data / 'split'}",
+            f"tracking.uri=sqlite:///{root / 'mlflow.db'}", "model.hidden_sizes=[16]",
+            "train.batch_size=32", *extra]
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    return {**env, "PYTHONUNBUFFERED": "1", "CI": "1"}
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_run_records_params_metrics_tags_artifacts_and_outputs(tiny_root, backend):
+    values = tiny_config(tiny_root, [f"backend={backend}"])
+    values["outputs"] = {"model_dir": "models/x", "metrics_file": "metrics/x.json", "history_file": "metrics/x.csv"}
+    summary = train_and_track(values, tiny_root, tiny_root / "out", progress=False)
+
+    run = MlflowClient(values["tracking"]["uri"]).get_run(summary["run_id"])
+    assert run.info.status == "FINISHED"
+    assert run.data.params["backend"] == backend and run.data.params["model.hidden_sizes"] == "[16]"
+    assert run.data.params["train.epochs"] == "2" and run.data.params["train.threads"] == "1"
+    for tag in ("backend", "git_commit", "data_sha256", "numpy_version", "torch_version", "blas",
+                "cpu", "cpu_count", "backend_threads", "backend_device"):
+        assert run.data.tags.get(tag), tag
+    assert backend in run.info.run_name and "h16" in run.info.run_name
+    client = MlflowClient(values["tracking"]["uri"])
+    history = client.get_metric_history(summary["run_id"], "val/acc")
+    assert [m.step for m in history] == [1, 2]
+    for key in ("test/acc", "time/total_s", "time/epoch_median_s", "memory/peak_rss_mb", "train/loss"):
+        assert key in run.data.metrics
+    artifacts = {a.path for a in client.list_artifacts(summary["run_id"])}
+    assert {"config.yaml", "history.csv", "confusion_matrix.json", "figures"} <= artifacts
+    # outputs at the declared paths, the metrics file carrying the run id and MLflow's numbers
+    metrics = json.loads((tiny_root / "metrics/x.json").read_text())
+    assert metrics["run_id"] == summary["run_id"]
+    assert metrics["test_acc"] == run.data.metrics["test/acc"]
+    assert (tiny_root / "metrics/x.csv").read_text().startswith("epoch,train_loss")
+    model = load_model(tiny_root / "models/x")
+    x_test = np.load(tiny_root / "data/processed/test_images.npy")
+    y_test = np.load(tiny_root / "data/processed/test_labels.npy")
+    assert np.mean(model.predict(x_test) == y_test) == pytest.approx(metrics["test_acc"])
+    if backend == "torch":
+        assert (tiny_root / "models/x/model.pt").is_file()
+
+
+def test_invalid_config_fails_before_any_run_is_created(tiny_root):
+    values = tiny_config(tiny_root, ["optim.lr=0"])
+    with pytest.raises(ValueError, match="optim.lr"):
+        train_and_track(values, tiny_root, tiny_root / "out", progress=False)
+    assert not (tiny_root / "mlflow.db").exists()
+
+
+def test_sigterm_marks_the_run_killed_and_leaves_no_model(tiny_root):
+    model_dir = tiny_root / "models" / "numpy"
+    cmd = TRAIN + _cli_overrides(tiny_root, "train.epochs=100000", f"outputs.model_dir={model_dir}",
+                                 f"hydra.run.dir={tiny_root / 'hydra'}")
+    proc = subprocess.Popen(cmd, cwd=tiny_root, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # wait until training is under way
+            line = proc.stdout.readline()
+            lines.append(line)
+            if "epoch 2/" in line or not line:
+                break
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    finally:
+        proc.kill()
+    output = "".join(lines)
+    assert proc.returncode != 0, output
+    runs = MlflowClient(f"sqlite:///{tiny_root / 'mlflow.db'}").search_runs(["1"])
+    assert [r.info.status for r in runs] == ["KILLED"], output
+    assert "SIGTERM" in runs[0].data.tags["error"]
+    assert not model_dir.exists() or not any(model_dir.iterdir())
+
+
+def test_parallel_sweep_has_one_parent_and_four_finished_children(tiny_root):
+    sweep_dir = tiny_root / "multirun"
+    cmd = TRAIN + ["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={sweep_dir}",
+                   "backend=numpy,torch", "train.seed=0,1"] + _cli_overrides(tiny_root, "train.epochs=1")
+    done = subprocess.run(cmd, cwd=tiny_root, env=_env(), capture_output=True, text=True, timeout=600)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert "database is locked" not in output
+    client = MlflowClient(f"sqlite:///{tiny_root / 'mlflow.db'}")
+    runs = client.search_runs(["1"])
+    parents = [r for r in runs if r.data.tags.get("sweep") == "parent"]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId")]
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    assert len(children) == 4 and len(runs) == 5
+    assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parents[0].info.run_id}
+    assert all(r.info.status == "FINISHED" for r in children)
+    assert all({"val/acc", "test/acc", "time/epoch_s"} <= set(r.data.metrics) for r in children)
+    assert {r.data.tags["backend_threads"] for r in children} == {str(max(1, os.cpu_count() // 2))}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for(url: str, proc: subprocess.Popen, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"mlflow server exited early:\n{proc.stdout.read()}")
+        try:
+            urllib.request.urlopen(url, timeout=2).read()
+            return
+        except OSError:
+            time.sleep(0.5)
+    pytest.fail(f"mlflow server did not answer {url} within {timeout}s")
+
+
+def test_training_against_a_tracking_server(tiny_root):
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+         "--backend-store-uri", f"sqlite:///{tiny_root / 'server.db'}",
+         "--artifacts-destination", str(tiny_root / "server-artifacts"), "--workers", "1"],
+        cwd=tiny_root, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_for(f"{url}/health", server)
+        values = tiny_config(tiny_root, ["backend=numpy"])
+        values["tracking"]["uri"] = url
+        summary = train_and_track(values, tiny_root, tiny_root / "out", progress=False)
+        with urllib.request.urlopen(f"{url}/api/2.0/mlflow/runs/get?run_id={summary['run_id']}", timeout=10) as r:
+            run = json.load(r)["run"]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert run["info"]["status"] == "FINISHED"
+    metrics = {m["key"]: m["value"] for m in run["data"]["metrics"]}
+    assert metrics["test/acc"] == pytest.approx(summary["test_acc"])
+    params = {p["key"]: p["value"] for p in run["data"]["params"]}
+    assert params["backend"] == "numpy"
+    assert (tiny_root / "server-artifacts").is_dir()  # artifacts went through the server

@@ -1,0 +1,77 @@
+"""MLflow tracking: store location and honest run statuses."""
+import contextlib
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from mlpbench import tracking
+
+
+def test_default_store_is_absolute_sqlite_at_the_root(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert tracking.resolve_tracking_uri(tmp_path) == f"sqlite:///{tmp_path / 'mlflow.db'}"
+
+
+def test_relative_sqlite_is_anchored_at_the_root_not_the_cwd(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir("/")
+    assert tracking.resolve_tracking_uri(tmp_path, "sqlite:///runs/m.db") == f"sqlite:///{tmp_path / 'runs/m.db'}"
+
+
+def test_env_beats_config_and_server_urls_pass_through(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5999")
+    assert tracking.resolve_tracking_uri(tmp_path, "sqlite:////x.db") == "http://127.0.0.1:5999"
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    assert tracking.resolve_tracking_uri(tmp_path, "http://127.0.0.1:5000") == "http://127.0.0.1:5000"
+
+
+def test_flatten():
+    assert tracking.flatten({"a": {"b": 1, "c": {"d": [1, 2]}}, "e": "x"}) == {"a.b": 1, "a.c.d": [1, 2], "e": "x"}
+
+
+@pytest.fixture
+def store(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    return uri, tracking.prepare(uri, "t")
+
+
+def _run(store, body):
+    uri, experiment_id = store
+    run = tracking.TrackedRun(uri, experiment_id, "r", {"optim": {"lr": 0.1}}, {"backend": "numpy"})
+    with pytest.raises(BaseException) if body is not None else contextlib.nullcontext():
+        with run:
+            run.log_metrics({"val/acc": 0.5}, step=1)
+            if body is not None:
+                raise body
+    return MlflowClient(uri).get_run(run.run_id)
+
+
+def test_success_is_finished_with_params_and_metrics(store):
+    run = _run(store, None)
+    assert run.info.status == "FINISHED"
+    assert run.data.params == {"optim.lr": "0.1"} and run.data.tags["backend"] == "numpy"
+    assert run.data.metrics["val/acc"] == 0.5
+
+
+def test_exception_is_failed_with_the_error_kept(store, tmp_path):
+    run = _run(store, ValueError("boom"))
+    assert run.info.status == "FAILED"
+    assert run.data.tags["error"] == "ValueError: boom"
+    client = MlflowClient(store[0])
+    text = Path(client.download_artifacts(run.info.run_id, "error.txt", str(tmp_path))).read_text()
+    assert "ValueError: boom" in text
+
+
+@pytest.mark.parametrize("signal_error", [KeyboardInterrupt(), tracking.Terminated("SIGTERM")])
+def test_interrupt_is_killed(store, signal_error):
+    assert _run(store, signal_error).info.status == "KILLED"
+
+
+def test_parent_run_ends_once(store):
+    uri, experiment_id = store
+    parent = tracking.start_parent_run(uri, experiment_id, "sweep", {"sweep": "parent"})
+    assert MlflowClient(uri).get_run(parent).info.status == "RUNNING"
+    tracking.end_parent_run(uri, parent, "FINISHED")
+    tracking.end_parent_run(uri, parent, "KILLED")  # no effect: already ended
+    assert MlflowClient(uri).get_run(parent).info.status == "FINISHED"

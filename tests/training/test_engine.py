@@ -1,0 +1,76 @@
+"""The shared training loop, driven with the real NumPy and torch backends on tiny data."""
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mlpbench.backends import init_params, make_backend
+from mlpbench.config import RunConfig, run_config_from_dict
+from mlpbench.data.loading import load_dataset
+from mlpbench.training import NonFiniteLossError, fit
+from mlpbench.training.metrics import accuracy, confusion_matrix
+
+from support import tiny_config
+
+
+def _setup(root: Path, overrides=(), backend="numpy") -> tuple[RunConfig, object, object]:
+    cfg = run_config_from_dict(tiny_config(root, [f"backend={backend}", *overrides]))
+    data = load_dataset(root / "data" / "processed", root / "data" / "split", cfg.train.dtype)
+    params = init_params(784, cfg.model.hidden_sizes, 10, cfg.model, np.random.default_rng(cfg.train.seed), cfg.train.dtype)
+    return cfg, make_backend(cfg, params), data
+
+
+def test_history_and_result_shapes(tiny_root):
+    cfg, backend, data = _setup(tiny_root, ["train.epochs=3"])
+    seen = []
+    result = fit(backend, data, cfg.train, on_epoch=seen.append)
+    assert [m.epoch for m in result.history] == [1, 2, 3] == [m.epoch for m in seen]
+    assert result.confusion.shape == (10, 10) and result.confusion.sum() == len(data.y_test)
+    assert 1 <= result.best_epoch <= 3
+    assert all(m.epoch_time > 0 and m.samples_per_s > 0 for m in result.history)
+    assert result.history[-1].val_acc > 0.5  # the tiny data is learnable
+
+
+def test_both_backends_see_the_same_batches_and_match(tiny_root):
+    """Same seed: same initial weights and batch order, so float64 curves agree to rounding."""
+    overrides = ["train.dtype=float64", "model.dropout=0", "train.epochs=3"]
+    results = {}
+    for backend in ("numpy", "torch"):
+        cfg, b, data = _setup(tiny_root, overrides, backend)
+        results[backend] = fit(b, data, cfg.train)
+    for a, b in zip(results["numpy"].history, results["torch"].history):
+        assert a.train_loss == pytest.approx(b.train_loss, rel=1e-9)
+        assert a.val_loss == pytest.approx(b.val_loss, rel=1e-9)
+    assert results["numpy"].test_acc == results["torch"].test_acc
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_diverging_loss_stops_within_one_step_naming_epoch_and_lr(tiny_root, backend):
+    cfg, b, data = _setup(tiny_root, ["optim.lr=0.5", "schedule=constant"], backend)
+    data.x_train[123] = np.nan  # one poisoned row: the loss of its batch is NaN
+    steps = []
+    with pytest.raises(NonFiniteLossError) as err:
+        fit(b, data, cfg.train, on_step=lambda e, s, n, loss: steps.append(loss))
+    message = str(err.value)
+    assert "optim.lr" in message and "learning rate 0.5" in message and "became nan" in message
+    epoch, step, per_epoch = map(int, re.search(r"epoch (\d+), step (\d+)/(\d+)", message).groups())
+    # stopped at the first non-finite step: every earlier step was reported, and was finite
+    assert len(steps) == (epoch - 1) * per_epoch + step - 1
+    assert all(np.isfinite(steps))
+
+
+def test_early_stopping_stops_after_patience(tiny_root):
+    cfg, b, data = _setup(tiny_root, ["train.epochs=30", "train.early_stopping_patience=2",
+                                      "optim.lr=0.05", "model.hidden_sizes=[64]"])
+    result = fit(b, data, cfg.train)
+    assert result.stopped_early
+    assert len(result.history) == result.best_epoch + 2
+
+
+def test_metrics_helpers():
+    y = np.array([0, 1, 2, 2])
+    pred = np.array([0, 2, 2, 2])
+    assert accuracy(pred, y) == 0.75
+    cm = confusion_matrix(y, pred)
+    assert cm[1, 2] == 1 and cm[2, 2] == 2 and cm.sum() == 4
