@@ -26,7 +26,8 @@ params: $(STAMP)
 	python -m mlpbench.compose
 
 bench: $(STAMP)
-	python benchmarks/run_all.py
+	python benchmarks/bench_data.py
+	python benchmarks/bench_training.py
 
 ui: $(STAMP)
 	mlflow ui --backend-store-uri sqlite:///$(abspath mlflow.db) --host 127.0.0.1 --port 5000

@@ -43,3 +43,58 @@ def tiny_config(root: Path, overrides: Sequence[str] = ()) -> dict:
     values["data"]["paths"] = {name: str(root / "data" / name) for name in ("raw", "processed", "split")}
     values["tracking"]["uri"] = f"sqlite:///{root / 'mlflow.db'}"
     return values
+
+
+PIPELINE_FILES = (".dvc/config", ".dvcignore", "dvc.yaml", "params.yaml")
+PIPELINE_DIRS = ("conf", "pipelines", "src")
+
+
+def run_checked(cmd: Sequence[str], cwd: Path, env: dict[str, str], timeout: float = 600) -> str:
+    """Run ``cmd``; return stdout + stderr; fail the test with both when it fails or hangs."""
+    import subprocess
+
+    import pytest
+
+    try:
+        done = subprocess.run(list(cmd), cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as err:
+        pytest.fail(f"{' '.join(cmd)} ran past {timeout} s\nstdout:\n{err.stdout}\nstderr:\n{err.stderr}")
+    output = f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
+    assert done.returncode == 0, f"{' '.join(cmd)} exited {done.returncode}\n{output}"
+    return output
+
+
+def make_pipeline_repo(tmp_path: Path, **env_extra: str) -> tuple[Path, dict[str, str]]:
+    """A git + DVC repository in ``tmp_path/repo`` holding what `dvc repro` needs, and its env.
+
+    Only conf/, pipelines/, src/ and the DVC files are copied (never .venv/ or data/). The copy's
+    own src/ comes first on PYTHONPATH, so stages run the code DVC hashes as their dependencies;
+    MLFLOW_TRACKING_URI is removed, so runs land in the copy's own mlflow.db.
+    """
+    import os
+    import shutil
+    import sys
+
+    repo = tmp_path / "repo"
+    # "data" must not be an ignore pattern: it would also drop src/mlpbench/data/.
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
+    for name in PIPELINE_DIRS:
+        shutil.copytree(PROJECT_ROOT / name, repo / name, ignore=ignore)
+    for name in PIPELINE_FILES:
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(PROJECT_ROOT / name, repo / name)
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env.update({
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PYTHONPATH": str(repo / "src"),
+        "DVC_NO_ANALYTICS": "1",
+        "DVC_SITE_CACHE_DIR": str(tmp_path / "dvc-site-cache"),
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "CI": "1",
+        **env_extra,
+    })
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    run_checked(git + ["init", "-q"], repo, env)
+    run_checked(git + ["add", "-A"], repo, env)
+    run_checked(git + ["commit", "-q", "-m", "pipeline"], repo, env)
+    return repo, env

@@ -50,7 +50,7 @@ def test_tutorial_preset_is_the_tutorial_setup():
         ("train.dtype=float16", "float32, float64"),
         ("train.epochs=0", "train.epochs=0"),
         ("model.dropout=1.0", "model.dropout"),
-        ("optim.nesterov=true", "optim.nesterov=true needs"),
+        ("optim.momentum=0.0", "optim.nesterov=true needs"),  # the default optimizer is Nesterov SGD
         ("train.epochs=ten", "expected an integer"),
         ("optim.lr=fast", "expected a number"),
         ("model.hidden_sizes=128", "expected a list"),

@@ -7,9 +7,6 @@ repository), made a git + DVC repository, and reproduced with ``dvc repro split`
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -17,55 +14,19 @@ import numpy as np
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-PIPELINE_FILES = (".dvc/config", ".dvcignore", "dvc.yaml", "params.yaml")
-PIPELINE_DIRS = ("conf", "pipelines", "src")
-TIMEOUT_S = 300
+from support import make_pipeline_repo, run_checked
 
 pytestmark = [pytest.mark.real_data, pytest.mark.slow]
 
 
-def run(cmd: list[str], cwd: Path, env: dict[str, str]) -> str:
-    """Run ``cmd``; return its stdout + stderr; fail the test with both when it fails."""
-    try:
-        done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=TIMEOUT_S)
-    except subprocess.TimeoutExpired as err:
-        pytest.fail(f"{' '.join(cmd)} ran past {TIMEOUT_S} s\nstdout:\n{err.stdout}\nstderr:\n{err.stderr}")
-    output = f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
-    assert done.returncode == 0, f"{' '.join(cmd)} exited {done.returncode}\n{output}"
-    return output
-
-
 def dvc_repro_split(repo: Path, env: dict[str, str]) -> str:
-    return run([sys.executable, "-m", "dvc", "repro", "split"], repo, env)
+    return run_checked([sys.executable, "-m", "dvc", "repro", "split"], repo, env, timeout=300)
 
 
 @pytest.fixture
 def repo(tmp_path, real_mnist_dir) -> tuple[Path, dict[str, str]]:
     """A git + DVC repository holding what `dvc repro` needs, and the environment to run it in."""
-    repo = tmp_path / "repo"
-    # Only the folders DVC needs are copied, so .venv/ and data/ never come along; "data" must
-    # not be an ignore pattern here, it would also drop src/mlpbench/data/.
-    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
-    for name in PIPELINE_DIRS:
-        shutil.copytree(ROOT / name, repo / name, ignore=ignore)
-    for name in PIPELINE_FILES:
-        (repo / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / name, repo / name)
-    env = {
-        **os.environ,
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-        "PYTHONPATH": str(repo / "src"),
-        "MLPBENCH_DATA_MIRROR": str(real_mnist_dir),
-        "DVC_NO_ANALYTICS": "1",
-        "DVC_SITE_CACHE_DIR": str(tmp_path / "dvc-site-cache"),
-        "GIT_CONFIG_NOSYSTEM": "1",
-    }
-    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
-    run(git + ["init", "-q"], repo, env)
-    run(git + ["add", "-A"], repo, env)
-    run(git + ["commit", "-q", "-m", "pipeline"], repo, env)
-    return repo, env
+    return make_pipeline_repo(tmp_path, MLPBENCH_DATA_MIRROR=str(real_mnist_dir))
 
 
 def test_repro_split_then_nothing_then_only_split(repo) -> None:
