@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 from tqdm.auto import tqdm
@@ -44,6 +45,4 @@ class EpochProgress:
 
 
 def _in_ci() -> bool:
-    import os
-
     return bool(os.environ.get("CI"))
