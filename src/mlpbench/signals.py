@@ -9,17 +9,18 @@ from typing import Iterator
 from mlpbench.tracking import Terminated
 
 
+def raise_terminated(signum, frame) -> None:
+    """A signal handler: raise ``Terminated`` naming the signal."""
+    raise Terminated(f"received signal {signal.Signals(signum).name}")
+
+
 @contextlib.contextmanager
 def sigterm_raises() -> Iterator[None]:
     """Within the block, SIGTERM raises ``Terminated`` in the main thread (no-op elsewhere)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-
-    def handler(signum, frame):
-        raise Terminated(f"received signal {signal.Signals(signum).name}")
-
-    previous = signal.signal(signal.SIGTERM, handler)
+    previous = signal.signal(signal.SIGTERM, raise_terminated)
     try:
         yield
     finally:

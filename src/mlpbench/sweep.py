@@ -18,6 +18,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from mlpbench import tracking
+from mlpbench.signals import raise_terminated
 
 log = logging.getLogger(__name__)
 PARENT_FILE = "mlflow_parent_run_id"
@@ -58,7 +59,7 @@ class MlflowSweepCallback(Callback):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         (sweep_dir / PARENT_FILE).write_text(self.run_id + "\n")
         atexit.register(self._end_if_running)
-        signal.signal(signal.SIGTERM, _raise_terminated)
+        signal.signal(signal.SIGTERM, raise_terminated)  # unwind, so the exit hook can run
         log.info("MLflow parent run %s for sweep %s", self.run_id, sweep_dir)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
@@ -69,7 +70,3 @@ class MlflowSweepCallback(Callback):
         if self.run_id is not None:
             failed = tracking.child_statuses(self.uri, self.run_id).count("FAILED")
             tracking.end_parent_run(self.uri, self.run_id, "FAILED" if failed else "KILLED")
-
-
-def _raise_terminated(signum, frame):
-    raise tracking.Terminated(f"received signal {signal.Signals(signum).name}")
