@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
+
+import numpy as np
 
 
 @contextlib.contextmanager
@@ -36,7 +39,24 @@ def _umask() -> int:
     return mask
 
 
+def write_text(path: Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path``, atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
 def write_json(path: Path, obj: Any) -> None:
     """Write ``obj`` as indented, key-sorted JSON, atomically."""
+    write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def save_npy(path: Path, array: np.ndarray) -> None:
+    """Save ``array`` as ``.npy`` (no pickles), atomically."""
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+        with open(tmp, "wb") as fh:
+            np.save(fh, array, allow_pickle=False)
+
+
+def array_sha256(array: np.ndarray) -> str:
+    """sha256 of an array's data bytes (C order)."""
+    return hashlib.sha256(np.ascontiguousarray(array).data).hexdigest()

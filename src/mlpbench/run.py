@@ -23,7 +23,7 @@ from mlpbench.backends import init_params, make_backend
 from mlpbench.config import RunConfig, run_config_from_dict
 from mlpbench.data.loading import load_dataset
 from mlpbench.environment import environment_tags
-from mlpbench.io import atomic_path, write_json
+from mlpbench.io import write_json, write_text
 from mlpbench.params import resolve
 from mlpbench.progress import EpochProgress
 from mlpbench.signals import sigterm_raises
@@ -70,11 +70,6 @@ def history_csv(result: TrainResult) -> str:
     for m in result.history:
         writer.writerow([m.epoch, m.train_loss, m.train_acc, m.val_loss, m.val_acc, m.lr, m.epoch_time, m.samples_per_s])
     return out.getvalue()
-
-
-def _write_text(path: Path, text: str) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
 
 
 def _log_artifacts(run: tracking.TrackedRun, values: Mapping[str, Any], result: TrainResult, work: Path) -> None:
@@ -129,7 +124,7 @@ def train_and_track(values: Mapping[str, Any], root: Path, out_dir: Path, n_jobs
             summary = {"run_id": run.run_id, "experiment_id": experiment_id, "run_name": name,
                        "backend": cfg.backend, "preset": preset,
                        **{k.replace("/", "_"): v for k, v in metrics.items()}}
-            _write_text(history_file, history_csv(result))
+            write_text(history_file, history_csv(result))
             written.append(history_file)
             write_json(metrics_file, summary)
             written.append(metrics_file)

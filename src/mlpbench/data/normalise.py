@@ -5,13 +5,12 @@ Pixels are divided by 255, as in the reference tutorial. Arrays are stored as pl
 """
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
 
 from mlpbench.data.idx import parse_pair
-from mlpbench.io import atomic_path, write_json
+from mlpbench.io import array_sha256, atomic_path, save_npy, write_json
 
 SPLITS = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
@@ -25,21 +24,13 @@ def scale_pixels(images: np.ndarray, out: np.ndarray | None = None) -> np.ndarra
     return np.divide(images, np.float32(255.0), out=out, dtype=np.float32)
 
 
-def _save_npy(path: Path, array: np.ndarray) -> str:
-    """Save ``array`` atomically as .npy; return the sha256 of its data bytes."""
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.save(fh, array, allow_pickle=False)
-    return hashlib.sha256(np.ascontiguousarray(array).data).hexdigest()
-
-
 def _write_images(path: Path, images: np.ndarray) -> str:
     """Scale straight into a memory-mapped .npy (no second 220 MB buffer); return its sha256."""
     with atomic_path(path) as tmp:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=images.shape)
         scale_pixels(images, out=out)
         out.flush()
-        digest = hashlib.sha256(out.data).hexdigest()
+        digest = array_sha256(out)
         del out
     return digest
 
@@ -59,9 +50,7 @@ def normalise(raw_dir: Path, out_dir: Path) -> dict:
             "sha256": _write_images(out_dir / f"{split}_images.npy", images),
         }
         labels64 = labels.astype(np.int64)
-        manifest[f"{split}_labels"] = {
-            "shape": list(labels64.shape),
-            "sha256": _save_npy(out_dir / f"{split}_labels.npy", labels64),
-        }
+        save_npy(out_dir / f"{split}_labels.npy", labels64)
+        manifest[f"{split}_labels"] = {"shape": list(labels64.shape), "sha256": array_sha256(labels64)}
     write_json(out_dir / "manifest.json", manifest)
     return manifest

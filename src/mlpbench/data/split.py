@@ -5,13 +5,12 @@ The 60,000 training images are split 80/20 (by default); only the row indices ar
 """
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
 
 from mlpbench.data.idx import NUM_CLASSES
-from mlpbench.io import atomic_path, write_json
+from mlpbench.io import array_sha256, save_npy, write_json
 
 
 class SplitError(ValueError):
@@ -46,19 +45,13 @@ def stratified_split(labels: np.ndarray, val_fraction: float, seed: int) -> tupl
     return train_idx, val_idx
 
 
-def _sha256(array: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(array).data).hexdigest()
-
-
 def split(labels_path: Path, out_dir: Path, val_fraction: float, seed: int) -> dict:
     """Write ``train_idx.npy`` / ``val_idx.npy`` and return the summary written to ``split.json``."""
     labels = np.load(labels_path, mmap_mode="r")
     train_idx, val_idx = stratified_split(np.asarray(labels), val_fraction, seed)
     out_dir = Path(out_dir)
     for name, idx in (("train_idx", train_idx), ("val_idx", val_idx)):
-        with atomic_path(out_dir / f"{name}.npy") as tmp:
-            with open(tmp, "wb") as fh:
-                np.save(fh, idx, allow_pickle=False)
+        save_npy(out_dir / f"{name}.npy", idx)
     summary = {
         "seed": seed,
         "val_fraction": val_fraction,
@@ -68,9 +61,9 @@ def split(labels_path: Path, out_dir: Path, val_fraction: float, seed: int) -> d
             "val": np.bincount(labels[val_idx], minlength=NUM_CLASSES).tolist(),
         },
         "sha256": {
-            "labels": _sha256(np.asarray(labels)),
-            "train_idx": _sha256(train_idx),
-            "val_idx": _sha256(val_idx),
+            "labels": array_sha256(np.asarray(labels)),
+            "train_idx": array_sha256(train_idx),
+            "val_idx": array_sha256(val_idx),
         },
     }
     write_json(out_dir / "split.json", summary)

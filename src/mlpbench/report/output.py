@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from mlpbench import tracking
-from mlpbench.io import atomic_path
+from mlpbench.io import write_text
 from mlpbench.report import html, markdown
 from mlpbench.report.document import Block, Figure
 
@@ -32,17 +32,12 @@ def figure_dir(out_dir: Path, stem: str) -> Path:
     return folder
 
 
-def _write(path: Path, text: str) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-
-
 def write(blocks: Sequence[Block], out_dir: Path, stem: str, title: str) -> ReportFiles:
     """Write ``out_dir/<stem>.md`` and ``out_dir/<stem>.html`` from the same blocks."""
     out_dir = Path(out_dir)
     md_path, html_path = out_dir / f"{stem}.md", out_dir / f"{stem}.html"
-    _write(md_path, markdown.render(blocks, out_dir))
-    _write(html_path, html.render(blocks, title))
+    write_text(md_path, markdown.render(blocks, out_dir))
+    write_text(html_path, html.render(blocks, title))
     figures = tuple(b.path for b in blocks if isinstance(b, Figure))
     return ReportFiles(md_path, html_path, figures)
 
