@@ -52,7 +52,7 @@ def prepare_data(tmp: Path) -> tuple[Path, Path]:
 
 def worker(backend: str, processed: Path, split_dir: Path, overrides: list[str]) -> dict:
     """Train one backend (in this process) and return its measurements."""
-    from mlpbench.backends import init_params, make_backend
+    from mlpbench.backends import build_backend
     from mlpbench.compose import compose
     from mlpbench.config import run_config_from_dict
     from mlpbench.data.loading import load_dataset
@@ -60,8 +60,7 @@ def worker(backend: str, processed: Path, split_dir: Path, overrides: list[str])
 
     cfg = run_config_from_dict(compose(ROOT, [*overrides, f"backend={backend}"]))
     data = load_dataset(processed, split_dir, cfg.train.dtype)
-    params = init_params(784, cfg.model.hidden_sizes, 10, cfg.model, np.random.default_rng(cfg.train.seed), cfg.train.dtype)
-    result = fit(make_backend(cfg, params), data, cfg.train)
+    result = fit(build_backend(cfg), data, cfg.train)
     epochs = [m.epoch_time for m in result.history]
     return {
         "backend": backend, "val_acc": result.history[-1].val_acc, "test_acc": result.test_acc,
@@ -98,7 +97,7 @@ def gemm_epoch(x: np.ndarray, batch: int, hidden: list[int]) -> Callable[[], Non
 
 def time_epoch(kind: str, processed: Path, split_dir: Path, overrides: list[str]) -> float:
     """Seconds of one epoch of ``kind`` (numpy, torch or gemm_floor), after one warm-up epoch."""
-    from mlpbench.backends import init_params, make_backend
+    from mlpbench.backends import build_backend
     from mlpbench.compose import compose
     from mlpbench.config import run_config_from_dict
     from mlpbench.data.loading import load_dataset
@@ -110,8 +109,7 @@ def time_epoch(kind: str, processed: Path, split_dir: Path, overrides: list[str]
     if kind == "gemm_floor":
         epoch = gemm_epoch(data.x_train, cfg.train.batch_size, list(cfg.model.hidden_sizes))
     else:
-        params = init_params(784, cfg.model.hidden_sizes, 10, cfg.model, np.random.default_rng(0), cfg.train.dtype)
-        backend, rng = make_backend(cfg, params), np.random.default_rng(0)
+        backend, rng = build_backend(cfg), np.random.default_rng(cfg.train.seed)
         handle = backend.load(data.x_train, data.y_train)
         epoch = lambda: train_epoch(backend, handle, len(data.y_train), cfg.train, rng, 1, None)  # noqa: E731
     epoch()

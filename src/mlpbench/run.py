@@ -14,12 +14,10 @@ import statistics
 from pathlib import Path
 from typing import Any, Mapping
 
-import numpy as np
 import yaml
-from threadpoolctl import threadpool_limits
 
 from mlpbench import figures, model_io, tracking
-from mlpbench.backends import init_params, make_backend
+from mlpbench.backends import build_backend
 from mlpbench.config import RunConfig, run_config_from_dict
 from mlpbench.data.loading import load_dataset
 from mlpbench.environment import environment_tags
@@ -72,9 +70,10 @@ def history_csv(result: TrainResult) -> str:
     return out.getvalue()
 
 
-def _log_artifacts(run: tracking.TrackedRun, values: Mapping[str, Any], result: TrainResult, work: Path) -> None:
+def _log_artifacts(run: tracking.TrackedRun, values: Mapping[str, Any], result: TrainResult, history: str,
+                   work: Path) -> None:
     run.log_text(yaml.safe_dump(dict(values), sort_keys=False), "config.yaml")
-    run.log_text(history_csv(result), "history.csv")
+    run.log_text(history, "history.csv")
     run.log_dict({"labels": list(range(10)), "matrix": result.confusion.tolist()}, "confusion_matrix.json")
     hist = {"epoch": [m.epoch for m in result.history]}
     for key, attr in (("train/loss", "train_loss"), ("val/loss", "val_loss"), ("train/acc", "train_acc"), ("val/acc", "val_acc")):
@@ -98,17 +97,15 @@ def train_and_track(values: Mapping[str, Any], root: Path, out_dir: Path, n_jobs
     history_file = resolve(root, outputs.get("history_file") or out_dir / "history.csv")
     preset = values.get("preset", "default")
     dataset = load_dataset(processed, split, cfg.train.dtype)
-    weights = init_params(dataset.x_train.shape[1], cfg.model.hidden_sizes, 10, cfg.model,
-                          np.random.default_rng(cfg.train.seed), cfg.train.dtype)
     track = values.get("tracking") or {}
     uri = tracking.resolve_tracking_uri(root, track.get("uri"))
     experiment_id = tracking.prepare(uri, track.get("experiment", "mlpbench"))
     tags = {"backend": cfg.backend, "preset": preset, **environment_tags(root, processed, split)}
     written: list[Path] = []
     name = run_name(cfg, preset)
-    with sigterm_raises(), threadpool_limits(limits=cfg.train.threads or None), \
+    with sigterm_raises(), \
             tracking.TrackedRun(uri, experiment_id, name, _as_params(values, cfg), tags, parent_run_id) as run:
-        backend = make_backend(cfg, weights)
+        backend = build_backend(cfg, in_features=dataset.x_train.shape[1])
         run.set_tags({f"backend_{k}": str(v) for k, v in backend.info().items()})
         bar = EpochProgress(cfg.train.epochs, name, interactive=progress)
         try:
@@ -118,13 +115,14 @@ def train_and_track(values: Mapping[str, Any], root: Path, out_dir: Path, n_jobs
                              on_epoch=lambda m: (run.log_metrics(m.as_dict(), step=m.epoch), bar.on_epoch(m)))
             metrics = summary_metrics(result)
             run.log_metrics(metrics)
-            _log_artifacts(run, values, result, out_dir)
+            history = history_csv(result)
+            _log_artifacts(run, values, result, history, out_dir)
             written += model_io.save_model(backend, cfg, model_dir)
             model_io.log_model(run, backend, cfg, model_dir, dataset.x_val[:5])
             summary = {"run_id": run.run_id, "experiment_id": experiment_id, "run_name": name,
                        "backend": cfg.backend, "preset": preset,
                        **{k.replace("/", "_"): v for k, v in metrics.items()}}
-            write_text(history_file, history_csv(result))
+            write_text(history_file, history)
             written.append(history_file)
             write_json(metrics_file, summary)
             written.append(metrics_file)

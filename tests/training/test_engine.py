@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mlpbench.backends import init_params, make_backend
+from mlpbench.backends import build_backend
 from mlpbench.config import RunConfig, run_config_from_dict
 from mlpbench.data.loading import load_dataset
 from mlpbench.training import NonFiniteLossError, fit
@@ -17,8 +17,7 @@ from support import tiny_config
 def _setup(root: Path, overrides=(), backend="numpy") -> tuple[RunConfig, object, object]:
     cfg = run_config_from_dict(tiny_config(root, [f"backend={backend}", *overrides]))
     data = load_dataset(root / "data" / "processed", root / "data" / "split", cfg.train.dtype)
-    params = init_params(784, cfg.model.hidden_sizes, 10, cfg.model, np.random.default_rng(cfg.train.seed), cfg.train.dtype)
-    return cfg, make_backend(cfg, params), data
+    return cfg, build_backend(cfg), data
 
 
 def test_history_and_result_shapes(tiny_root):

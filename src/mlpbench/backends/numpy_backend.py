@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from mlpbench.config import OptimConfig, RunConfig, ScheduleConfig
 
@@ -45,10 +46,6 @@ def make_scheduler(cfg: ScheduleConfig, optimizer: Optimizer, epochs: int) -> LR
 
 def blas_threads(threads: int) -> str:
     """Limit NumPy's BLAS pool to ``threads`` when > 0 (like torch.set_num_threads); report its size."""
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:  # the limit then comes from OPENBLAS_NUM_THREADS / OMP_NUM_THREADS only
-        return "unknown"
     blas = ThreadpoolController().select(user_api="blas")
     if threads > 0:
         blas.limit(limits=threads)

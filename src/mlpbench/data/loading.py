@@ -7,7 +7,6 @@ import numpy as np
 
 from mlpbench.training.engine import Dataset
 
-PROCESSED_FILES = ("train_images.npy", "train_labels.npy", "test_images.npy", "test_labels.npy")
 SPLIT_FILES = ("train_idx.npy", "val_idx.npy")
 
 
