@@ -23,6 +23,7 @@ from support import write_learnable_data
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 REAL_MNIST_DIR = PROJECT_ROOT.parent / "shared" / "data" / "mnist"
+NO_CUDA_KEY = pytest.StashKey[int]()  # how many cuda tests were deselected
 
 IMAGES_MAGIC, LABELS_MAGIC = 2051, 2049
 RAW_NAMES = {
@@ -86,6 +87,27 @@ def make_tiny_mnist(raw_dir: Path, n_train: int = 600, n_test: int = 100, seed: 
         write_idx_images(raw_dir / RAW_NAMES[f"{part}_images"], arrays[f"{part}_images"])
         write_idx_labels(raw_dir / RAW_NAMES[f"{part}_labels"], arrays[f"{part}_labels"])
     return TinyMnist(raw_dir, **arrays)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect the tests marked ``cuda`` where torch sees no CUDA device (say so in the summary)."""
+    cuda_items = [item for item in items if item.get_closest_marker("cuda")]
+    if not cuda_items:
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    config.hook.pytest_deselected(items=cuda_items)
+    items[:] = [item for item in items if not item.get_closest_marker("cuda")]
+    config.stash[NO_CUDA_KEY] = len(cuda_items)
+
+
+def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    if NO_CUDA_KEY in config.stash:
+        terminalreporter.write_line(
+            f"{config.stash[NO_CUDA_KEY]} tests marked cuda deselected: torch sees no CUDA device here"
+        )
 
 
 @pytest.fixture(name="write_idx")
