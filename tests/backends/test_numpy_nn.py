@@ -8,7 +8,8 @@ import pytest
 
 from mlpbench.backends import init_params
 from mlpbench.backends.numpy_nn import (
-    MLP, SGD, Adam, AdamW, CrossEntropyLoss, Dropout, GELU, LeakyReLU, Linear, Parameter, ReLU, Sigmoid, Tanh,
+    MLP, SGD, Adam, AdamW, CrossEntropyLoss, Dropout, GELU, LeakyReLU, Linear, Parameter, ReLU, ReLUDropout,
+    Sigmoid, Tanh,
 )
 from mlpbench.config import ModelConfig
 
@@ -101,6 +102,43 @@ def test_dropout_eval_is_identity_and_train_drops_about_p() -> None:
     grad = layer.backward(np.full_like(x, 2.0))
     np.testing.assert_array_equal(grad == 0, y == 0)  # the same mask, applied to the gradient
     np.testing.assert_allclose(grad[y != 0], 2 * layer.scale, rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_relu_dropout_equals_relu_then_dropout_bit_for_bit(dtype: str) -> None:
+    """Same draws from the same seed: identical outputs and input gradients, in place or not."""
+    rng = np.random.default_rng(5)
+    x, grad = rng.normal(size=(64, 40)).astype(dtype), rng.normal(size=(64, 40)).astype(dtype)
+    relu, dropout = ReLU(), Dropout(0.25, np.random.default_rng(9))
+    expected_y = dropout(relu(x)).copy()
+    expected_grad = relu.backward(dropout.backward(grad)).copy()
+    for inplace in (False, True):
+        fused = ReLUDropout(0.25, np.random.default_rng(9), inplace=inplace)
+        x_in, grad_in = x.copy(), grad.copy()
+        y = fused(x_in)
+        np.testing.assert_array_equal(y, expected_y)
+        np.testing.assert_array_equal(fused.backward(grad_in), expected_grad)
+        # in place: the arrays handed in now hold the results; otherwise they are untouched
+        assert np.shares_memory(y, x_in) == inplace
+        np.testing.assert_array_equal(x_in, expected_y if inplace else x)
+        np.testing.assert_array_equal(grad_in, expected_grad if inplace else grad)
+
+
+def test_relu_dropout_in_eval_mode_is_relu() -> None:
+    x = np.random.default_rng(6).normal(size=(8, 5))
+    fused = ReLUDropout(0.5, np.random.default_rng(0)).eval()
+    np.testing.assert_array_equal(fused(x), np.maximum(x, 0))
+    np.testing.assert_array_equal(fused.backward(np.ones_like(x)), (x > 0).astype(x.dtype))
+
+
+@pytest.mark.parametrize("activation, dropout, kinds", [
+    ("relu", 0.2, ["Linear", "ReLUDropout", "Linear", "ReLUDropout", "Linear"]),
+    ("relu", 0.0, ["Linear", "ReLU", "Linear", "ReLU", "Linear"]),
+    ("tanh", 0.2, ["Linear", "Tanh", "Dropout", "Linear", "Tanh", "Dropout", "Linear"]),
+])
+def test_mlp_fuses_relu_with_dropout_only(activation: str, dropout: float, kinds: list[str]) -> None:
+    model = MLP(6, (5, 4), 3, activation=activation, dropout=dropout, rng=np.random.default_rng(0))
+    assert [type(m).__name__ for m in model] == kinds
 
 
 def test_all_parameters_are_views_into_one_flat_array() -> None:

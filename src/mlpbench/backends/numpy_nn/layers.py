@@ -1,8 +1,9 @@
-"""Layers with parameters or randomness: Linear and (inverted) Dropout."""
+"""Layers with parameters or randomness: Linear, (inverted) Dropout and ReLU fused with Dropout."""
 from __future__ import annotations
 
 import numpy as np
 
+from .activations import ReLU
 from .module import Module, Parameter
 
 
@@ -88,13 +89,17 @@ class Dropout(Module):
         Drop probability in [0, 1).
     rng : np.random.Generator
         Source of the masks.
+    inplace : bool
+        As in torch: ``forward`` overwrites its input with the output, and here ``backward``
+        overwrites the incoming gradient too. Saves two buffers and their cache traffic where
+        nothing else reads those arrays again (``MLP``: the preceding Linear's output).
     """
 
-    def __init__(self, p: float, rng: np.random.Generator) -> None:
+    def __init__(self, p: float, rng: np.random.Generator, inplace: bool = False) -> None:
         super().__init__()
         if not 0.0 <= p < 1.0:
             raise ValueError(f"Dropout p={p!r} is invalid; it must be in [0, 1)")
-        self.p, self.rng = float(p), rng
+        self.p, self.rng, self.inplace = float(p), rng, inplace
         # Masks come from 16-bit random integers, four per raw 64-bit draw of the generator (a
         # quarter of the cost of random floats): an element drops when its integer is below
         # `threshold`, i.e. with probability threshold / 2**16, within 2**-17 of p; survivors are
@@ -108,17 +113,52 @@ class Dropout(Module):
         if not self.training or self.threshold == 0:
             self._mask = None
             return x
-        raw = self.rng.bit_generator.random_raw(-(-x.size // 4))  # ceil(size / 4) uint64 draws
-        keep = raw.view(np.uint16)[: x.size].reshape(x.shape) >= self.threshold
+        return self._apply_mask(x, self._draw_keep(x.shape))
+
+    def _draw_keep(self, shape: tuple[int, int]) -> np.ndarray:
+        """This step's draws as a boolean array of ``shape`` (a reused buffer): True = kept."""
+        size = shape[0] * shape[1]
+        raw = self.rng.bit_generator.random_raw(-(-size // 4))  # ceil(size / 4) uint64 draws
+        keep = self.workspace.get("keep", shape, np.dtype(bool))
+        return np.greater_equal(raw.view(np.uint16)[:size].reshape(shape), self.threshold, out=keep)
+
+    def _apply_mask(self, x: np.ndarray, keep: np.ndarray) -> np.ndarray:
+        """y = x * mask with mask = scale where ``keep``, else 0; the mask is kept for backward."""
         mask = self.workspace.get("mask", x.shape, x.dtype)
-        np.multiply(keep, x.dtype.type(self.scale), out=mask)  # scale where kept, 0 where dropped
-        self._mask = mask
-        y = self.workspace.get("y", x.shape, x.dtype)
-        return np.multiply(x, mask, out=y)
+        self._mask = np.multiply(keep, x.dtype.type(self.scale), out=mask)
+        return np.multiply(x, mask, out=x if self.inplace else self.workspace.get("y", x.shape, x.dtype))
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
         """grad: (batch, features) -> same shape: the upstream gradient through the same mask."""
         if self._mask is None:
             return grad
-        grad_x = self.workspace.get("grad_x", grad.shape, grad.dtype)
+        grad_x = grad if self.inplace else self.workspace.get("grad_x", grad.shape, grad.dtype)
         return np.multiply(grad, self._mask, out=grad_x)
+
+
+class ReLUDropout(Dropout):
+    """``ReLU`` followed by ``Dropout(p)`` as one module, with one mask for both.
+
+    An element survives when it is positive *and* its dropout draw keeps it: y = x * scale there,
+    0 elsewhere. The output and the input gradient equal ``Dropout(p, rng)(ReLU()(x))`` and its
+    backward bit for bit (same draws from ``rng``), but the ReLU's own forward pass and its two
+    backward passes over the activations are gone. ``MLP`` uses it for relu with dropout > 0.
+    """
+
+    def __init__(self, p: float, rng: np.random.Generator, inplace: bool = False) -> None:
+        super().__init__(p, rng, inplace)
+        self.relu = ReLU()
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        if not self.training or self.threshold == 0:
+            self._mask = None
+            return self.relu.forward(x)
+        keep = self._draw_keep(x.shape)
+        positive = self.workspace.get("positive", x.shape, np.dtype(bool))
+        np.logical_and(keep, np.greater(x, 0, out=positive), out=keep)
+        return self._apply_mask(x, keep)
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        if self._mask is None:
+            return self.relu.backward(grad)
+        return super().backward(grad)

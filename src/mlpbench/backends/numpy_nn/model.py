@@ -10,7 +10,7 @@ from typing import Sequence
 import numpy as np
 
 from .activations import make_activation
-from .layers import Dropout, Linear
+from .layers import Dropout, Linear, ReLUDropout
 from .module import Parameter, Sequential
 
 
@@ -39,7 +39,8 @@ class MLP(Sequential):
     rng : np.random.Generator, optional
         Source of the dropout masks; required when dropout > 0.
 
-    The weights start at zero; set them with ``load_params``.
+    The weights start at zero; set them with ``load_params``. With relu and dropout > 0 each
+    ReLU + Dropout pair is one ``ReLUDropout`` module working in place (same numbers, fewer passes).
     """
 
     def __init__(
@@ -66,10 +67,13 @@ class MLP(Sequential):
             bias = self._view(offset + fan_in * fan_out, (fan_out,))
             offset += fan_in * fan_out + fan_out
             modules.append(Linear(fan_in, fan_out, input_grad=i > 0, weight=weight, bias=bias))
-            if i < len(shapes) - 1:
+            if i < len(shapes) - 1 and activation == "relu" and dropout > 0:
+                # = ReLU then Dropout in fewer passes, in place over the Linear's output buffer
+                modules.append(ReLUDropout(dropout, rng, inplace=True))
+            elif i < len(shapes) - 1:
                 modules.append(make_activation(activation, leaky_slope))
                 if dropout > 0:
-                    modules.append(Dropout(dropout, rng))
+                    modules.append(Dropout(dropout, rng))  # not in place: sigmoid/tanh keep their output
         super().__init__(*modules)
 
     def _view(self, offset: int, shape: tuple[int, ...]) -> Parameter:
