@@ -14,9 +14,16 @@ from .numpy_nn.lr_scheduler import LRScheduler
 from .numpy_nn.module import Parameter
 from .numpy_nn.optim import Optimizer
 
-# Dropout masks come from default_rng([DROPOUT_STREAM, seed]): a stream independent of the
-# default_rng(seed) that the training loop may use for initial weights and shuffling.
+# Dropout masks come from an SFC64 generator seeded with [DROPOUT_STREAM, seed]: a stream
+# independent of the default_rng(seed) that the training loop uses for initial weights and
+# shuffling. SFC64 makes raw 64-bit draws about 1.4x faster than the default PCG64, and the masks
+# need 96k of them per step for the default model.
 DROPOUT_STREAM = 0xD12
+
+
+def dropout_rng(seed: int) -> np.random.Generator:
+    """The generator of the dropout masks for a run seeded with ``seed``."""
+    return np.random.Generator(np.random.SFC64([DROPOUT_STREAM, seed]))
 
 
 def make_optimizer(cfg: OptimConfig, params: Sequence[Parameter]) -> Optimizer:
@@ -67,7 +74,7 @@ class NumpyBackend:
             dropout=cfg.model.dropout,
             leaky_slope=cfg.model.leaky_slope,
             dtype=cfg.train.dtype,
-            rng=np.random.default_rng([DROPOUT_STREAM, cfg.train.seed]),
+            rng=dropout_rng(cfg.train.seed),
         )
         self.model.load_params(params)
         self.criterion = CrossEntropyLoss()
