@@ -1,4 +1,4 @@
-"""Small configs, initial weights and data made in the tests (plain functions, not fixtures).
+"""Small configs, initial weights, data and a training loop for the tests (plain functions, not fixtures).
 
 Deliberately not a conftest.py: other test folders do ``from conftest import ...`` and a second
 conftest module here would shadow theirs.
@@ -36,3 +36,18 @@ def random_data(n: int, features: int, seed: int = 0, classes: int = 10) -> tupl
     """x ~ U(0, 1) like scaled pixels, (n, features) float64; y uniform over the classes, (n,)."""
     rng = np.random.default_rng(seed)
     return rng.random((n, features)), rng.integers(0, classes, n)
+
+
+def run_training(backend, data, n: int, epochs: int, batch_size: int, seed: int = 0):
+    """Plain epoch loop with a seeded shuffle: per-step losses, correct counts and lr per epoch."""
+    rng = np.random.default_rng(seed)
+    losses, corrects, lrs = [], [], [backend.lr]
+    for _ in range(epochs):
+        order = rng.permutation(n)
+        for start in range(0, n, batch_size):
+            loss, correct = backend.train_step(data, order[start : start + batch_size])
+            losses.append(loss)
+            corrects.append(correct)
+        backend.scheduler_step()
+        lrs.append(backend.lr)
+    return np.array(losses), corrects, lrs

@@ -13,8 +13,7 @@ from mlpbench.backends import build_backend, make_backend
 from mlpbench.training import fit
 from mlpbench.training.engine import Dataset
 
-from backend_helpers import build_config, make_params, random_data
-from test_parity import run_training
+from backend_helpers import build_config, make_params, random_data, run_training
 
 pytestmark = pytest.mark.cuda
 

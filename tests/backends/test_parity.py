@@ -10,7 +10,7 @@ from mlpbench.backends import numpy_backend, torch_backend
 from mlpbench.backends.numpy_nn import MLP, CosineAnnealingLR, CrossEntropyLoss, SGD, StepLR
 from mlpbench.config import ACTIVATIONS, OptimConfig
 
-from backend_helpers import build_config, make_params, random_data
+from backend_helpers import build_config, make_params, random_data, run_training
 
 TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -123,21 +123,6 @@ def test_lr_schedules_equal_torch_lr_scheduler(kind: str) -> None:
     torch_lrs = _lr_sequence(theirs, lambda: torch_opt.param_groups[0]["lr"], 15)
     assert ours_lrs == torch_lrs
     assert len(set(ours_lrs)) > 3
-
-
-def run_training(backend, data, n: int, epochs: int, batch_size: int, seed: int = 0):
-    """Plain epoch loop with a seeded shuffle: per-step losses, correct counts and lr per epoch."""
-    rng = np.random.default_rng(seed)
-    losses, corrects, lrs = [], [], [backend.lr]
-    for _ in range(epochs):
-        order = rng.permutation(n)
-        for start in range(0, n, batch_size):
-            loss, correct = backend.train_step(data, order[start : start + batch_size])
-            losses.append(loss)
-            corrects.append(correct)
-        backend.scheduler_step()
-        lrs.append(backend.lr)
-    return np.array(losses), corrects, lrs
 
 
 NESTEROV = {"name": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": True, "weight_decay": 1e-3}
