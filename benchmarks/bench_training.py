@@ -83,15 +83,17 @@ class GemmFloor:
         sizes = [x.shape[1], *hidden, 10]
         self.x, self.batch = x, batch
         self.ws = [rng.standard_normal((a, b)).astype(x.dtype) for a, b in zip(sizes[:-1], sizes[1:])]
-        self.acts = [np.empty((batch, s), x.dtype) for s in sizes]
-        self.grads = [np.empty((batch, s), x.dtype) for s in sizes]
+        # outputs and output gradients of each layer: the input is the batch itself, and the
+        # input's gradient is never computed
+        self.acts = [np.empty((batch, s), x.dtype) for s in sizes[1:]]
+        self.grads = [np.empty((batch, s), x.dtype) for s in sizes[1:]]
         self.dws = [np.empty_like(w) for w in self.ws]
 
     def step(self, start: int) -> None:
         """The GEMMs of the batch starting at row ``start`` (the last one may be short)."""
         xb = self.x[start : start + self.batch]
-        a = [xb, *(act[: len(xb)] for act in self.acts[1:])]
-        g = [grad[: len(xb)] for grad in self.grads]
+        a = [xb, *(act[: len(xb)] for act in self.acts)]
+        g = [None, *(grad[: len(xb)] for grad in self.grads)]
         for i, w in enumerate(self.ws):
             np.matmul(a[i], w, out=a[i + 1])
         g[-1][...] = a[-1]
