@@ -112,28 +112,30 @@ class Dropout(Module):
         """x: (batch, features) -> same shape; returns ``x`` itself in eval mode or when p == 0."""
         if not self.training or self.threshold == 0:
             self._mask = None
-            return x
-        return self._apply_mask(x, self._draw_keep(x.shape))
-
-    def _draw_keep(self, shape: tuple[int, int]) -> np.ndarray:
-        """This step's draws as a boolean array of ``shape`` (a reused buffer): True = kept."""
-        size = shape[0] * shape[1]
-        raw = self.rng.bit_generator.random_raw(-(-size // 4))  # ceil(size / 4) uint64 draws
-        keep = self.workspace.get("keep", shape, np.dtype(bool))
-        return np.greater_equal(raw.view(np.uint16)[:size].reshape(shape), self.threshold, out=keep)
-
-    def _apply_mask(self, x: np.ndarray, keep: np.ndarray) -> np.ndarray:
-        """y = x * mask with mask = scale where ``keep``, else 0; the mask is kept for backward."""
+            return self._unmasked(x)
         mask = self.workspace.get("mask", x.shape, x.dtype)
-        self._mask = np.multiply(keep, x.dtype.type(self.scale), out=mask)
+        self._mask = np.multiply(self._keep(x), x.dtype.type(self.scale), out=mask)  # scale or 0
         return np.multiply(x, mask, out=x if self.inplace else self.workspace.get("y", x.shape, x.dtype))
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
         """grad: (batch, features) -> same shape: the upstream gradient through the same mask."""
         if self._mask is None:
-            return grad
+            return self._unmasked_backward(grad)
         grad_x = grad if self.inplace else self.workspace.get("grad_x", grad.shape, grad.dtype)
         return np.multiply(grad, self._mask, out=grad_x)
+
+    def _keep(self, x: np.ndarray) -> np.ndarray:
+        """This step's draws as a boolean array of x's shape (a reused buffer): True = kept."""
+        raw = self.rng.bit_generator.random_raw(-(-x.size // 4))  # ceil(size / 4) uint64 draws
+        keep = self.workspace.get("keep", x.shape, np.dtype(bool))
+        return np.greater_equal(raw.view(np.uint16)[: x.size].reshape(x.shape), self.threshold, out=keep)
+
+    def _unmasked(self, x: np.ndarray) -> np.ndarray:
+        """Forward without a mask (eval mode or p == 0): the identity."""
+        return x
+
+    def _unmasked_backward(self, grad: np.ndarray) -> np.ndarray:
+        return grad
 
 
 class ReLUDropout(Dropout):
@@ -149,16 +151,14 @@ class ReLUDropout(Dropout):
         super().__init__(p, rng, inplace)
         self.relu = ReLU()
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        if not self.training or self.threshold == 0:
-            self._mask = None
-            return self.relu.forward(x)
-        keep = self._draw_keep(x.shape)
+    def _keep(self, x: np.ndarray) -> np.ndarray:
+        """Kept by the draw and positive, so the mask is ReLU's too."""
+        keep = super()._keep(x)
         positive = self.workspace.get("positive", x.shape, np.dtype(bool))
-        np.logical_and(keep, np.greater(x, 0, out=positive), out=keep)
-        return self._apply_mask(x, keep)
+        return np.logical_and(keep, np.greater(x, 0, out=positive), out=keep)
 
-    def backward(self, grad: np.ndarray) -> np.ndarray:
-        if self._mask is None:
-            return self.relu.backward(grad)
-        return super().backward(grad)
+    def _unmasked(self, x: np.ndarray) -> np.ndarray:
+        return self.relu.forward(x)
+
+    def _unmasked_backward(self, grad: np.ndarray) -> np.ndarray:
+        return self.relu.backward(grad)
