@@ -171,6 +171,30 @@ def test_flat_optimizer_step_equals_per_tensor_steps(make_optimizer) -> None:
     np.testing.assert_allclose(models[0].flat.data, models[1].flat.data, rtol=0, atol=1e-14)
 
 
+@pytest.mark.parametrize("momentum, nesterov, weight_decay", [
+    (0.0, False, 0.0), (0.0, False, 0.01), (0.9, False, 0.0), (0.9, True, 0.0), (0.9, True, 0.01),
+])
+def test_sgd_equals_direct_transcription_bit_for_bit(momentum, nesterov, weight_decay) -> None:
+    """SGD stores momentum * buf instead of torch's buf; the parameters must still match torch's
+    formulas, evaluated one operation at a time, to the last bit (lr changing as under a schedule)."""
+    rng = np.random.default_rng(5)
+    p = Parameter(rng.normal(size=50).astype(np.float32))
+    sgd = SGD([p], 0.1, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
+    expected, buf = p.data.copy(), None
+    for step in range(5):
+        grad = rng.normal(size=50).astype(np.float32)
+        p.grad[...] = grad
+        sgd.lr = 0.1 / (step + 1)  # as a schedule would
+        sgd.step()
+        g = grad + np.float32(weight_decay) * expected if weight_decay else grad
+        d = g
+        if momentum:
+            buf = g.copy() if buf is None else np.float32(momentum) * buf + g
+            d = g + np.float32(momentum) * buf if nesterov else buf
+        expected += d * np.float32(-sgd.lr)
+        np.testing.assert_array_equal(p.data, expected, err_msg=f"step {step}")
+
+
 def test_float32_stays_float32_through_a_training_step() -> None:
     model = MLP(6, (5,), 3, activation="gelu", dropout=0.2, dtype="float32", rng=np.random.default_rng(0))
     model.flat.data[:] = np.random.default_rng(1).normal(size=model.flat.data.size)
