@@ -1,10 +1,15 @@
 """Helpers shared by tests (importable: pyproject puts tests/ on pytest's pythonpath)."""
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,10 +56,6 @@ PIPELINE_DIRS = ("conf", "pipelines", "src")
 
 def run_checked(cmd: Sequence[str], cwd: Path, env: dict[str, str], timeout: float = 600) -> str:
     """Run ``cmd``; return stdout + stderr; fail the test with both when it fails or hangs."""
-    import subprocess
-
-    import pytest
-
     try:
         done = subprocess.run(list(cmd), cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired as err:
@@ -71,10 +72,6 @@ def make_pipeline_repo(tmp_path: Path, **env_extra: str) -> tuple[Path, dict[str
     own src/ comes first on PYTHONPATH, so stages run the code DVC hashes as their dependencies;
     MLFLOW_TRACKING_URI is removed, so runs land in the copy's own mlflow.db.
     """
-    import os
-    import shutil
-    import sys
-
     repo = tmp_path / "repo"
     # "data" must not be an ignore pattern: it would also drop src/mlpbench/data/.
     ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")

@@ -9,18 +9,18 @@ import numpy as np
 import pytest
 import torch
 
-from mlpbench.backends import build_backend, make_backend
+from mlpbench.backends import build_backend
 from mlpbench.training import fit
 from mlpbench.training.engine import Dataset
 
-from backend_helpers import build_config, make_params, random_data, run_training
+from backend_helpers import build_config, random_data, run_training
 
 pytestmark = pytest.mark.cuda
 
 
 def test_auto_device_puts_the_model_and_data_on_cuda() -> None:
     cfg = build_config("torch", model={"hidden_sizes": (16,)}, train={"device": "auto"})
-    backend = make_backend(cfg, make_params(cfg, in_features=12))
+    backend = build_backend(cfg, in_features=12)
     assert backend.device.type == "cuda" and backend.info()["device"].startswith("cuda")
     assert all(p.is_cuda for p in backend.module.parameters())
     x, y = backend.load(*random_data(20, 12))
@@ -42,7 +42,7 @@ def test_cuda_training_curves_match_the_numpy_backend(dtype: str, tol: float) ->
                            optim={"name": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": True},
                            schedule={"name": "step", "step_size": 2},
                            train={"epochs": 4, "dtype": dtype, "device": device})
-        backend = make_backend(cfg, make_params(cfg, in_features=30))
+        backend = build_backend(cfg, in_features=30)
         data = backend.load(x, y)
         losses, _, lrs = run_training(backend, data, len(y), epochs=4, batch_size=16)
         runs[name] = (losses, lrs, backend.evaluate(data, 25)[0], backend.state_dict())
