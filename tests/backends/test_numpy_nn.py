@@ -27,6 +27,20 @@ def test_linear_forward_and_backward_formulas() -> None:
     np.testing.assert_allclose(grad_x, g @ layer.weight.data.T, rtol=1e-14)
 
 
+def test_linear_bias_gradient_across_batch_sizes() -> None:
+    """The bias gradient (a matrix-vector product with a kept vector of ones) for a full batch,
+    a smaller last batch and a larger one."""
+    rng = np.random.default_rng(1)
+    layer = Linear(4, 3, dtype="float32")
+    for n in (6, 2, 9):
+        x = rng.normal(size=(n, 4)).astype(np.float32)
+        g = rng.normal(size=(n, 3)).astype(np.float32)
+        layer(x)
+        layer.backward(g)
+        assert layer.bias.grad.dtype == np.float32
+        np.testing.assert_allclose(layer.bias.grad, g.astype(np.float64).sum(axis=0), rtol=1e-5, atol=1e-6)
+
+
 def test_first_layer_skips_the_input_gradient() -> None:
     layer = Linear(4, 3, input_grad=False)
     layer(np.ones((2, 4), np.float32))

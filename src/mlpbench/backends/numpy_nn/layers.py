@@ -50,6 +50,7 @@ class Linear(Module):
                 f"{self.bias.shape}; expected ({in_features}, {out_features}) and ({out_features},)"
             )
         self._x: np.ndarray | None = None
+        self._ones_buffer = np.ones(0, self.weight.data.dtype)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """x: (batch, in_features) -> (batch, out_features), both of the weight's dtype."""
@@ -66,12 +67,20 @@ class Linear(Module):
         """
         x = self._x
         np.matmul(x.T, grad, out=self.weight.grad)
-        grad.sum(axis=0, out=self.bias.grad)
+        # The column sums as ones @ grad: BLAS's matrix-vector product is 2-3x faster here than
+        # NumPy's sum(axis=0), which also costs ~13 us per call at any size.
+        np.matmul(self._ones(len(grad), grad.dtype), grad, out=self.bias.grad)
         if not self.input_grad:
             return None
         grad_x = self.workspace.get("grad_x", x.shape, grad.dtype)
         np.matmul(grad, self.weight.data.T, out=grad_x)
         return grad_x
+
+    def _ones(self, n: int, dtype: np.dtype) -> np.ndarray:
+        """A vector of n ones, from a buffer kept across calls."""
+        if len(self._ones_buffer) < n or self._ones_buffer.dtype != dtype:
+            self._ones_buffer = np.ones(n, dtype)
+        return self._ones_buffer[:n]
 
     def parameters(self) -> list[Parameter]:
         return [self.weight, self.bias]
