@@ -16,6 +16,7 @@ from typing import Any, Mapping, Sequence
 
 import mlflow
 import mlflow.pyfunc
+import numpy as np
 from mlflow.entities import RunStatus
 from mlflow.tracking import MlflowClient
 
@@ -155,7 +156,7 @@ class TrackedRun:
 
     def log_numpy_model(self, weights: Path) -> None:
         # The model object holds no state (weights travel as an artifact), so pickling it is safe;
-        # silence MLflow's generic warnings about pickled python models and missing type hints.
+        # silence MLflow's generic warnings about pickled python models.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             logging.getLogger("mlflow.pyfunc").setLevel(logging.ERROR)
@@ -178,9 +179,9 @@ class NumpyMLPModel(mlflow.pyfunc.PythonModel):
 
         self.model = model_io.load_model(context.artifacts["weights"])
 
-    def predict(self, context, model_input, params=None):
-        import numpy as np
-
+    def predict(self, context, model_input: np.ndarray, params=None) -> np.ndarray:
+        # The np.ndarray hint tells MLflow not to infer a signature from it (an untyped input
+        # makes MLflow warn when this class is defined, i.e. in every run that imports tracking).
         return self.model.predict(np.asarray(model_input, dtype=np.float32))
 
 

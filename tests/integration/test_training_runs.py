@@ -11,6 +11,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import mlflow
+import mlflow.pyfunc
 import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
@@ -69,6 +71,10 @@ def test_run_records_params_metrics_tags_artifacts_and_outputs(tiny_root, backen
     assert np.mean(model.predict(x_test) == y_test) == pytest.approx(metrics["test_acc"])
     if backend == "torch":
         assert (tiny_root / "models/x/model.pt").is_file()
+    else:  # the pyfunc model logged to MLflow predicts what the saved model predicts
+        mlflow.set_tracking_uri(values["tracking"]["uri"])
+        logged = mlflow.pyfunc.load_model(f"runs:/{summary['run_id']}/model")
+        np.testing.assert_array_equal(logged.predict(x_test), model.predict(x_test))
 
 
 def test_invalid_config_fails_before_any_run_is_created(tiny_root):
