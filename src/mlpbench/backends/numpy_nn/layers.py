@@ -67,8 +67,9 @@ class Linear(Module):
         """
         x = self._x
         np.matmul(x.T, grad, out=self.weight.grad)
-        # The column sums as ones @ grad: BLAS's matrix-vector product is 2-3x faster here than
-        # NumPy's sum(axis=0), which also costs ~13 us per call at any size.
+        # The column sums as ones @ grad: BLAS's matrix-vector product beats NumPy's sum(axis=0),
+        # which costs ~13 us per call at any size (default model, in training: 116 against 150 us
+        # per step for the three layers).
         np.matmul(self._ones(len(grad), grad.dtype), grad, out=self.bias.grad)
         if not self.input_grad:
             return None
