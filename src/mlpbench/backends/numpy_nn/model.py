@@ -67,10 +67,12 @@ class MLP(Sequential):
             bias = self._view(offset + fan_in * fan_out, (fan_out,))
             offset += fan_in * fan_out + fan_out
             modules.append(Linear(fan_in, fan_out, input_grad=i > 0, weight=weight, bias=bias))
-            if i < len(shapes) - 1 and activation == "relu" and dropout > 0:
+            if i == len(shapes) - 1:
+                break  # the output layer: logits, no activation
+            if activation == "relu" and dropout > 0:
                 # = ReLU then Dropout in fewer passes, in place over the Linear's output buffer
                 modules.append(ReLUDropout(dropout, rng, inplace=True))
-            elif i < len(shapes) - 1:
+            else:
                 modules.append(make_activation(activation, leaky_slope))
                 if dropout > 0:
                     modules.append(Dropout(dropout, rng))  # not in place: sigmoid/tanh keep their output
