@@ -20,21 +20,23 @@ from pathlib import Path
 
 import numpy as np
 
-from mlpbench.data.normalise import SPLITS, normalise
+from mlpbench import config
+from mlpbench.compose import compose
+from mlpbench.data.normalise import normalise, raw_names
 from mlpbench.data.split import split
 
 ROOT = Path(__file__).resolve().parents[1]
 MIRROR_ENV = "MLPBENCH_DATA_MIRROR"
 
 
-def time_once(mirror: Path) -> tuple[float, float, int]:
+def time_once(mirror: Path, data: config.DataConfig) -> tuple[float, float, int]:
     """(normalise seconds, split seconds, images written) for one run into a fresh temp folder."""
     with tempfile.TemporaryDirectory(prefix="bench_data_") as tmp:
         processed, split_dir = Path(tmp) / "processed", Path(tmp) / "split"
         start = time.perf_counter()
-        manifest = normalise(mirror, processed)
+        manifest = normalise(mirror, processed, data)
         middle = time.perf_counter()
-        split(processed / "train_labels.npy", split_dir, val_fraction=0.2, seed=42)
+        split(processed / "train_labels.npy", split_dir, data.split.val_fraction, data.split.seed, data.num_classes)
         end = time.perf_counter()
     images = manifest["train_images"]["shape"][0] + manifest["test_images"]["shape"][0]
     return middle - start, end - middle, images
@@ -49,13 +51,14 @@ def main() -> int:
     parser.add_argument("--target", type=float, default=2.0, help="seconds for normalise + split")
     args = parser.parse_args()
 
-    missing = [n for pair in SPLITS.values() for n in pair if not (args.mirror / n).is_file()]
+    data = config.load(compose(ROOT)).data
+    missing = [n for pair in raw_names(data).values() for n in pair if not (args.mirror / n).is_file()]
     if missing:
         print(f"{args.mirror}: missing {', '.join(missing)}; pass --mirror or set {MIRROR_ENV}",
               file=sys.stderr)
         return 2
 
-    runs = [time_once(args.mirror) for _ in range(args.repeats)]
+    runs = [time_once(args.mirror, data) for _ in range(args.repeats)]
     images = runs[0][2]
     totals = [n + s for n, s, _ in runs]
     print(f"bench_data: normalise + split of {images:,} images from {args.mirror}")

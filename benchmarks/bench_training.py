@@ -40,24 +40,27 @@ def prepare_data(tmp: Path) -> tuple[Path, Path]:
     processed, split_dir = ROOT / "data" / "processed", ROOT / "data" / "split"
     if (processed / "train_images.npy").is_file() and (split_dir / "train_idx.npy").is_file():
         return processed, split_dir
+    from mlpbench import config
+    from mlpbench.compose import compose
     from mlpbench.data.normalise import normalise
     from mlpbench.data.split import split
 
+    data = config.load(compose(ROOT)).data
     mirror = Path(os.environ.get("MLPBENCH_DATA_MIRROR") or ROOT.parent / "shared" / "data" / "mnist")
-    if not (mirror / "train-images-idx3-ubyte.gz").is_file():
+    if not (mirror / data.files.train_images.name).is_file():
         sys.exit(f"no data: run `dvc repro split` or set MLPBENCH_DATA_MIRROR (looked in {mirror})")
-    normalise(mirror, tmp / "processed")
-    split(tmp / "processed" / "train_labels.npy", tmp / "split", 0.2, 42)
+    normalise(mirror, tmp / "processed", data)
+    split(tmp / "processed" / "train_labels.npy", tmp / "split", data.split.val_fraction, data.split.seed,
+          data.num_classes)
     return tmp / "processed", tmp / "split"
 
 
 def worker(backend: str, processed: Path, split_dir: Path, overrides: list[str]) -> dict:
     """Train one backend (in this process) and return its measurements."""
-    from mlpbench.backends import build_backend
     from mlpbench.training import fit
 
     cfg, data = _load(backend, processed, split_dir, overrides)
-    result = fit(build_backend(cfg), data, cfg.train)
+    result = fit(_build(cfg, data), data, cfg.train)
     epochs = [m.epoch_time for m in result.history]
     return {
         "backend": backend, "val_acc": result.history[-1].val_acc, "test_acc": result.test_acc,
@@ -77,9 +80,9 @@ class GemmFloor:
     or optimizer. Batches are contiguous slices of ``x``, so there is no gather either.
     """
 
-    def __init__(self, x: np.ndarray, batch: int, hidden: list[int]) -> None:
+    def __init__(self, x: np.ndarray, batch: int, hidden: list[int], classes: int) -> None:
         rng = np.random.default_rng(0)
-        sizes = [x.shape[1], *hidden, 10]
+        sizes = [x.shape[1], *hidden, classes]
         self.x, self.batch = x, batch
         self.ws = [rng.standard_normal((a, b)).astype(x.dtype) for a, b in zip(sizes[:-1], sizes[1:])]
         # outputs and output gradients of each layer: the input is the batch itself, and the
@@ -107,24 +110,29 @@ class GemmFloor:
 
 
 def _load(kind: str, processed: Path, split_dir: Path, overrides: list[str]):
+    from mlpbench import config
     from mlpbench.compose import compose
-    from mlpbench.config import run_config_from_dict
-    from mlpbench.data.loading import load_dataset
+    from mlpbench.data import load_dataset
 
-    cfg = run_config_from_dict(compose(ROOT, [*overrides, f"backend={kind}"]))
-    return cfg, load_dataset(processed, split_dir, cfg.train.dtype)
+    cfg = config.load(compose(ROOT, [*overrides, f"backend={kind}"]))
+    return cfg, load_dataset(processed, split_dir, cfg.data.num_classes, cfg.train.dtype)
+
+
+def _build(cfg, data):
+    from mlpbench.backends.build import build_backend
+
+    return build_backend(cfg, data.x_train.shape[1], data.num_classes)
 
 
 def time_epoch(kind: str, processed: Path, split_dir: Path, overrides: list[str]) -> float:
     """Seconds of one epoch of ``kind`` (numpy, torch or gemm_floor), after one warm-up epoch."""
-    from mlpbench.backends import build_backend
     from mlpbench.training.engine import train_epoch
 
     cfg, data = _load("numpy" if kind == "gemm_floor" else kind, processed, split_dir, overrides)
     if kind == "gemm_floor":
-        epoch = GemmFloor(data.x_train, cfg.train.batch_size, list(cfg.model.hidden_sizes)).epoch
+        epoch = GemmFloor(data.x_train, cfg.train.batch_size, list(cfg.model.hidden_sizes), data.num_classes).epoch
     else:
-        backend, rng = build_backend(cfg), np.random.default_rng(cfg.train.seed)
+        backend, rng = _build(cfg, data), np.random.default_rng(cfg.train.seed)
         handle = backend.load(data.x_train, data.y_train)
         epoch = lambda: train_epoch(backend, handle, len(data.y_train), cfg.train, rng, 1, None)  # noqa: E731
     epoch()
@@ -142,13 +150,12 @@ def paired_floor(processed: Path, split_dir: Path, overrides: list[str], epochs:
     every ~0.1 s keeps that drift out of the ratio (whole-epoch timings in separate processes
     scatter by +-10 % here).
     """
-    from mlpbench.backends import build_backend
     from mlpbench.training.engine import train_epoch
 
     cfg, data = _load("numpy", processed, split_dir, overrides)
-    backend, rng = build_backend(cfg), np.random.default_rng(cfg.train.seed)
+    backend, rng = _build(cfg, data), np.random.default_rng(cfg.train.seed)
     handle = backend.load(data.x_train, data.y_train)
-    floor = GemmFloor(data.x_train, cfg.train.batch_size, list(cfg.model.hidden_sizes))
+    floor = GemmFloor(data.x_train, cfg.train.batch_size, list(cfg.model.hidden_sizes), data.num_classes)
     starts = range(0, len(data.y_train), cfg.train.batch_size)
     floor_s = 0.0
 

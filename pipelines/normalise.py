@@ -2,6 +2,7 @@
 import sys
 from pathlib import Path
 
+from mlpbench.config import ConfigError, load
 from mlpbench.data.idx import IDXFormatError
 from mlpbench.data.normalise import normalise
 from mlpbench.params import load_params, resolve
@@ -10,8 +11,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
-    paths = load_params(ROOT / "params.yaml")["data"]["paths"]
-    manifest = normalise(resolve(ROOT, paths["raw"]), resolve(ROOT, paths["processed"]))
+    data = load(load_params(ROOT / "params.yaml")).data
+    manifest = normalise(resolve(ROOT, data.paths.raw), resolve(ROOT, data.paths.processed), data)
     for name, entry in manifest.items():
         print(f"{name}: shape {tuple(entry['shape'])} sha256 {entry['sha256'][:12]}")
 
@@ -19,5 +20,5 @@ def main() -> None:
 if __name__ == "__main__":
     try:
         main()
-    except (IDXFormatError, FileNotFoundError) as err:
+    except (IDXFormatError, FileNotFoundError, ConfigError) as err:
         sys.exit(f"normalise failed: {err}")

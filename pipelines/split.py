@@ -2,6 +2,7 @@
 import sys
 from pathlib import Path
 
+from mlpbench.config import ConfigError, load
 from mlpbench.data.split import SplitError, split
 from mlpbench.params import load_params, resolve
 
@@ -9,14 +10,15 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
-    data = load_params(ROOT / "params.yaml")["data"]
-    labels = resolve(ROOT, data["paths"]["processed"]) / "train_labels.npy"
-    summary = split(labels, resolve(ROOT, data["paths"]["split"]), data["split"]["val_fraction"], data["split"]["seed"])
+    data = load(load_params(ROOT / "params.yaml")).data
+    labels = resolve(ROOT, data.paths.processed) / "train_labels.npy"
+    summary = split(labels, resolve(ROOT, data.paths.split), data.split.val_fraction, data.split.seed,
+                    data.num_classes)
     print(f"train {summary['sizes']['train']} / val {summary['sizes']['val']} (seed {summary['seed']})")
 
 
 if __name__ == "__main__":
     try:
         main()
-    except (SplitError, FileNotFoundError) as err:
+    except (SplitError, FileNotFoundError, ConfigError) as err:
         sys.exit(f"split failed: {err}")

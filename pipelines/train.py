@@ -8,6 +8,7 @@ DVC runs it with ``--config-dir . --config-name params`` so that the composed pa
 `dvc exp run -S` rewrites) is the configuration, not conf/ directly.
 """
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -16,12 +17,14 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from mlpbench.config import ConfigError
+from mlpbench.config.store import register_configs
 from mlpbench.run import train_and_track
 from mlpbench.sweep import parent_run_id
 from mlpbench.training import NonFiniteLossError
 
 ROOT = Path(__file__).resolve().parents[1]
 log = logging.getLogger("mlpbench")
+register_configs()  # the schema conf/config.yaml names in its defaults
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
@@ -29,7 +32,7 @@ def main(cfg: DictConfig) -> float:
     hc = HydraConfig.get()
     n_jobs = int(OmegaConf.select(hc, "launcher.n_jobs", default=1) or 1) if hc.mode.name == "MULTIRUN" else 1
     if n_jobs < 0:  # joblib: -1 means all cores
-        n_jobs = max(1, (__import__("os").cpu_count() or 1) + 1 + n_jobs)
+        n_jobs = max(1, (os.cpu_count() or 1) + 1 + n_jobs)
     values = OmegaConf.to_container(cfg, resolve=True)
     try:
         summary = train_and_track(values, ROOT, Path(hc.runtime.output_dir), n_jobs=n_jobs,

@@ -7,11 +7,13 @@ Tests make their own tiny data (STYLE.md: "tiny data made in the tests"); only t
   (gzip-compressed when the name ends in ``.gz``), valid or deliberately broken.
 - ``tiny_mnist`` / ``tiny_raw_dir``: a fake MNIST (600 train + 100 test images) under the four
   real file names in ``tmp_path / "raw"``.
-- ``real_mnist_dir``: ``../shared/data/mnist`` from the project root, or a skip when absent.
+- ``real_mnist_dir``: the real MNIST copy: ``$MLPBENCH_DATA_MIRROR`` when set, else
+  ``../shared/data/mnist`` from the project root; a skip naming both when absent.
 """
 from __future__ import annotations
 
 import gzip
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -22,16 +24,24 @@ import pytest
 from support import write_learnable_data
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-REAL_MNIST_DIR = PROJECT_ROOT.parent / "shared" / "data" / "mnist"
+SHARED_MNIST_DIR = PROJECT_ROOT.parent / "shared" / "data" / "mnist"
+MIRROR_ENV = "MLPBENCH_DATA_MIRROR"
 NO_CUDA_KEY = pytest.StashKey[int]()  # how many cuda tests were deselected
 
 IMAGES_MAGIC, LABELS_MAGIC = 2051, 2049
-RAW_NAMES = {
-    "train_images": "train-images-idx3-ubyte.gz",
-    "train_labels": "train-labels-idx1-ubyte.gz",
-    "test_images": "t10k-images-idx3-ubyte.gz",
-    "test_labels": "t10k-labels-idx1-ubyte.gz",
-}
+ROLES = ("train_images", "train_labels", "test_images", "test_labels")
+
+
+def _raw_names() -> dict[str, str]:
+    """File name of each role as conf/data/mnist.yaml gives it (composed once, at import)."""
+    from mlpbench import config
+    from mlpbench.compose import compose
+
+    files = config.load(compose(PROJECT_ROOT)).data.files
+    return {role: getattr(files, role).name for role in ROLES}
+
+
+RAW_NAMES = _raw_names()
 
 
 def idx_bytes(magic: int, dims: Sequence[int], payload: bytes) -> bytes:
@@ -142,14 +152,17 @@ def tiny_raw_dir(tiny_mnist: TinyMnist) -> Path:
 
 @pytest.fixture
 def real_mnist_dir() -> Path:
-    """The real MNIST copy (four .gz files); skips the test when it is not there."""
-    missing = [n for n in RAW_NAMES.values() if not (REAL_MNIST_DIR / n).is_file()]
+    """The real MNIST copy (four .gz files): $MLPBENCH_DATA_MIRROR, else ../shared/data/mnist."""
+    mirror = os.environ.get(MIRROR_ENV, "").strip()
+    folder = Path(mirror) if mirror else SHARED_MNIST_DIR
+    missing = [n for n in RAW_NAMES.values() if not (folder / n).is_file()]
     if missing:
+        origin = f"{MIRROR_ENV}={mirror}" if mirror else f"{SHARED_MNIST_DIR} ({MIRROR_ENV} is not set)"
         pytest.skip(
-            f"real MNIST copy not found at {REAL_MNIST_DIR} (missing {', '.join(missing)}); "
-            "put the four MNIST .gz files there to run tests marked real_data"
+            f"real MNIST copy not found at {origin}: missing {', '.join(missing)}; set {MIRROR_ENV} to a "
+            f"folder holding the four MNIST .gz files, or put them in {SHARED_MNIST_DIR}, to run tests marked real_data"
         )
-    return REAL_MNIST_DIR
+    return folder
 
 
 @pytest.fixture

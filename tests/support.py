@@ -1,6 +1,7 @@
 """Helpers shared by tests (importable: pyproject puts tests/ on pytest's pythonpath)."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -35,7 +36,8 @@ def write_learnable_data(root: Path, n_train: int = 300, n_test: int = 100, seed
     n_val = n_train // 5
     np.save(split / "train_idx.npy", np.arange(n_val, n_train))
     np.save(split / "val_idx.npy", np.arange(n_val))
-    (split / "split.json").write_text("{}")
+    # The settings of conf/data/mnist.yaml, so that runs with the default data.split accept this split.
+    (split / "split.json").write_text(json.dumps({"val_fraction": 0.2, "seed": 42}))
     return root
 
 
@@ -55,7 +57,7 @@ def tiny_config(root: Path, overrides: Sequence[str] = ()) -> dict:
 
 
 PIPELINE_FILES = (".dvc/config", ".dvcignore", "dvc.yaml", "params.yaml")
-PIPELINE_DIRS = ("conf", "pipelines", "src")
+PIPELINE_DIRS = ("conf", "hydra_plugins", "pipelines", "src")
 
 
 def run_checked(cmd: Sequence[str], cwd: Path, env: dict[str, str], timeout: float = 600) -> str:

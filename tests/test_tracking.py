@@ -6,6 +6,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from mlpbench import tracking
+from mlpbench.signals import Terminated
 
 
 def test_default_store_is_absolute_sqlite_at_the_root(tmp_path, monkeypatch):
@@ -63,7 +64,7 @@ def test_exception_is_failed_with_the_error_kept(store, tmp_path):
     assert "ValueError: boom" in text
 
 
-@pytest.mark.parametrize("signal_error", [KeyboardInterrupt(), tracking.Terminated("SIGTERM")])
+@pytest.mark.parametrize("signal_error", [KeyboardInterrupt(), Terminated("SIGTERM")])
 def test_interrupt_is_killed(store, signal_error):
     assert _run(store, signal_error).info.status == "KILLED"
 

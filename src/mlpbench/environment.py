@@ -9,17 +9,39 @@ import subprocess
 from pathlib import Path
 
 
-def git_commit(root: Path) -> str:
-    """HEAD's hash, with "-dirty" when tracked files differ from it; "unknown" outside git."""
+# What a run's code and config are: a change here makes the commit "-dirty". Outputs that DVC
+# deletes before a stage runs (metrics/, models/, dvc.lock) are not among them.
+SOURCE_PATHS = ("src", "pipelines", "conf", "hydra_plugins", "params.yaml", "dvc.yaml", "pyproject.toml")
+
+
+def _git(root: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", *args], cwd=root, capture_output=True, timeout=10)
+
+
+def git_state(root: Path) -> dict[str, str]:
+    """``git_commit``: HEAD's hash, "-dirty" when source or config differs from it; "unknown" outside git.
+
+    When dirty, ``git_diff_sha256`` is the sha256 of the difference (``git diff HEAD`` of
+    ``SOURCE_PATHS`` plus the names and contents of their untracked, not ignored files), so two
+    runs made from the same uncommitted change share it.
+    """
     try:
-        run = lambda *a: subprocess.run(["git", *a], cwd=root, capture_output=True, text=True, timeout=10)  # noqa: E731
-        head = run("rev-parse", "HEAD")
+        head = _git(root, "rev-parse", "HEAD")
         if head.returncode != 0:
-            return "unknown"
-        dirty = run("status", "--porcelain", "--untracked-files=no").stdout.strip()
-        return head.stdout.strip() + ("-dirty" if dirty else "")
+            return {"git_commit": "unknown"}
+        diff = _git(root, "diff", "HEAD", "--binary", "--", *SOURCE_PATHS).stdout
+        untracked = _git(root, "ls-files", "--others", "--exclude-standard", "-z", "--", *SOURCE_PATHS).stdout
     except (OSError, subprocess.TimeoutExpired):
-        return "unknown"
+        return {"git_commit": "unknown"}
+    commit = head.stdout.decode().strip()
+    if not diff and not untracked:
+        return {"git_commit": commit}
+    digest = hashlib.sha256(diff)
+    for name in sorted(filter(None, untracked.split(b"\0"))):
+        digest.update(b"\0" + name + b"\0")
+        path = Path(root) / name.decode()
+        digest.update(path.read_bytes() if path.is_file() else b"")
+    return {"git_commit": commit + "-dirty", "git_diff_sha256": digest.hexdigest()}
 
 
 def data_sha256(processed_dir: Path, split_dir: Path) -> str:
@@ -55,7 +77,7 @@ def environment_tags(root: Path, processed_dir: Path, split_dir: Path) -> dict[s
     import torch
 
     return {
-        "git_commit": git_commit(root),
+        **git_state(root),
         "data_sha256": data_sha256(processed_dir, split_dir),
         "numpy_version": numpy.__version__,
         "torch_version": torch.__version__,

@@ -1,8 +1,9 @@
 """Saving trained weights and loading them back as a NumPy predictor.
 
-Every backend's model is written as ``weights.npz``: the state dict (``layers.{i}.weight``
-(fan_in, fan_out), ``layers.{i}.bias``) plus a JSON ``meta`` entry (architecture and activation),
-no pickles. The torch backend also writes ``model.pt`` (its ``state_dict``, for torch users).
+Every backend writes its model as ``weights.npz`` (``Backend.save``): the state dict
+(``layers.{i}.weight`` (fan_in, fan_out), ``layers.{i}.bias``) plus a JSON ``meta`` entry
+(architecture and activation), no pickles. A backend may add its own format beside it (the torch
+backend's ``model.pt``).
 """
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from pathlib import Path
 import numpy as np
 
 from mlpbench.backends.numpy_nn.model import MLP
-from mlpbench.config import RunConfig
 from mlpbench.io import atomic_path
 
 WEIGHTS_FILE = "weights.npz"
@@ -38,23 +38,20 @@ class LoadedModel:
         return np.argmax(self.logits(x), axis=1).astype(np.int64)
 
 
-def save_model(backend, cfg: RunConfig, model_dir: Path) -> list[Path]:
-    """Write ``weights.npz`` (and ``model.pt`` for torch) atomically; return the written paths."""
-    model_dir = Path(model_dir)
-    meta = {"backend": cfg.backend, "hidden_sizes": list(cfg.model.hidden_sizes),
-            "activation": cfg.model.activation, "leaky_slope": cfg.model.leaky_slope}
-    weights = model_dir / WEIGHTS_FILE
-    with atomic_path(weights) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, meta=np.array(json.dumps(meta)), **backend.state_dict())
-    written = [weights]
-    if cfg.backend == "torch":
-        import torch
+def weights_path(model_dir: Path) -> Path:
+    return Path(model_dir) / WEIGHTS_FILE
 
-        with atomic_path(model_dir / "model.pt") as tmp:
-            torch.save(backend.module.state_dict(), tmp)
-        written.append(model_dir / "model.pt")
-    return written
+
+def save_weights(state: dict[str, np.ndarray], meta: dict, model_dir: Path) -> Path:
+    """Write ``model_dir/weights.npz`` atomically: ``state`` plus ``meta`` as JSON; return its path.
+
+    state: the backend's ``state_dict()``; meta: backend, hidden_sizes, activation, leaky_slope.
+    """
+    path = weights_path(model_dir)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, meta=np.array(json.dumps(meta)), **state)
+    return path
 
 
 def load_model(path: Path) -> LoadedModel:
@@ -65,14 +62,3 @@ def load_model(path: Path) -> LoadedModel:
         meta = json.loads(str(npz["meta"]))
         state = {k: npz[k] for k in npz.files if k != "meta"}
     return LoadedModel(state, meta)
-
-
-def log_model(run, backend, cfg: RunConfig, model_dir: Path, example: np.ndarray) -> None:
-    """Log the model to the MLflow run: torch via mlflow.pytorch, NumPy as a pyfunc model.
-
-    example: a few input rows (k, 784), used by MLflow to trace and document the model.
-    """
-    if cfg.backend == "torch":
-        run.log_torch_model(backend.module, example)
-    else:
-        run.log_numpy_model(Path(model_dir) / WEIGHTS_FILE)

@@ -6,7 +6,9 @@ import signal
 import threading
 from typing import Iterator
 
-from mlpbench.tracking import Terminated
+
+class Terminated(BaseException):
+    """Raised in the main thread when the process receives SIGTERM; unwinds like KeyboardInterrupt."""
 
 
 def raise_terminated(signum, frame) -> None:

@@ -1,7 +1,8 @@
 """Hydra multirun <-> MLflow: one parent run per sweep, the jobs as its child runs.
 
-``MlflowSweepCallback`` runs in the launching process. Before any job starts it creates the
-MLflow store and experiment (SQLite's schema migration races when parallel jobs create it) and
+``MlflowSweepCallback`` runs in the launching process. Before any job starts it composes and
+checks every job's config (a bad value in any job stops the sweep with one line naming the job and
+the key), then creates the MLflow store and experiment (SQLite's schema migration races when parallel jobs create it) and
 the parent run, whose id it leaves in the sweep folder for the jobs to read. The parent ends
 FINISHED when the sweep completes; if the sweep dies first, an exit hook ends it FAILED (a child
 failed) or KILLED (interrupted).
@@ -15,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
+from mlpbench import config as mlpbench_config
 from mlpbench import tracking
+from mlpbench.config import ConfigError
 from mlpbench.signals import raise_terminated
 
 log = logging.getLogger(__name__)
@@ -40,6 +43,44 @@ def parent_run_id(hydra_cfg: DictConfig) -> str | None:
     return path.read_text().strip() if path.is_file() else None
 
 
+def job_overrides(config: DictConfig) -> list[list[str]] | None:
+    """Each job's overrides as Hydra's basic sweeper expands them; None under another sweeper."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    if OmegaConf.select(config, "hydra.sweeper._target_") != "hydra._internal.core_plugins.basic_sweeper.BasicSweeper":
+        return None
+    parsed = OverridesParser.create().parse_overrides(list(config.hydra.overrides.task))
+    return [list(job) for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
+
+
+def validate_jobs(config: DictConfig, root: Path) -> int:
+    """Compose and check every job's config before the first job starts; return how many jobs.
+
+    Raises ``ConfigError`` naming the job number, its overrides and the bad key.
+    """
+    from hydra.core.global_hydra import GlobalHydra
+
+    from mlpbench.run import output_paths, preflight
+
+    jobs = job_overrides(config)
+    if jobs is None:
+        return 0
+    loader = GlobalHydra.instance().config_loader()
+    swept = {o for job in jobs for o in job if sum(o in other for other in jobs) < len(jobs)}
+    for num, overrides in enumerate(jobs):
+        job = loader.load_sweep_config(config, overrides)
+        with open_dict(job):
+            del job["hydra"]
+        try:
+            cfg = mlpbench_config.load(OmegaConf.to_container(job, resolve=True))
+            preflight(cfg, root, output_paths(cfg, root, Path(config.hydra.sweep.dir) / str(num)))
+        except ConfigError as err:
+            label = " ".join(o for o in overrides if o in swept) or " ".join(overrides) or "no overrides"
+            raise ConfigError(f"job {num} ({label}): {err}") from None
+    return len(jobs)
+
+
 class MlflowSweepCallback(Callback):
     def __init__(self) -> None:
         self.uri: str | None = None
@@ -47,8 +88,15 @@ class MlflowSweepCallback(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         hc = config.hydra
+        root = project_root(hc)
+        try:
+            n_jobs = validate_jobs(config, root)
+        except ConfigError as err:  # SystemExit, not an Exception: Hydra would turn that into a warning
+            log.error("sweep not started: %s", err)
+            raise SystemExit(f"sweep not started: {err}") from None
+        log.info("checked the config of %d jobs", n_jobs)
         track = OmegaConf.select(config, "tracking", default={}) or {}
-        self.uri = tracking.resolve_tracking_uri(project_root(hc), track.get("uri"))
+        self.uri = tracking.resolve_tracking_uri(root, track.get("uri"))
         experiment_id = tracking.prepare(self.uri, track.get("experiment", "mlpbench"))
         sweep_dir = Path(hc.sweep.dir)
         overrides = " ".join(hc.overrides.task) or "(none)"

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from mlpbench.backends import build_backend
+from mlpbench.backends.build import build_backend
+from mlpbench.data import Dataset
 from mlpbench.training import fit
-from mlpbench.training.engine import Dataset
 
 from backend_helpers import build_config, random_data, run_training
 
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.cuda
 
 def test_auto_device_puts_the_model_and_data_on_cuda() -> None:
     cfg = build_config("torch", model={"hidden_sizes": (16,)}, train={"device": "auto"})
-    backend = build_backend(cfg, in_features=12)
+    backend = build_backend(cfg, in_features=12, out_features=10)
     assert backend.device.type == "cuda" and backend.info()["device"].startswith("cuda")
     assert all(p.is_cuda for p in backend.module.parameters())
     x, y = backend.load(*random_data(20, 12))
@@ -42,7 +42,7 @@ def test_cuda_training_curves_match_the_numpy_backend(dtype: str, tol: float) ->
                            optim={"name": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": True},
                            schedule={"name": "step", "step_size": 2},
                            train={"epochs": 4, "dtype": dtype, "device": device})
-        backend = build_backend(cfg, in_features=30)
+        backend = build_backend(cfg, in_features=30, out_features=10)
         data = backend.load(x, y)
         losses, _, lrs = run_training(backend, data, len(y), epochs=4, batch_size=16)
         runs[name] = (losses, lrs, backend.evaluate(data, 25)[0], backend.state_dict())
@@ -61,11 +61,11 @@ def _fit_on_cuda(seed: int):
     centres = rng.normal(0, 1, (10, 20))
     y = rng.integers(0, 10, 600)
     x = (centres[y] + rng.normal(0, 0.5, (600, 20))).astype(np.float32)
-    data = Dataset(x[:400], y[:400], x[400:500], y[400:500], x[500:], y[500:])
+    data = Dataset(x[:400], y[:400], x[400:500], y[400:500], x[500:], y[500:], num_classes=10)
     cfg = build_config("torch", model={"hidden_sizes": (32,), "dropout": 0.2},
                        optim={"name": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": True},
                        train={"epochs": 3, "batch_size": 32, "seed": seed, "device": "cuda"})
-    backend = build_backend(cfg, in_features=20)
+    backend = build_backend(cfg, in_features=20, out_features=10)
     return fit(backend, data, cfg.train), backend.state_dict()
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mlpbench.backends.numpy_nn import MLP, SGD, CrossEntropyLoss, LeakyReLU, ReLU
-from mlpbench.config import ACTIVATIONS
+from mlpbench.backends import ACTIVATIONS
+from mlpbench.backends.numpy_nn import MLP, SGD, CrossEntropyLoss, LeakyReLU, ReLU, Tanh
 
 EPS = 1e-6
 TOL = 1e-6
@@ -73,30 +73,41 @@ def relative_error(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.linalg.norm(a - b) / max(np.linalg.norm(a), np.linalg.norm(b), 1e-300))
 
 
-@pytest.mark.parametrize("wd", [0.0, 0.05])
-@pytest.mark.parametrize("activation", ACTIVATIONS)
-def test_every_parameter_matches_finite_differences(activation: str, wd: float) -> None:
+def parameter_errors(activation: str, wd: float) -> list[float]:
+    """Relative error of the analytic gradient of each parameter tensor, over its usable coordinates."""
     model, x, y = make_problem(activation)
     numeric, usable = numerical_gradient(model, x, y, wd)
     analytic = analytic_gradient(model, x, y, wd)
     assert usable.mean() > 0.9, f"too many coordinates straddle a kink: {usable.mean():.2f} usable"
-    offset = 0
-    for i, p in enumerate(model.parameters()):
+    errors, offset = [], 0
+    for p in model.parameters():
         part = slice(offset, offset + p.data.size)
         offset += p.data.size
         keep = usable[part]
         assert keep.sum() > 0
-        err = relative_error(analytic[part][keep], numeric[part][keep])
-        assert err <= TOL, f"{activation} wd={wd} parameter {i} {p.shape}: relative error {err:.2e}"
+        errors.append(relative_error(analytic[part][keep], numeric[part][keep]))
+    return errors
 
 
-def test_gradcheck_detects_a_wrong_gradient() -> None:
-    """The check is not vacuous: a 1 % error in one weight gradient fails it."""
-    model, x, y = make_problem("tanh")
-    numeric, _ = numerical_gradient(model, x, y, 0.0)
-    analytic = analytic_gradient(model, x, y, 0.0)
-    analytic[3] *= 1.01
-    assert relative_error(analytic[:30], numeric[:30]) > TOL
+@pytest.mark.parametrize("wd", [0.0, 0.05])
+@pytest.mark.parametrize("activation", ACTIVATIONS.names())
+def test_every_parameter_matches_finite_differences(activation: str, wd: float) -> None:
+    for i, err in enumerate(parameter_errors(activation, wd)):
+        assert err <= TOL, f"{activation} wd={wd} parameter {i}: relative error {err:.2e}"
+
+
+def test_gradcheck_detects_a_slightly_wrong_backward(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check can fail: with Tanh's backward 1 % off, every parameter before it fails.
+
+    The error is put into the library (not into the analytic vector), so this exercises the whole
+    comparison: forward, backward through the model, the SGD read-back and the kink filter.
+    """
+    correct = Tanh.backward
+    monkeypatch.setattr(Tanh, "backward", lambda self, grad: correct(self, grad) * 1.01)
+    errors = parameter_errors("tanh", 0.0)
+    # Linear0 W, b and Linear1 W, b sit below a Tanh; the output layer's W, b do not.
+    assert all(err > 100 * TOL for err in errors[:4]), errors
+    assert all(err <= TOL for err in errors[4:]), errors
 
 
 def test_coordinates_straddling_a_relu_kink_are_skipped() -> None:

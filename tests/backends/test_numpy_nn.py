@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -9,9 +10,10 @@ import pytest
 from mlpbench.backends import init_params
 from mlpbench.backends.numpy_nn import (
     MLP, SGD, Adam, AdamW, CrossEntropyLoss, Dropout, GELU, LeakyReLU, Linear, Parameter, ReLU, ReLUDropout,
-    Sigmoid, Tanh,
+    RMSprop, Sequential, Sigmoid, Tanh,
 )
-from mlpbench.config import ModelConfig
+
+from backend_helpers import build_config
 
 
 def test_linear_forward_and_backward_formulas() -> None:
@@ -159,6 +161,61 @@ def test_mlp_fuses_relu_with_dropout_only(activation: str, dropout: float, kinds
     assert [type(m).__name__ for m in model] == kinds
 
 
+def unfused_chain(params, p: float, rng: np.random.Generator, dtype: str) -> Sequential:
+    """Linear -> ReLU -> Dropout(p, rng) -> ... -> Linear, each layer separate with its own arrays."""
+    modules = []
+    for i, (w, b) in enumerate(params):
+        linear = Linear(*w.shape, dtype=dtype)
+        linear.weight.data[...] = w
+        linear.bias.data[...] = b
+        modules.append(linear)
+        if i < len(params) - 1:
+            modules += [ReLU(), Dropout(p, rng)]
+    return Sequential(*modules)
+
+
+@pytest.mark.parametrize("p", [0.2, 0.25, 0.5])  # 16-bit draws; two bits per element (two cases)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_mlp_with_fused_relu_dropout_equals_the_unfused_chain_bit_for_bit(dtype: str, p: float) -> None:
+    """MLP(relu, dropout=p) runs each ReLU + Dropout as one in-place ReLUDropout over views into one
+    flat array. Against the plain chain of separate layers whose dropouts draw from an identically
+    seeded generator: the same logits, loss and every parameter gradient to the last bit, in train
+    mode, over three SGD steps (the last batch smaller, as at the end of an epoch), then in eval mode."""
+    rng = np.random.default_rng(4)
+    sizes = [30, 24, 16, 10]
+    params = [(rng.normal(0, 0.5, (a, b)).astype(dtype), rng.normal(0, 0.5, b).astype(dtype))
+              for a, b in zip(sizes[:-1], sizes[1:])]
+    fused = MLP(30, (24, 16), 10, activation="relu", dropout=p, dtype=dtype, rng=np.random.default_rng(11))
+    fused.load_params(params)
+    assert [type(m).__name__ for m in fused].count("ReLUDropout") == 2  # the fused path is the one tested
+    chain = unfused_chain(params, p, np.random.default_rng(11), dtype)
+    nets = {"fused": fused, "chain": chain}
+    optimizers = {"fused": SGD(fused.flat_parameters(), 0.1, momentum=0.9),
+                  "chain": SGD(chain.parameters(), 0.1, momentum=0.9)}
+    criteria = {name: CrossEntropyLoss() for name in nets}
+    for step, batch in enumerate((32, 32, 19)):
+        x, y = rng.normal(size=(batch, 30)).astype(dtype), rng.integers(0, 10, batch)
+        without_dropout = fused.eval()(x).copy()  # eval mode draws nothing
+        results = {}
+        for name, net in nets.items():
+            logits = net.train()(x).copy()
+            loss = criteria[name](logits, y)
+            net.backward(criteria[name].backward())
+            results[name] = (logits, loss, [q.grad.copy() for q in net.parameters()])
+            optimizers[name].step()
+        (logits, loss, grads), (chain_logits, chain_loss, chain_grads) = results["fused"], results["chain"]
+        assert not np.allclose(logits, without_dropout)  # the masks did drop units
+        np.testing.assert_array_equal(logits, chain_logits, err_msg=f"step {step}")
+        assert loss == chain_loss
+        for i, (g, chain_g) in enumerate(zip(grads, chain_grads)):
+            assert g.any(), f"step {step} parameter {i} has no gradient"
+            np.testing.assert_array_equal(g, chain_g, err_msg=f"step {step} parameter {i}")
+    for q, chain_q in zip(fused.parameters(), chain.parameters()):
+        np.testing.assert_array_equal(q.data, chain_q.data)
+    x = rng.normal(size=(8, 30)).astype(dtype)
+    np.testing.assert_array_equal(fused.eval()(x), chain.eval()(x))
+
+
 def test_all_parameters_are_views_into_one_flat_array() -> None:
     model = MLP(7, (6, 5), 3)
     params = model.parameters()
@@ -168,11 +225,19 @@ def test_all_parameters_are_views_into_one_flat_array() -> None:
         assert p.data.flags.c_contiguous and p.grad.flags.c_contiguous
 
 
-@pytest.mark.parametrize("make_optimizer", [
-    lambda ps: SGD(ps, 0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
-    lambda ps: Adam(ps, 0.01, weight_decay=0.01),
-    lambda ps: AdamW(ps, 0.01, weight_decay=0.01),
-])
+# Each optimizer with the options that add code paths (momentum, Nesterov, decay, centered).
+MAKE_OPTIMIZER = {
+    "sgd": lambda ps: SGD(ps, 0.1),
+    "sgd_nesterov": lambda ps: SGD(ps, 0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
+    "adam": lambda ps: Adam(ps, 0.01, weight_decay=0.01),
+    "adamw": lambda ps: AdamW(ps, 0.01, weight_decay=0.01),
+    "rmsprop": lambda ps: RMSprop(ps, 0.01),
+    "rmsprop_momentum": lambda ps: RMSprop(ps, 0.01, momentum=0.9),
+    "rmsprop_centered_momentum_decay": lambda ps: RMSprop(ps, 0.01, momentum=0.9, centered=True, weight_decay=0.01),
+}
+
+
+@pytest.mark.parametrize("make_optimizer", MAKE_OPTIMIZER.values(), ids=MAKE_OPTIMIZER.keys())
 def test_flat_optimizer_step_equals_per_tensor_steps(make_optimizer) -> None:
     rng = np.random.default_rng(2)
     models = [MLP(7, (6,), 3, dtype="float64") for _ in range(2)]
@@ -187,6 +252,25 @@ def test_flat_optimizer_step_equals_per_tensor_steps(make_optimizer) -> None:
             model.flat.grad[:] = grad
             optimizer.step()
     np.testing.assert_allclose(models[0].flat.data, models[1].flat.data, rtol=0, atol=1e-14)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("make_optimizer", MAKE_OPTIMIZER.values(), ids=MAKE_OPTIMIZER.keys())
+def test_optimizer_step_allocates_no_parameter_sized_array(make_optimizer, dtype: str) -> None:
+    """State and scratch arrays are made once, at construction: a later step allocates (almost) nothing."""
+    rng = np.random.default_rng(7)
+    p = Parameter(rng.normal(size=50_000).astype(dtype))
+    p.grad[:] = rng.normal(size=p.data.size)
+    optimizer = make_optimizer([p])
+    optimizer.step()
+    tracemalloc.start()
+    try:
+        optimizer.step()
+        optimizer.step()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < p.data.nbytes // 10, f"a step allocated {peak} bytes; the parameter has {p.data.nbytes}"
 
 
 @pytest.mark.parametrize("momentum, nesterov, weight_decay", [
@@ -234,7 +318,7 @@ def test_parameter_defaults_to_zero_gradient() -> None:
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_init_params_shapes_dtype_and_determinism(dtype: str) -> None:
-    cfg = ModelConfig(hidden_sizes=(32, 16), activation="relu")
+    cfg = build_config(model={"hidden_sizes": (32, 16), "activation": "relu"}).model
     params = init_params(20, cfg.hidden_sizes, 10, cfg, np.random.default_rng(5), dtype)
     shapes = [(w.shape, b.shape) for w, b in params]
     assert shapes == [((20, 32), (32,)), ((32, 16), (16,)), ((16, 10), (10,))]
@@ -248,7 +332,8 @@ def test_init_schemes_have_their_documented_distributions() -> None:
     fan_in, fan_out = 400, 300
 
     def first_layer(init: str, activation: str = "relu", scale: float = 0.5):
-        cfg = ModelConfig(hidden_sizes=(fan_out,), activation=activation, init=init, init_scale=scale)
+        cfg = build_config(model={"hidden_sizes": (fan_out,), "activation": activation, "init": init,
+                                  "init_scale": scale}).model
         return init_params(fan_in, cfg.hidden_sizes, 10, cfg, rng, "float64")[0]
 
     w, b = first_layer("he")

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from mlpbench.backends import make_backend
-from mlpbench.backends import numpy_backend, torch_backend
-from mlpbench.backends.numpy_nn import MLP, CosineAnnealingLR, CrossEntropyLoss, SGD, StepLR
-from mlpbench.config import ACTIVATIONS, OptimConfig
+from mlpbench import config
+from mlpbench.backends import ACTIVATIONS, numpy_backend, torch_backend
+from mlpbench.backends.build import make_backend
+from mlpbench.backends.numpy_nn import MLP, CrossEntropyLoss
 
 from backend_helpers import build_config, make_params, random_data, run_training
 
@@ -36,7 +36,7 @@ def torch_grads(module: torch_backend.MLP) -> list[np.ndarray]:
     return grads
 
 
-@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("activation", ACTIVATIONS.names())
 def test_logits_loss_and_gradients_match_torch_autograd(activation: str) -> None:
     ours, theirs = twin_models(activation)
     rng = np.random.default_rng(1)
@@ -68,22 +68,39 @@ def test_extreme_logits_give_torchs_loss_and_gradient() -> None:
     np.testing.assert_allclose(grad, t.grad.numpy(), rtol=0, atol=1e-15)
 
 
-OPTIMIZERS = {
-    "sgd": OptimConfig(name="sgd", lr=0.1, weight_decay=0.01),
-    "sgd_momentum": OptimConfig(name="sgd", lr=0.1, momentum=0.9, weight_decay=0.01),
-    "sgd_nesterov": OptimConfig(name="sgd", lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
-    "adam": OptimConfig(name="adam", lr=0.01, weight_decay=0.01, beta1=0.8, beta2=0.99, eps=1e-6),
-    "adamw": OptimConfig(name="adamw", lr=0.01, weight_decay=0.1),
+# Each case: the optim section's changes to that optimizer's own conf/optim/<name>.yaml. Every
+# registered optimizer needs at least one (test_every_registered_option_has_a_parity_case).
+# RMSprop: plain, each of momentum, centered and weight_decay alone, then all with other alpha/eps.
+OPTIMIZER_CASES = {
+    "sgd": {"name": "sgd", "lr": 0.1, "weight_decay": 0.01},
+    "sgd_momentum": {"name": "sgd", "lr": 0.1, "momentum": 0.9, "weight_decay": 0.01},
+    "sgd_nesterov": {"name": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": True, "weight_decay": 0.01},
+    "adam": {"name": "adam", "lr": 0.01, "weight_decay": 0.01, "beta1": 0.8, "beta2": 0.99, "eps": 1e-6},
+    "adamw": {"name": "adamw", "lr": 0.01, "weight_decay": 0.1},
+    "rmsprop": {"name": "rmsprop", "lr": 0.01},
+    "rmsprop_momentum": {"name": "rmsprop", "lr": 0.01, "momentum": 0.9},
+    "rmsprop_centered": {"name": "rmsprop", "lr": 0.01, "centered": True},
+    "rmsprop_weight_decay": {"name": "rmsprop", "lr": 0.01, "weight_decay": 0.01},
+    "rmsprop_all": {"name": "rmsprop", "lr": 0.01, "alpha": 0.9, "eps": 1e-6, "momentum": 0.9, "centered": True,
+                    "weight_decay": 0.01},
 }
 
 
+def test_every_registered_option_has_a_parity_case() -> None:
+    """Registering an optimizer or schedule means adding its case here (activations: all parametrized)."""
+    assert {c["name"] for c in OPTIMIZER_CASES.values()} == set(config.OPTIMIZERS)
+    assert {c["name"] for c in SCHEDULE_CASES.values()} == set(config.SCHEDULES)
+
+
 @pytest.mark.parametrize("dtype, tol", [("float64", 1e-10), ("float32", 1e-5)])
-@pytest.mark.parametrize("name", OPTIMIZERS)
-def test_optimizer_steps_match_torch_optim(name: str, dtype: str, tol: float) -> None:
-    """Feed both optimizers the same gradients for 3 steps (momentum only shows from step 2)."""
+@pytest.mark.parametrize("case", OPTIMIZER_CASES)
+def test_optimizer_steps_match_torch_optim(case: str, dtype: str, tol: float) -> None:
+    """Feed both backends' optimizers (their factories for the config) the same gradients for 3 steps
+    (momentum and the running averages only show from step 2)."""
+    cfg = build_config(optim=OPTIMIZER_CASES[case]).optim
     ours, theirs = twin_models("relu", dtype)
-    ours_opt = numpy_backend.make_optimizer(OPTIMIZERS[name], ours.flat_parameters())
-    torch_opt = torch_backend.make_optimizer(OPTIMIZERS[name], theirs.parameters())
+    ours_opt = numpy_backend.OPTIMIZERS[cfg.name](cfg, ours.flat_parameters())
+    torch_opt = torch_backend.OPTIMIZERS[cfg.name](cfg, theirs.parameters())
     rng = np.random.default_rng(3)
     for _ in range(3):
         for p, tp in zip(ours.parameters(), theirs.parameters()):
@@ -94,35 +111,47 @@ def test_optimizer_steps_match_torch_optim(name: str, dtype: str, tol: float) ->
         torch_opt.step()
     for i, (linear, torch_linear) in enumerate(zip(ours.linears(), theirs.linears())):
         torch_weight = torch_linear.weight.detach().numpy().T
-        message = f"{name} layer {i}"
+        message = f"{case} layer {i}"
         np.testing.assert_allclose(linear.weight.data, torch_weight, rtol=0, atol=tol, err_msg=message)
         np.testing.assert_allclose(linear.bias.data, torch_linear.bias.detach().numpy(), rtol=0, atol=tol)
 
 
 def _lr_sequence(scheduler, optimizer_lr, epochs: int) -> list[float]:
+    """The lr before training and after each epoch's scheduler step (None: a constant schedule)."""
     values = [optimizer_lr()]
     for _ in range(epochs):
-        scheduler.step()
+        if scheduler is not None:
+            scheduler.step()
         values.append(optimizer_lr())
     return values
 
 
-@pytest.mark.parametrize("kind", ["step", "cosine"])
-def test_lr_schedules_equal_torch_lr_scheduler(kind: str) -> None:
-    """15 epochs, past cosine's T_max = 10 so its restart branch runs too: identical floats."""
-    param = torch.nn.Parameter(torch.zeros(1))
-    torch_opt = torch.optim.SGD([param], lr=0.1)
-    ours_opt = SGD(MLP(2, (2,), 2).parameters(), lr=0.1)
-    if kind == "step":
-        ours, theirs = StepLR(ours_opt, 3, 0.5), torch.optim.lr_scheduler.StepLR(torch_opt, 3, 0.5)
-    else:
-        ours = CosineAnnealingLR(ours_opt, T_max=10, eta_min=1e-3)
-        theirs = torch.optim.lr_scheduler.CosineAnnealingLR(torch_opt, T_max=10, eta_min=1e-3)
+# Every registered schedule, as changes to its own conf/schedule/<name>.yaml (checked as above).
+SCHEDULE_CASES = {
+    "constant": {"name": "constant"},
+    "step": {"name": "step", "step_size": 3, "gamma": 0.5},
+    "cosine": {"name": "cosine", "min_lr": 1e-3},
+}
+
+
+@pytest.mark.parametrize("case", SCHEDULE_CASES)
+def test_lr_schedules_equal_torch_lr_scheduler(case: str) -> None:
+    """Both backends' schedule factories, train.epochs = 10 (cosine's T_max), run for 15 epochs so
+    cosine's restart branch runs too: identical floats."""
+    cfg = build_config(optim={"name": "sgd", "lr": 0.1}, schedule=SCHEDULE_CASES[case], train={"epochs": 10})
+    torch_opt = torch_backend.OPTIMIZERS["sgd"](cfg.optim, [torch.nn.Parameter(torch.zeros(1))])
+    ours_opt = numpy_backend.OPTIMIZERS["sgd"](cfg.optim, MLP(2, (2,), 2).parameters())
+    ours = numpy_backend.SCHEDULES[cfg.schedule.name](cfg.schedule, ours_opt, cfg.train.epochs)
+    theirs = torch_backend.SCHEDULES[cfg.schedule.name](cfg.schedule, torch_opt, cfg.train.epochs)
     torch_opt.step()  # a no-op (no gradient), so torch does not warn that the schedule runs alone
     ours_lrs = _lr_sequence(ours, lambda: ours_opt.lr, 15)
     torch_lrs = _lr_sequence(theirs, lambda: torch_opt.param_groups[0]["lr"], 15)
     assert ours_lrs == torch_lrs
-    assert len(set(ours_lrs)) > 3
+    assert ours_lrs[0] == 0.1
+    if case == "constant":
+        assert set(ours_lrs) == {0.1}
+    else:
+        assert len(set(ours_lrs)) > 3
 
 
 NESTEROV = {"name": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": True, "weight_decay": 1e-3}
@@ -134,7 +163,10 @@ NESTEROV = {"name": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": True, "weight
         (NESTEROV, {"name": "step", "step_size": 2}, "tanh"),
         ({"name": "adam", "lr": 0.01, "weight_decay": 1e-3}, {"name": "cosine", "min_lr": 1e-4}, "relu"),
         ({"name": "adamw", "lr": 0.01, "weight_decay": 0.05}, {"name": "constant"}, "gelu"),
+        ({"name": "rmsprop", "lr": 0.003, "momentum": 0.5, "centered": True, "weight_decay": 1e-3},
+         {"name": "step", "step_size": 2}, "leaky_relu"),
     ],
+    ids=["nesterov-step-tanh", "adam-cosine-relu", "adamw-constant-gelu", "rmsprop-step-leaky_relu"],
 )
 @pytest.mark.parametrize("dtype, tol", [("float64", 1e-10), ("float32", 1e-5)])
 def test_training_curves_match_between_backends(optim, schedule, activation, dtype, tol) -> None:

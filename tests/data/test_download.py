@@ -30,7 +30,9 @@ from mlpbench.data.download import (
     resolve_mirrors,
     verify,
 )
-from mlpbench.data.mnist_files import DEFAULT_MIRRORS, MNIST_FILES, RemoteFile
+from mlpbench.config.schema import DataFile
+
+from data_helpers import mnist
 
 BODY = bytes(range(256)) * 40  # 10240 bytes: longer than the 512-byte head kept for HTML sniffing
 HTML = b"<!DOCTYPE html><html><body>Please log in</body></html>"
@@ -38,8 +40,8 @@ HTML = b"<!DOCTYPE html><html><body>Please log in</body></html>"
 Action = Callable[[BaseHTTPRequestHandler], None]
 
 
-def remote(name: str, body: bytes) -> RemoteFile:
-    return RemoteFile(name, len(body), hashlib.sha256(body).hexdigest())
+def remote(name: str, body: bytes) -> DataFile:
+    return DataFile(name, len(body), hashlib.sha256(body).hexdigest())
 
 
 FILE = remote("a.gz", BODY)
@@ -261,18 +263,20 @@ def test_offline_mirror_from_env_replaces_list(local_mirror, tmp_path) -> None:
 
 def test_offline_mirror_argument_beats_env_and_accepts_file_url(local_mirror, tmp_path) -> None:
     url = local_mirror.as_uri()
-    mirrors = resolve_mirrors(DEFAULT_MIRRORS, offline_mirror=url, env={MIRROR_ENV: "/nowhere"})
+    mirrors = resolve_mirrors(mnist().download.mirrors, offline_mirror=url, env={MIRROR_ENV: "/nowhere"})
     assert mirrors == [url]
     assert fetch_file(FILE, tmp_path / "out", mirrors, progress=False).read_bytes() == BODY
 
 
 def test_relative_offline_mirror_becomes_absolute(local_mirror, tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
-    assert resolve_mirrors(DEFAULT_MIRRORS, offline_mirror="mirror", env={}) == [str(local_mirror)]
+    assert resolve_mirrors(mnist().download.mirrors, offline_mirror="mirror", env={}) == [str(local_mirror)]
 
 
 def test_without_offline_mirror_the_list_is_kept() -> None:
-    assert resolve_mirrors(DEFAULT_MIRRORS, env={MIRROR_ENV: "  "}) == list(DEFAULT_MIRRORS)
+    """The configured mirrors (https URLs: nothing is fetched here), in order."""
+    mirrors = mnist().download.mirrors
+    assert resolve_mirrors(mirrors, env={MIRROR_ENV: "  "}) == list(mirrors)
 
 
 @pytest.mark.parametrize("how", ["env", "argument", "file-url"])
@@ -284,7 +288,7 @@ def test_missing_offline_mirror_is_a_clear_error(tmp_path, how) -> None:
         "file-url": {"offline_mirror": missing.as_uri(), "env": {}},
     }[how]
     with pytest.raises(DownloadError, match="does not exist") as info:
-        resolve_mirrors(DEFAULT_MIRRORS, **kwargs)
+        resolve_mirrors(mnist().download.mirrors, **kwargs)
     assert str(missing) in str(info.value) and MIRROR_ENV in str(info.value)
 
 
@@ -326,12 +330,9 @@ def test_verify(tmp_path) -> None:
     assert verify(path, FILE) is None
 
 
-def test_mnist_constants() -> None:
-    assert [f.name for f in MNIST_FILES] == [
-        "train-images-idx3-ubyte.gz",
-        "train-labels-idx1-ubyte.gz",
-        "t10k-images-idx3-ubyte.gz",
-        "t10k-labels-idx1-ubyte.gz",
-    ]
-    assert all(len(f.sha256) == 64 and int(f.sha256, 16) >= 0 for f in MNIST_FILES)
-    assert all(m.endswith("/") for m in DEFAULT_MIRRORS)
+@pytest.mark.real_data
+def test_configured_files_are_the_published_mnist(real_mnist_dir, tmp_path) -> None:
+    """conf/data/mnist.yaml's names, sizes and sha256s accept the real files (copied from the local copy)."""
+    files = [getattr(mnist().files, role) for role in ("train_images", "train_labels", "test_images", "test_labels")]
+    paths = fetch_all(tmp_path, [str(real_mnist_dir)], files=files, progress=False)  # raises unless all verify
+    assert [p.name for p in paths] == [f.name for f in files] and all(p.parent == tmp_path for p in paths)

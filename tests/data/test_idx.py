@@ -10,10 +10,15 @@ import pytest
 
 from mlpbench.data.idx import IDXFormatError, parse_images, parse_labels, parse_pair
 
+from data_helpers import mnist, raw_name
+
 IMAGES, LABELS = 2051, 2049
+# The image shape and class count the data config declares (the fake files below are MNIST-shaped).
+ROWS, COLS = mnist().image_shape
+CLASSES = mnist().num_classes
 
 
-def images(n: int, rows: int = 28, cols: int = 28, seed: int = 0) -> np.ndarray:
+def images(n: int, rows: int = ROWS, cols: int = COLS, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, size=(n, rows, cols), dtype=np.uint8)
 
 
@@ -30,9 +35,9 @@ def assert_names(err: pytest.ExceptionInfo, path: Path, *values: object) -> None
 @pytest.mark.parametrize("name", ["images.gz", "images"])  # gzip and plain
 def test_images_round_trip(tmp_path, write_idx_images, name) -> None:
     pixels = images(7)
-    parsed = parse_images(write_idx_images(tmp_path / name, pixels))
-    assert parsed.shape == (7, 784) and parsed.dtype == np.uint8
-    np.testing.assert_array_equal(parsed, pixels.reshape(7, 784))
+    parsed = parse_images(write_idx_images(tmp_path / name, pixels), ROWS, COLS)
+    assert parsed.shape == (7, ROWS * COLS) and parsed.dtype == np.uint8
+    np.testing.assert_array_equal(parsed, pixels.reshape(7, ROWS * COLS))
 
 
 def test_images_other_size(tmp_path, write_idx_images) -> None:
@@ -44,28 +49,41 @@ def test_images_other_size(tmp_path, write_idx_images) -> None:
 @pytest.mark.parametrize("name", ["labels.gz", "labels"])
 def test_labels_round_trip(tmp_path, write_idx_labels, name) -> None:
     labels = np.array([0, 9, 3, 3, 1, 8], dtype=np.uint8)
-    parsed = parse_labels(write_idx_labels(tmp_path / name, labels))
+    parsed = parse_labels(write_idx_labels(tmp_path / name, labels), CLASSES)
     assert parsed.shape == (6,) and parsed.dtype == np.uint8
     np.testing.assert_array_equal(parsed, labels)
 
 
 def test_empty_files_parse(tmp_path, write_idx_images, write_idx_labels) -> None:
-    x, y = parse_pair(write_idx_images(tmp_path / "i.gz", images(0)), write_idx_labels(tmp_path / "l.gz", []))
-    assert x.shape == (0, 784) and y.shape == (0,)
+    x, y = parse_pair(write_idx_images(tmp_path / "i.gz", images(0)), write_idx_labels(tmp_path / "l.gz", []),
+                      (ROWS, COLS), CLASSES)
+    assert x.shape == (0, ROWS * COLS) and y.shape == (0,)
 
 
 def test_pair_round_trip(tiny_mnist) -> None:
+    """The fake MNIST under the file names of the data config, parsed with its shape and classes."""
     raw = tiny_mnist.raw_dir
-    x, y = parse_pair(raw / "train-images-idx3-ubyte.gz", raw / "train-labels-idx1-ubyte.gz")
-    np.testing.assert_array_equal(x, tiny_mnist.train_images.reshape(600, 784))
+    x, y = parse_pair(raw / raw_name("train_images"), raw / raw_name("train_labels"), mnist().image_shape,
+                      mnist().num_classes)
+    np.testing.assert_array_equal(x, tiny_mnist.train_images.reshape(600, ROWS * COLS))
     np.testing.assert_array_equal(y, tiny_mnist.train_labels)
 
 
 # --- damaged files ---------------------------------------------------------------------------
 
+def parse_images_mnist(path: Path) -> np.ndarray:
+    return parse_images(path, ROWS, COLS)
+
+
+def parse_labels_mnist(path: Path) -> np.ndarray:
+    return parse_labels(path, CLASSES)
+
+
+# Hand-made headers and payloads of MNIST's 28x28 layout (2 images = 1568 bytes); the structural
+# checks below fail before the image shape is compared.
 @pytest.mark.parametrize("parse, found, expected, dims", [
-    (parse_images, LABELS, IMAGES, (2, 28, 28)),
-    (parse_labels, IMAGES, LABELS, (1568,)),
+    (parse_images_mnist, LABELS, IMAGES, (2, 28, 28)),
+    (parse_labels_mnist, IMAGES, LABELS, (1568,)),
 ])
 def test_wrong_magic(tmp_path, write_idx, parse, found, expected, dims) -> None:
     path = write_idx(tmp_path / "f.gz", found, dims, bytes(1568))
@@ -75,10 +93,10 @@ def test_wrong_magic(tmp_path, write_idx, parse, found, expected, dims) -> None:
 
 
 @pytest.mark.parametrize("parse, magic, dims, payload_len, found, expected, word", [
-    (parse_images, IMAGES, (2, 28, 28), 1567, 1583, 1584, "truncated"),
-    (parse_images, IMAGES, (2, 28, 28), 1569, 1585, 1584, "trailing"),
-    (parse_labels, LABELS, (5,), 4, 12, 13, "truncated"),
-    (parse_labels, LABELS, (5,), 6, 14, 13, "trailing"),
+    (parse_images_mnist, IMAGES, (2, 28, 28), 1567, 1583, 1584, "truncated"),
+    (parse_images_mnist, IMAGES, (2, 28, 28), 1569, 1585, 1584, "trailing"),
+    (parse_labels_mnist, LABELS, (5,), 4, 12, 13, "truncated"),
+    (parse_labels_mnist, LABELS, (5,), 6, 14, 13, "trailing"),
 ])
 def test_data_length_must_match_header(tmp_path, write_idx, parse, magic, dims, payload_len,
                                        found, expected, word) -> None:
@@ -89,8 +107,8 @@ def test_data_length_must_match_header(tmp_path, write_idx, parse, magic, dims, 
 
 
 @pytest.mark.parametrize("parse, magic, dims, header_len", [
-    (parse_images, IMAGES, (2, 28), 16),  # 12 bytes: the third dimension is missing
-    (parse_labels, LABELS, (), 8),  # 4 bytes: magic only
+    (parse_images_mnist, IMAGES, (2, 28), 16),  # 12 bytes: the third dimension is missing
+    (parse_labels_mnist, LABELS, (), 8),  # 4 bytes: magic only
 ])
 def test_header_shorter_than_expected(tmp_path, write_idx, parse, magic, dims, header_len) -> None:
     path = write_idx(tmp_path / "f.gz", magic, dims, b"")
@@ -103,29 +121,34 @@ def test_empty_file(tmp_path) -> None:
     path = tmp_path / "f"
     path.write_bytes(b"")
     with pytest.raises(IDXFormatError) as err:
-        parse_labels(path)
+        parse_labels(path, CLASSES)
     assert_names(err, path, "0 bytes")
 
 
 def test_wrong_image_dims(tmp_path, write_idx_images) -> None:
-    path = write_idx_images(tmp_path / "i.gz", images(2, rows=29, cols=28))
+    path = write_idx_images(tmp_path / "i.gz", images(2, rows=ROWS + 1, cols=COLS))
     with pytest.raises(IDXFormatError) as err:
-        parse_images(path)
-    assert_names(err, path, "29x28", "28x28")
+        parse_images(path, ROWS, COLS)
+    assert_names(err, path, f"{ROWS + 1}x{COLS}", f"{ROWS}x{COLS}")
 
 
-def test_label_out_of_range(tmp_path, write_idx_labels) -> None:
-    path = write_idx_labels(tmp_path / "l.gz", [0, 1, 2, 10, 3])
+@pytest.mark.parametrize("num_classes", [CLASSES, 3])
+def test_label_out_of_range(tmp_path, write_idx_labels, num_classes) -> None:
+    """The first label >= num_classes is named; every smaller one passes."""
+    labels = [0, 1, num_classes - 1, num_classes, 2, num_classes + 1]
+    path = write_idx_labels(tmp_path / "l.gz", labels)
     with pytest.raises(IDXFormatError) as err:
-        parse_labels(path)
-    assert_names(err, path, "label 10", "index 3", "0..9")
+        parse_labels(path, num_classes)
+    assert_names(err, path, f"label {num_classes}", "index 3", f"0..{num_classes - 1}")
+    np.testing.assert_array_equal(parse_labels(write_idx_labels(tmp_path / "ok.gz", labels[:3]), num_classes),
+                                  labels[:3])
 
 
 def test_count_mismatch(tmp_path, write_idx_images, write_idx_labels) -> None:
     x = write_idx_images(tmp_path / "i.gz", images(5))
     y = write_idx_labels(tmp_path / "l.gz", np.zeros(6))
     with pytest.raises(IDXFormatError) as err:
-        parse_pair(x, y)
+        parse_pair(x, y, (ROWS, COLS), CLASSES)
     assert_names(err, x, y, "5 images", "6 labels")
 
 
@@ -157,12 +180,12 @@ def test_invalid_gzip(tmp_path, damage) -> None:
     path = tmp_path / "l.gz"
     path.write_bytes(damage(good))
     with pytest.raises(IDXFormatError, match="gzip") as err:
-        parse_labels(path)
+        parse_labels(path, CLASSES)
     assert_names(err, path, "download it again")
 
 
 def test_missing_file_hints_at_download(tmp_path) -> None:
     path = tmp_path / "absent.gz"
     with pytest.raises(FileNotFoundError) as err:
-        parse_images(path)
+        parse_images(path, ROWS, COLS)
     assert_names(err, path, "dvc repro download")

@@ -1,17 +1,22 @@
 """load_dataset: the rows the split's index files name, in the requested dtype; a stale or
-missing split is a clear error."""
+missing split is a clear error. check_split: a split made with other settings than the config's."""
 from __future__ import annotations
 
+import dataclasses
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from mlpbench.data.loading import load_dataset
+from mlpbench.config import ConfigError
+from mlpbench.data import check_split, load_dataset
 from mlpbench.data.normalise import normalise
 from mlpbench.data.split import split
 
-N_TRAIN, N_TEST = 50, 20
+from data_helpers import mnist
+
+N_TRAIN, N_TEST, CLASSES = 50, 20, 10
 
 
 @pytest.fixture
@@ -38,7 +43,8 @@ def dirs(tmp_path) -> tuple[Path, Path]:
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_gathers_the_indexed_rows(dirs, dtype) -> None:
     processed, split_dir = dirs
-    ds = load_dataset(processed, split_dir, dtype=dtype)
+    ds = load_dataset(processed, split_dir, CLASSES, dtype=dtype)
+    assert ds.num_classes == CLASSES
     x, y = np.load(processed / "train_images.npy"), np.load(processed / "train_labels.npy")
     for part in ("train", "val"):
         idx = np.load(split_dir / f"{part}_idx.npy")
@@ -55,11 +61,16 @@ def test_gathers_the_indexed_rows(dirs, dtype) -> None:
 
 
 def test_end_to_end_with_normalise_and_split(tiny_raw_dir, tmp_path) -> None:
-    normalise(tiny_raw_dir, tmp_path / "processed")
-    split(tmp_path / "processed" / "train_labels.npy", tmp_path / "split", 0.2, seed=0)
-    ds = load_dataset(tmp_path / "processed", tmp_path / "split")
-    assert (len(ds.x_train), len(ds.x_val), len(ds.x_test)) == (480, 120, 100)
-    assert np.bincount(ds.y_val).tolist() == [12] * 10
+    data = mnist()
+    normalise(tiny_raw_dir, tmp_path / "processed", data)
+    split(tmp_path / "processed" / "train_labels.npy", tmp_path / "split", data.split.val_fraction,
+          data.split.seed, data.num_classes)
+    check_split(tmp_path / "split", data.split)
+    ds = load_dataset(tmp_path / "processed", tmp_path / "split", data.num_classes)
+    # the fake MNIST holds 60 train images of each of 10 digits
+    val_per_class = round(60 * data.split.val_fraction)
+    assert (len(ds.x_train), len(ds.x_val), len(ds.x_test)) == (600 - 10 * val_per_class, 10 * val_per_class, 100)
+    assert np.bincount(ds.y_val).tolist() == [val_per_class] * 10 and ds.num_classes == data.num_classes
 
 
 @pytest.mark.parametrize("which", ["train_idx.npy", "val_idx.npy"])
@@ -69,7 +80,7 @@ def test_stale_split_is_a_clear_error(dirs, which) -> None:
     idx[-1] = N_TRAIN  # one row past the end, as after re-normalising fewer images
     np.save(split_dir / which, idx)
     with pytest.raises(ValueError, match="stale") as err:
-        load_dataset(processed, split_dir)
+        load_dataset(processed, split_dir, CLASSES)
     message = str(err.value)
     assert str(split_dir) in message and f"{N_TRAIN} rows" in message and "dvc repro split" in message
 
@@ -80,12 +91,45 @@ def test_any_out_of_range_index_is_a_clear_error(dirs, train, val) -> None:
     np.save(split_dir / "train_idx.npy", np.array(train, dtype=np.int64))
     np.save(split_dir / "val_idx.npy", np.array(val, dtype=np.int64))
     with pytest.raises(ValueError, match="stale"):
-        load_dataset(processed, split_dir)
+        load_dataset(processed, split_dir, CLASSES)
 
 
 @pytest.mark.parametrize("missing", ["processed/train_images.npy", "split/val_idx.npy"])
 def test_missing_file_says_which_stage_to_run(dirs, tmp_path, missing) -> None:
     (tmp_path / missing).unlink()
     with pytest.raises(FileNotFoundError, match="dvc repro split") as err:
-        load_dataset(*dirs)
+        load_dataset(*dirs, CLASSES)
     assert str(tmp_path / missing) in str(err.value)
+
+
+# --- check_split: the split on disk must be the one the config asks for ------------------------
+
+def write_split_json(split_dir: Path, **settings) -> None:
+    split_dir.mkdir(exist_ok=True)
+    (split_dir / "split.json").write_text(json.dumps(settings))
+
+
+def test_check_split_accepts_the_configured_settings(tmp_path) -> None:
+    cfg = mnist().split
+    write_split_json(tmp_path, val_fraction=cfg.val_fraction, seed=cfg.seed, sizes={"train": 1, "val": 1})
+    check_split(tmp_path, cfg)  # no error
+
+
+@pytest.mark.parametrize("key, on_disk", [("val_fraction", 0.1), ("seed", 7)])
+def test_check_split_rejects_a_split_made_with_other_settings(tmp_path, key, on_disk) -> None:
+    cfg = mnist().split
+    made = {"val_fraction": cfg.val_fraction, "seed": cfg.seed, key: on_disk}
+    write_split_json(tmp_path, **made)
+    with pytest.raises(ConfigError) as err:
+        check_split(tmp_path, cfg)
+    message = str(err.value)
+    assert f"data.split.{key}={getattr(cfg, key)!r}" in message and f"{key}={on_disk!r}" in message
+    assert str(tmp_path) in message and "dvc repro split" in message
+    # and the other way round: a config changed to the split's settings accepts it
+    check_split(tmp_path, dataclasses.replace(cfg, **{key: on_disk}))
+
+
+def test_check_split_without_split_json_says_which_stage_to_run(tmp_path) -> None:
+    with pytest.raises(FileNotFoundError, match="dvc repro split") as err:
+        check_split(tmp_path, mnist().split)
+    assert str(tmp_path / "split.json") in str(err.value)

@@ -10,6 +10,8 @@ import pytest
 
 from mlpbench.data.split import SplitError, split, stratified_split
 
+CLASSES = 10  # uneven_labels() draws from 10 classes
+
 
 def uneven_labels(n: int = 1003, seed: int = 1) -> np.ndarray:
     """(n,) int64 labels whose classes have different, odd-sized counts (class 9 is rare)."""
@@ -22,7 +24,7 @@ def uneven_labels(n: int = 1003, seed: int = 1) -> np.ndarray:
 @pytest.mark.parametrize("seed", [0, 42])
 def test_split_invariants(val_fraction, seed) -> None:
     labels = uneven_labels()
-    train_idx, val_idx = stratified_split(labels, val_fraction, seed)
+    train_idx, val_idx = stratified_split(labels, val_fraction, seed, CLASSES)
     assert train_idx.dtype == val_idx.dtype == np.int64
     assert np.intersect1d(train_idx, val_idx).size == 0
     np.testing.assert_array_equal(np.sort(np.concatenate([train_idx, val_idx])), np.arange(len(labels)))
@@ -35,29 +37,29 @@ def test_split_invariants(val_fraction, seed) -> None:
 
 def test_default_fraction_on_balanced_classes_is_exact() -> None:
     labels = np.repeat(np.arange(10), 60)
-    train_idx, val_idx = stratified_split(labels, 0.2, seed=42)
+    train_idx, val_idx = stratified_split(labels, 0.2, seed=42, num_classes=CLASSES)
     assert np.bincount(labels[val_idx]).tolist() == [12] * 10
     assert np.bincount(labels[train_idx]).tolist() == [48] * 10
 
 
 def test_same_seed_same_split() -> None:
     labels = uneven_labels()
-    a, b = stratified_split(labels, 0.2, seed=7), stratified_split(labels, 0.2, seed=7)
+    a, b = stratified_split(labels, 0.2, 7, CLASSES), stratified_split(labels, 0.2, 7, CLASSES)
     np.testing.assert_array_equal(a[0], b[0])
     np.testing.assert_array_equal(a[1], b[1])
 
 
 def test_different_seed_different_split() -> None:
     labels = uneven_labels()
-    _, val_a = stratified_split(labels, 0.2, seed=7)
-    _, val_b = stratified_split(labels, 0.2, seed=8)
+    _, val_a = stratified_split(labels, 0.2, 7, CLASSES)
+    _, val_b = stratified_split(labels, 0.2, 8, CLASSES)
     assert len(val_a) == len(val_b)
     assert not np.array_equal(val_a, val_b)
 
 
 def test_validation_rows_are_shuffled_not_the_first_of_each_class() -> None:
     labels = np.repeat(np.arange(10), 100)
-    _, val_idx = stratified_split(labels, 0.2, seed=0)
+    _, val_idx = stratified_split(labels, 0.2, 0, CLASSES)
     first_of_each_class = np.concatenate([np.arange(c * 100, c * 100 + 20) for c in range(10)])
     assert not np.array_equal(val_idx, first_of_each_class)
 
@@ -65,7 +67,7 @@ def test_validation_rows_are_shuffled_not_the_first_of_each_class() -> None:
 @pytest.mark.parametrize("val_fraction", [0.0, 1.0, -0.2, 1.5, float("nan")])
 def test_invalid_val_fraction(val_fraction) -> None:
     with pytest.raises(SplitError, match=r"data\.split\.val_fraction") as err:
-        stratified_split(uneven_labels(), val_fraction, seed=0)
+        stratified_split(uneven_labels(), val_fraction, 0, CLASSES)
     assert repr(val_fraction) in str(err.value)
 
 
@@ -84,11 +86,11 @@ def labels_file(tmp_path) -> Path:
 
 def test_split_files(labels_file, tmp_path) -> None:
     out = tmp_path / "split"
-    summary = split(labels_file, out, val_fraction=0.2, seed=3)
+    summary = split(labels_file, out, val_fraction=0.2, seed=3, num_classes=CLASSES)
     assert sorted(p.name for p in out.iterdir()) == ["split.json", "train_idx.npy", "val_idx.npy"]
     train_idx = np.load(out / "train_idx.npy", allow_pickle=False)
     val_idx = np.load(out / "val_idx.npy", allow_pickle=False)
-    expected_train, expected_val = stratified_split(np.load(labels_file), 0.2, 3)
+    expected_train, expected_val = stratified_split(np.load(labels_file), 0.2, 3, CLASSES)
     np.testing.assert_array_equal(train_idx, expected_train)
     np.testing.assert_array_equal(val_idx, expected_val)
 
@@ -99,8 +101,8 @@ def test_split_files(labels_file, tmp_path) -> None:
     assert written["sizes"] == {"train": len(train_idx), "val": len(val_idx)}
     assert written["sizes"]["train"] + written["sizes"]["val"] == len(labels)
     assert written["class_counts"] == {
-        "train": np.bincount(labels[train_idx], minlength=10).tolist(),
-        "val": np.bincount(labels[val_idx], minlength=10).tolist(),
+        "train": np.bincount(labels[train_idx], minlength=CLASSES).tolist(),
+        "val": np.bincount(labels[val_idx], minlength=CLASSES).tolist(),
     }
     assert written["sha256"] == {
         "labels": sha256(labels),
@@ -109,14 +111,23 @@ def test_split_files(labels_file, tmp_path) -> None:
     }
 
 
+def test_other_class_counts(tmp_path) -> None:
+    """Three classes, split as configured by num_classes=4: every class stratified, the absent fourth
+    counted as 0 in split.json."""
+    labels = np.repeat(np.arange(3), [10, 20, 30])
+    np.save(tmp_path / "labels.npy", labels)
+    summary = split(tmp_path / "labels.npy", tmp_path / "split", 0.5, seed=0, num_classes=4)
+    assert summary["class_counts"] == {"train": [5, 10, 15, 0], "val": [5, 10, 15, 0]}
+
+
 def test_split_file_reruns_are_identical(labels_file, tmp_path) -> None:
-    split(labels_file, tmp_path / "a", 0.2, seed=3)
-    split(labels_file, tmp_path / "b", 0.2, seed=3)
+    split(labels_file, tmp_path / "a", 0.2, 3, CLASSES)
+    split(labels_file, tmp_path / "b", 0.2, 3, CLASSES)
     for name in ("split.json", "train_idx.npy", "val_idx.npy"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
 
 
 def test_invalid_fraction_writes_nothing(labels_file, tmp_path) -> None:
     with pytest.raises(SplitError):
-        split(labels_file, tmp_path / "split", val_fraction=1.0, seed=0)
+        split(labels_file, tmp_path / "split", val_fraction=1.0, seed=0, num_classes=CLASSES)
     assert not (tmp_path / "split").exists()

@@ -49,9 +49,15 @@ def test_run_records_params_metrics_tags_artifacts_and_outputs(tiny_root, backen
     assert run.info.status == "FINISHED"
     assert run.data.params["backend"] == backend and run.data.params["model.hidden_sizes"] == "[16]"
     assert run.data.params["train.epochs"] == "2" and run.data.params["train.threads"] == "1"
+    # only the keys of the run's own optimizer (Nesterov SGD) and schedule (cosine) are recorded
+    optim_keys = {k for k in run.data.params if k.startswith(("optim.", "schedule."))}
+    assert optim_keys == {"optim.name", "optim.lr", "optim.weight_decay", "optim.momentum", "optim.nesterov",
+                          "schedule.name", "schedule.min_lr"}
+    assert run.data.params["data.name"] == "mnist" and run.data.params["data.split.val_fraction"] == "0.2"
     for tag in ("backend", "git_commit", "data_sha256", "numpy_version", "torch_version", "blas",
                 "cpu", "cpu_count", "backend_threads", "backend_device"):
         assert run.data.tags.get(tag), tag
+    assert (run.data.tags["dataset"], run.data.tags["dataset_title"]) == ("mnist", "MNIST")
     assert backend in run.info.run_name and "h16" in run.info.run_name
     client = MlflowClient(values["tracking"]["uri"])
     history = client.get_metric_history(summary["run_id"], "val/acc")

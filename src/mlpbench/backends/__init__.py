@@ -1,35 +1,41 @@
-"""The two model backends (NumPy from scratch, PyTorch) behind one ``Backend`` protocol."""
+"""The model backends behind one ``Backend`` protocol, and the registries of their options.
+
+``BACKENDS`` names every backend once: config validation, the DVC matrix (through params.yaml)
+and the report read it. A backend is one module with a class implementing ``Backend`` plus one
+``register`` line below. ``backends.build`` starts one (importing its module only then).
+"""
 from __future__ import annotations
 
-from typing import Sequence
+from dataclasses import dataclass
 
-import numpy as np
+from mlpbench.registry import Registry
 
-from mlpbench.config import RunConfig
+from .base import ACTIVATIONS, INIT_SCHEMES, Backend, init_params, resolve_init
 
-from .base import Backend, init_params, resolve_init
-
-__all__ = ["Backend", "build_backend", "init_params", "make_backend", "resolve_init"]
-
-
-def make_backend(cfg: RunConfig, params: Sequence[tuple[np.ndarray, np.ndarray]]) -> Backend:
-    """The backend named by ``cfg.backend``, started from copies of ``params`` (see init_params)."""
-    if cfg.backend == "numpy":
-        from .numpy_backend import NumpyBackend
-
-        return NumpyBackend(cfg, params)
-    if cfg.backend == "torch":
-        from .torch_backend import TorchBackend  # imported lazily: torch takes seconds to load
-
-        return TorchBackend(cfg, params)
-    raise ValueError(f"backend={cfg.backend!r} is unknown; choose numpy or torch")
+__all__ = ["ACTIVATIONS", "BACKENDS", "INIT_SCHEMES", "Backend", "BackendSpec", "init_params", "label",
+           "resolve_init"]
 
 
-def build_backend(cfg: RunConfig, in_features: int = 784, out_features: int = 10) -> Backend:
-    """The backend of ``cfg``, started from weights drawn with ``cfg.train.seed``.
+@dataclass(frozen=True)
+class BackendSpec:
+    """A registered backend: its labels for people and where its ``Backend`` class lives.
 
-    Any two backends built from configs sharing model, seed and dtype start from the same weights.
+    The module is imported by ``backends.build.make_backend`` on first use, so validating a
+    config or running a data stage never imports torch (which takes seconds).
     """
-    params = init_params(in_features, cfg.model.hidden_sizes, out_features, cfg.model,
-                         np.random.default_rng(cfg.train.seed), cfg.train.dtype)
-    return make_backend(cfg, params)
+
+    label: str  # e.g. "NumPy (from scratch)", used by the report
+    short: str  # e.g. "NumPy", used in sentences
+    module: str  # e.g. "mlpbench.backends.numpy_backend"
+    cls: str  # the Backend class in that module
+
+
+BACKENDS: Registry[BackendSpec] = Registry("backend")
+BACKENDS.register("numpy", BackendSpec("NumPy (from scratch)", "NumPy", "mlpbench.backends.numpy_backend",
+                                       "NumpyBackend"))
+BACKENDS.register("torch", BackendSpec("PyTorch", "PyTorch", "mlpbench.backends.torch_backend", "TorchBackend"))
+
+
+def label(name: str) -> str:
+    """The short label of a backend name for sentences and legends; the name itself if unknown."""
+    return BACKENDS[name].short if name in BACKENDS else name

@@ -2,57 +2,73 @@
 from __future__ import annotations
 
 import math
-from typing import Protocol, Sequence, runtime_checkable
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-from mlpbench.config import ModelConfig
+from mlpbench.registry import Registry
 
-# Which scheme init="auto" picks for each activation: He keeps ReLU-like signals at unit scale,
-# Xavier suits the symmetric saturating ones.
-AUTO_INIT = {"relu": "he", "leaky_relu": "he", "gelu": "he", "sigmoid": "xavier", "tanh": "xavier"}
+if TYPE_CHECKING:
+    from mlpbench.config import ModelConfig
+
+# Activation name -> the init scheme init="auto" picks for it: He keeps ReLU-like signals at unit
+# scale, Xavier suits the symmetric saturating ones. Each backend implements every name.
+ACTIVATIONS: Registry[str] = Registry("activation")
+for _name, _scheme in (("relu", "he"), ("leaky_relu", "he"), ("gelu", "he"), ("sigmoid", "xavier"),
+                       ("tanh", "xavier")):
+    ACTIVATIONS.register(_name, _scheme)
+
+# Init scheme name -> draw(fan_in, fan_out, init_scale, rng) -> (W (fan_in, fan_out), b (fan_out,)) in float64.
+INIT_SCHEMES: Registry[Callable[..., tuple[np.ndarray, np.ndarray]]] = Registry("init scheme")
+
+
+@INIT_SCHEMES.register("uniform")
+def _uniform(fan_in: int, fan_out: int, scale: float, rng: np.random.Generator):
+    """W, b ~ U(-init_scale, init_scale), the reference tutorial's scheme."""
+    return rng.uniform(-scale, scale, (fan_in, fan_out)), rng.uniform(-scale, scale, fan_out)
+
+
+@INIT_SCHEMES.register("he")
+def _he(fan_in: int, fan_out: int, scale: float, rng: np.random.Generator):
+    """W ~ N(0, 2 / fan_in), b = 0."""
+    return rng.normal(0.0, math.sqrt(2.0 / fan_in), (fan_in, fan_out)), np.zeros(fan_out)
+
+
+@INIT_SCHEMES.register("xavier")
+def _xavier(fan_in: int, fan_out: int, scale: float, rng: np.random.Generator):
+    """W ~ U(-sqrt(6 / (fan_in + fan_out)), +...), b = 0."""
+    limit = math.sqrt(6.0 / (fan_in + fan_out))
+    return rng.uniform(-limit, limit, (fan_in, fan_out)), np.zeros(fan_out)
 
 
 def resolve_init(init: str, activation: str) -> str:
-    """The concrete scheme (he, xavier or uniform) for a config's init and activation."""
-    scheme = AUTO_INIT.get(activation) if init == "auto" else init
-    if scheme not in ("he", "xavier", "uniform"):
-        raise ValueError(f"model.init={init!r} with activation={activation!r} has no init scheme; "
-                         "use auto, he, xavier or uniform with a known activation")
-    return scheme
+    """The concrete scheme in INIT_SCHEMES for a config's init ("auto" or a scheme) and activation."""
+    if init == "auto":
+        return ACTIVATIONS[activation]
+    INIT_SCHEMES[init]  # an unknown name raises, listing the schemes
+    return init
 
 
 def init_params(
     in_features: int,
-    hidden_sizes: tuple[int, ...],
+    hidden_sizes: Sequence[int],
     out_features: int,
-    model: ModelConfig,
+    model: "ModelConfig",
     rng: np.random.Generator,
     dtype: str,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Initial weights for both backends, drawn once in NumPy.
+    """Initial weights for every backend, drawn once in NumPy.
 
     Returns one ``(W, b)`` per Linear layer, ``W`` of shape (fan_in, fan_out) and ``b`` of shape
     (fan_out,), C-contiguous, of ``dtype``. Values are drawn in float64 and then cast, so the
     float32 and float64 runs of one seed start from the same (rounded) weights.
-
-    Schemes: ``uniform`` W, b ~ U(-init_scale, init_scale); ``he`` W ~ N(0, 2 / fan_in), b = 0;
-    ``xavier`` W ~ U(-sqrt(6 / (fan_in + fan_out)), +...), b = 0; ``auto`` as in ``AUTO_INIT``.
     """
-    scheme = resolve_init(model.init, model.activation)
+    draw = INIT_SCHEMES[resolve_init(model.init, model.activation)]
     sizes = [in_features, *hidden_sizes, out_features]
     params = []
     for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
-        if scheme == "uniform":
-            w = rng.uniform(-model.init_scale, model.init_scale, (fan_in, fan_out))
-            b = rng.uniform(-model.init_scale, model.init_scale, fan_out)
-        elif scheme == "he":
-            w = rng.normal(0.0, math.sqrt(2.0 / fan_in), (fan_in, fan_out))
-            b = np.zeros(fan_out)
-        else:
-            limit = math.sqrt(6.0 / (fan_in + fan_out))
-            w = rng.uniform(-limit, limit, (fan_in, fan_out))
-            b = np.zeros(fan_out)
+        w, b = draw(fan_in, fan_out, model.init_scale, rng)
         params.append((np.ascontiguousarray(w, dtype=dtype), np.ascontiguousarray(b, dtype=dtype)))
     return params
 
@@ -74,7 +90,7 @@ def layer_sizes(
 class Backend(Protocol):
     """One model + optimizer + schedule, driven batch by batch by the shared training loop."""
 
-    name: str  # "numpy" | "torch"
+    name: str  # its name in BACKENDS
 
     def load(self, x: np.ndarray, y: np.ndarray) -> object:
         """x: (n, features) float, y: (n,) int labels -> a handle to the data kept by the backend."""
@@ -106,4 +122,18 @@ class Backend(Protocol):
 
     def info(self) -> dict[str, str]:
         """Where and how it runs, e.g. {"device": "cpu", "threads": "2", "dtype": "float32"}."""
+        ...
+
+    def save(self, model_dir: Path) -> list[Path]:
+        """Write the trained model into ``model_dir`` atomically; return the files written.
+
+        Every backend writes ``weights.npz`` (see ``model_io``) and may add its own format.
+        """
+        ...
+
+    def log_model(self, models, model_dir: Path, example: np.ndarray) -> None:
+        """Log the saved model through ``models`` (``mlpbench.tracking.models``) in its own flavour.
+
+        example: a few input rows (k, features) that document (and for torch, trace) the model.
+        """
         ...

@@ -1,18 +1,20 @@
 """The NumPy backend: the from-scratch MLP (``numpy_nn``) behind the ``Backend`` protocol."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from mlpbench.config import OptimConfig, RunConfig, ScheduleConfig
+from mlpbench import config
+from mlpbench.config import Config
+from mlpbench.model_io import save_weights, weights_path
+from mlpbench.registry import implementations
 
-from .base import layer_sizes
-from .numpy_nn import MLP, SGD, Adam, AdamW, CosineAnnealingLR, CrossEntropyLoss, StepLR, Workspace
-from .numpy_nn.lr_scheduler import LRScheduler
-from .numpy_nn.module import Parameter
-from .numpy_nn.optim import Optimizer
+from .base import ACTIVATIONS, layer_sizes
+from .numpy_nn import MLP, SGD, Adam, AdamW, CosineAnnealingLR, CrossEntropyLoss, RMSprop, StepLR, Workspace
+from .numpy_nn.activations import ACTIVATIONS as ACTIVATION_FACTORIES
 
 # Dropout masks come from an SFC64 generator seeded with [DROPOUT_STREAM, seed]: a stream
 # independent of the default_rng(seed) that the training loop uses for initial weights and
@@ -26,29 +28,22 @@ def dropout_rng(seed: int) -> np.random.Generator:
     return np.random.Generator(np.random.SFC64([DROPOUT_STREAM, seed]))
 
 
-def make_optimizer(cfg: OptimConfig, params: Sequence[Parameter]) -> Optimizer:
-    """The numpy_nn optimizer named by ``cfg.name`` (sgd, adam, adamw)."""
-    if cfg.name == "sgd":
-        return SGD(
-            params, cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov, weight_decay=cfg.weight_decay
-        )
-    betas = (cfg.beta1, cfg.beta2)
-    if cfg.name == "adam":
-        return Adam(params, cfg.lr, betas=betas, eps=cfg.eps, weight_decay=cfg.weight_decay)
-    if cfg.name == "adamw":
-        return AdamW(params, cfg.lr, betas=betas, eps=cfg.eps, weight_decay=cfg.weight_decay)
-    raise ValueError(f"optim.name={cfg.name!r} is unknown; choose sgd, adam or adamw")
-
-
-def make_scheduler(cfg: ScheduleConfig, optimizer: Optimizer, epochs: int) -> LRScheduler | None:
-    """The per-epoch schedule named by ``cfg.name``; None for constant."""
-    if cfg.name == "constant":
-        return None
-    if cfg.name == "step":
-        return StepLR(optimizer, step_size=cfg.step_size, gamma=cfg.gamma)
-    if cfg.name == "cosine":
-        return CosineAnnealingLR(optimizer, T_max=epochs, eta_min=cfg.min_lr)
-    raise ValueError(f"schedule.name={cfg.name!r} is unknown; choose constant, step or cosine")
+# Option name -> factory; every name registered in mlpbench.config must have one (checked here).
+OPTIMIZERS = implementations(config.OPTIMIZERS, {
+    "sgd": lambda c, params: SGD(params, c.lr, momentum=c.momentum, nesterov=c.nesterov,
+                                 weight_decay=c.weight_decay),
+    "adam": lambda c, params: Adam(params, c.lr, betas=(c.beta1, c.beta2), eps=c.eps, weight_decay=c.weight_decay),
+    "adamw": lambda c, params: AdamW(params, c.lr, betas=(c.beta1, c.beta2), eps=c.eps,
+                                     weight_decay=c.weight_decay),
+    "rmsprop": lambda c, params: RMSprop(params, c.lr, alpha=c.alpha, eps=c.eps, weight_decay=c.weight_decay,
+                                         momentum=c.momentum, centered=c.centered),
+}, "the NumPy backend")
+SCHEDULES = implementations(config.SCHEDULES, {
+    "constant": lambda c, optimizer, epochs: None,
+    "step": lambda c, optimizer, epochs: StepLR(optimizer, step_size=c.step_size, gamma=c.gamma),
+    "cosine": lambda c, optimizer, epochs: CosineAnnealingLR(optimizer, T_max=epochs, eta_min=c.min_lr),
+}, "the NumPy backend")
+implementations(ACTIVATIONS, ACTIVATION_FACTORIES, "numpy_nn")
 
 
 def blas_threads(threads: int) -> str:
@@ -64,7 +59,7 @@ class NumpyBackend:
 
     name = "numpy"
 
-    def __init__(self, cfg: RunConfig, params: Sequence[tuple[np.ndarray, np.ndarray]]) -> None:
+    def __init__(self, cfg: Config, params: Sequence[tuple[np.ndarray, np.ndarray]]) -> None:
         in_features, hidden, out_features = layer_sizes(params, cfg.model.hidden_sizes)
         self.dtype = np.dtype(cfg.train.dtype)
         self.threads = blas_threads(cfg.train.threads)
@@ -78,8 +73,10 @@ class NumpyBackend:
         )
         self.model.load_params(params)
         self.criterion = CrossEntropyLoss()
-        self.optimizer = make_optimizer(cfg.optim, self.model.flat_parameters())
-        self.scheduler = make_scheduler(cfg.schedule, self.optimizer, cfg.train.epochs)
+        self.optimizer = OPTIMIZERS[cfg.optim.name](cfg.optim, self.model.flat_parameters())
+        self.scheduler = SCHEDULES[cfg.schedule.name](cfg.schedule, self.optimizer, cfg.train.epochs)
+        self.meta = {"backend": self.name, "hidden_sizes": list(hidden), "activation": cfg.model.activation,
+                     "leaky_slope": cfg.model.leaky_slope}
         self._batch = Workspace()
 
     def load(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -135,3 +132,9 @@ class NumpyBackend:
 
     def info(self) -> dict[str, str]:
         return {"device": "cpu", "threads": self.threads, "dtype": self.dtype.name, "numpy": np.__version__}
+
+    def save(self, model_dir: Path) -> list[Path]:
+        return [save_weights(self.state_dict(), self.meta, model_dir)]
+
+    def log_model(self, models, model_dir: Path, example: np.ndarray) -> None:
+        models.log_numpy_model(weights_path(model_dir))

@@ -4,31 +4,33 @@ Reads side by side with ``numpy_backend`` + ``numpy_nn.model``: same layer order
 """
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from mlpbench.config import OptimConfig, RunConfig, ScheduleConfig
+from mlpbench import config
+from mlpbench.config import Config
+from mlpbench.io import atomic_path
+from mlpbench.model_io import save_weights
+from mlpbench.registry import implementations
 
+from .base import ACTIVATIONS as ACTIVATION_NAMES
 from .base import layer_sizes
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
-def make_activation(name: str, leaky_slope: float = 0.01) -> nn.Module:
-    """The torch activation for a config name; GELU uses the tanh approximation like numpy_nn."""
-    factories = {
-        "relu": nn.ReLU,
-        "leaky_relu": lambda: nn.LeakyReLU(leaky_slope),
-        "sigmoid": nn.Sigmoid,
-        "tanh": nn.Tanh,
-        "gelu": lambda: nn.GELU(approximate="tanh"),
-    }
-    if name not in factories:
-        raise ValueError(f"activation {name!r} is unknown; choose one of: {', '.join(factories)}")
-    return factories[name]()
+# Activation name -> factory(leaky_slope); GELU uses the tanh approximation like numpy_nn.
+ACTIVATIONS = implementations(ACTIVATION_NAMES, {
+    "relu": lambda slope: nn.ReLU(),
+    "leaky_relu": nn.LeakyReLU,
+    "sigmoid": lambda slope: nn.Sigmoid(),
+    "tanh": lambda slope: nn.Tanh(),
+    "gelu": lambda slope: nn.GELU(approximate="tanh"),
+}, "the torch backend")
 
 
 class MLP(nn.Sequential):
@@ -53,7 +55,7 @@ class MLP(nn.Sequential):
         for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
             modules.append(nn.Linear(fan_in, fan_out))
             if i < len(sizes) - 2:
-                modules.append(make_activation(activation, leaky_slope))
+                modules.append(ACTIVATIONS[activation](leaky_slope))
                 if dropout > 0:
                     modules.append(nn.Dropout(dropout))
         super().__init__(*modules)
@@ -69,31 +71,25 @@ class MLP(nn.Sequential):
             linear.bias.copy_(torch.from_numpy(np.ascontiguousarray(b)))
 
 
-def make_optimizer(cfg: OptimConfig, params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
-    """The torch.optim optimizer named by ``cfg.name`` (sgd, adam, adamw)."""
-    if cfg.name == "sgd":
-        return torch.optim.SGD(
-            params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov, weight_decay=cfg.weight_decay
-        )
-    betas = (cfg.beta1, cfg.beta2)
-    if cfg.name == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, betas=betas, eps=cfg.eps, weight_decay=cfg.weight_decay)
-    if cfg.name == "adamw":
-        return torch.optim.AdamW(params, lr=cfg.lr, betas=betas, eps=cfg.eps, weight_decay=cfg.weight_decay)
-    raise ValueError(f"optim.name={cfg.name!r} is unknown; choose sgd, adam or adamw")
-
-
-def make_scheduler(
-    cfg: ScheduleConfig, optimizer: torch.optim.Optimizer, epochs: int
-) -> torch.optim.lr_scheduler.LRScheduler | None:
-    """The per-epoch torch.optim.lr_scheduler named by ``cfg.name``; None for constant."""
-    if cfg.name == "constant":
-        return None
-    if cfg.name == "step":
-        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.step_size, gamma=cfg.gamma)
-    if cfg.name == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs, eta_min=cfg.min_lr)
-    raise ValueError(f"schedule.name={cfg.name!r} is unknown; choose constant, step or cosine")
+# Option name -> factory over torch.optim; every name registered in mlpbench.config has one.
+OPTIMIZERS = implementations(config.OPTIMIZERS, {
+    "sgd": lambda c, params: torch.optim.SGD(params, lr=c.lr, momentum=c.momentum, nesterov=c.nesterov,
+                                             weight_decay=c.weight_decay),
+    "adam": lambda c, params: torch.optim.Adam(params, lr=c.lr, betas=(c.beta1, c.beta2), eps=c.eps,
+                                               weight_decay=c.weight_decay),
+    "adamw": lambda c, params: torch.optim.AdamW(params, lr=c.lr, betas=(c.beta1, c.beta2), eps=c.eps,
+                                                 weight_decay=c.weight_decay),
+    "rmsprop": lambda c, params: torch.optim.RMSprop(params, lr=c.lr, alpha=c.alpha, eps=c.eps,
+                                                     weight_decay=c.weight_decay, momentum=c.momentum,
+                                                     centered=c.centered),
+}, "the torch backend")
+SCHEDULES = implementations(config.SCHEDULES, {
+    "constant": lambda c, optimizer, epochs: None,
+    "step": lambda c, optimizer, epochs: torch.optim.lr_scheduler.StepLR(optimizer, step_size=c.step_size,
+                                                                         gamma=c.gamma),
+    "cosine": lambda c, optimizer, epochs: torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs,
+                                                                                      eta_min=c.min_lr),
+}, "the torch backend")
 
 
 def resolve_device(device: str) -> torch.device:
@@ -110,7 +106,7 @@ class TorchBackend:
 
     name = "torch"
 
-    def __init__(self, cfg: RunConfig, params: Sequence[tuple[np.ndarray, np.ndarray]]) -> None:
+    def __init__(self, cfg: Config, params: Sequence[tuple[np.ndarray, np.ndarray]]) -> None:
         in_features, hidden, out_features = layer_sizes(params, cfg.model.hidden_sizes)
         if cfg.train.threads > 0:
             torch.set_num_threads(cfg.train.threads)
@@ -123,8 +119,10 @@ class TorchBackend:
         ).to(device=self.device, dtype=self.dtype)
         self.module.load_params(params)
         self.criterion = nn.CrossEntropyLoss()
-        self.optimizer = make_optimizer(cfg.optim, self.module.parameters())
-        self.scheduler = make_scheduler(cfg.schedule, self.optimizer, cfg.train.epochs)
+        self.optimizer = OPTIMIZERS[cfg.optim.name](cfg.optim, self.module.parameters())
+        self.scheduler = SCHEDULES[cfg.schedule.name](cfg.schedule, self.optimizer, cfg.train.epochs)
+        self.meta = {"backend": self.name, "hidden_sizes": list(hidden), "activation": cfg.model.activation,
+                     "leaky_slope": cfg.model.leaky_slope}
 
     def load(self, x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """x: (n, features), y: (n,) -> tensors on the device, in the run dtype / int64."""
@@ -183,3 +181,13 @@ class TorchBackend:
             "dtype": str(self.dtype).removeprefix("torch."),
             "torch": torch.__version__,
         }
+
+    def save(self, model_dir: Path) -> list[Path]:
+        """``weights.npz`` as every backend, plus ``model.pt`` (the module's state_dict) for torch users."""
+        written = [save_weights(self.state_dict(), self.meta, model_dir)]
+        with atomic_path(Path(model_dir) / "model.pt") as tmp:
+            torch.save(self.module.state_dict(), tmp)
+        return written + [Path(model_dir) / "model.pt"]
+
+    def log_model(self, models, model_dir: Path, example: np.ndarray) -> None:
+        models.log_torch_model(self.module, example)

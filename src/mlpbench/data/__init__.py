@@ -1,1 +1,8 @@
-"""MNIST data: download and verify the raw files, parse IDX, normalise, split."""
+"""The data: download and verify the raw files, parse IDX, normalise, split, load a ``Dataset``.
+
+What a data set is (its files, sizes, checksums, image shape, classes) comes from
+``conf/data/<name>.yaml``; nothing here is specific to one data set.
+"""
+from mlpbench.data.loading import Dataset, check_split, load_dataset
+
+__all__ = ["Dataset", "check_split", "load_dataset"]

@@ -22,7 +22,7 @@ from typing import BinaryIO, Mapping, Sequence
 
 from tqdm import tqdm
 
-from mlpbench.data.mnist_files import MNIST_FILES, RemoteFile
+from mlpbench.config.schema import DataFile
 
 MIRROR_ENV = "MLPBENCH_DATA_MIRROR"
 USER_AGENT = "mlpbench"
@@ -94,7 +94,7 @@ def _check_mirror(mirror: str, origin: str) -> str:
         what = "is not a folder" if folder.exists() else "does not exist"
         raise DownloadError(
             f"{origin}={mirror!r}: {folder} {what}. Point {MIRROR_ENV} or "
-            "data.download.offline_mirror at the folder holding the four MNIST .gz files "
+            "data.download.offline_mirror at the folder holding the data set's .gz files "
             f"(e.g. export {MIRROR_ENV}=/path/to/mnist), or unset it to download from the network."
         )
     return mirror if "://" in mirror else str(folder)
@@ -104,7 +104,7 @@ def _file_url_to_path(url: str) -> str:
     return urllib.request.url2pathname(urllib.parse.urlsplit(url).path)
 
 
-def verify(path: Path, f: RemoteFile) -> str | None:
+def verify(path: Path, f: DataFile) -> str | None:
     """None when ``path`` has the size and sha256 of ``f``, else why it does not."""
     path = Path(path)
     if not path.is_file():
@@ -122,7 +122,7 @@ def verify(path: Path, f: RemoteFile) -> str | None:
 
 
 def fetch_file(
-    f: RemoteFile,
+    f: DataFile,
     dest_dir: Path,
     mirrors: Sequence[str],
     timeout: float = 30.0,
@@ -132,7 +132,7 @@ def fetch_file(
 
     Parameters
     ----------
-    f : RemoteFile
+    f : DataFile
         What to fetch and the size and sha256 it must have.
     dest_dir : Path
         Destination folder, created if missing.
@@ -183,7 +183,7 @@ def fetch_file(
 def fetch_all(
     dest_dir: Path,
     mirrors: Sequence[str],
-    files: Sequence[RemoteFile] = MNIST_FILES,
+    files: Sequence[DataFile],
     timeout: float = 30.0,
     progress: bool = True,
 ) -> list[Path]:
@@ -191,7 +191,7 @@ def fetch_all(
     return [fetch_file(f, dest_dir, mirrors, timeout=timeout, progress=progress) for f in files]
 
 
-def _fetch_from(f: RemoteFile, final: Path, mirror: str, timeout: float, bar: tqdm) -> str | None:
+def _fetch_from(f: DataFile, final: Path, mirror: str, timeout: float, bar: tqdm) -> str | None:
     """Try one mirror; None on success (file in place), else the reason it failed."""
     # A hand-made name opened with "xb" (not NamedTemporaryFile) so the file gets the umask's
     # permissions rather than 0600 once it is moved into place.
@@ -209,7 +209,7 @@ def _fetch_from(f: RemoteFile, final: Path, mirror: str, timeout: float, bar: tq
             tmp.unlink(missing_ok=True)
 
 
-def _download(f: RemoteFile, mirror: str, out: BinaryIO, timeout: float, bar: tqdm) -> str | None:
+def _download(f: DataFile, mirror: str, out: BinaryIO, timeout: float, bar: tqdm) -> str | None:
     """Stream ``f`` from ``mirror`` into ``out``; None when size and sha256 match, else why not."""
     try:
         src, content_type = _open(mirror, f.name, timeout)

@@ -1,4 +1,4 @@
-"""Strict parsing of the IDX format MNIST ships in (optionally gzip-compressed).
+"""Strict parsing of the IDX format (MNIST's), optionally gzip-compressed.
 
 Layout (big-endian): a 4-byte magic number, one 4-byte size per dimension, then the raw uint8
 values. Images have magic 2051 and dimensions (count, rows, cols); labels have magic 2049 and
@@ -16,7 +16,6 @@ import numpy as np
 
 IMAGES_MAGIC = 2051
 LABELS_MAGIC = 2049
-NUM_CLASSES = 10
 
 
 class IDXFormatError(ValueError):
@@ -53,7 +52,7 @@ def _header(raw: bytes, path: Path, magic: int, ndim: int) -> tuple[int, ...]:
     return dims
 
 
-def parse_images(path: Path, rows: int = 28, cols: int = 28) -> np.ndarray:
+def parse_images(path: Path, rows: int, cols: int) -> np.ndarray:
     """Read an IDX image file.
 
     Returns
@@ -67,8 +66,8 @@ def parse_images(path: Path, rows: int = 28, cols: int = 28) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=16).reshape(count, r * c)
 
 
-def parse_labels(path: Path) -> np.ndarray:
-    """Read an IDX label file; every label must be in 0..9.
+def parse_labels(path: Path, num_classes: int) -> np.ndarray:
+    """Read an IDX label file; every label must be in 0 .. num_classes - 1.
 
     Returns
     -------
@@ -77,15 +76,16 @@ def parse_labels(path: Path) -> np.ndarray:
     raw = read_bytes(path)
     _header(raw, Path(path), LABELS_MAGIC, 1)
     labels = np.frombuffer(raw, dtype=np.uint8, offset=8)
-    if labels.size and labels.max() >= NUM_CLASSES:
-        bad = int(np.argmax(labels >= NUM_CLASSES))
-        raise IDXFormatError(f"{path}: label {labels[bad]} at index {bad}, expected a value in 0..{NUM_CLASSES - 1}")
+    if labels.size and labels.max() >= num_classes:
+        bad = int(np.argmax(labels >= num_classes))
+        raise IDXFormatError(f"{path}: label {labels[bad]} at index {bad}, expected a value in 0..{num_classes - 1}")
     return labels
 
 
-def parse_pair(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Images (count, 784) uint8 and labels (count,) uint8 whose counts agree."""
-    images, labels = parse_images(images_path), parse_labels(labels_path)
+def parse_pair(images_path: Path, labels_path: Path, image_shape: tuple[int, int],
+               num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Images (count, rows * cols) uint8 and labels (count,) uint8 whose counts agree."""
+    images, labels = parse_images(images_path, *image_shape), parse_labels(labels_path, num_classes)
     if len(images) != len(labels):
         raise IDXFormatError(
             f"{images_path} has {len(images)} images but {labels_path} has {len(labels)} labels; "

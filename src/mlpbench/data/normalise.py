@@ -9,17 +9,15 @@ from pathlib import Path
 
 import numpy as np
 
+from mlpbench.config.schema import DataConfig
 from mlpbench.data.idx import parse_pair
 from mlpbench.io import array_sha256, atomic_path, save_npy, write_json
 
-SPLITS = {
-    "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
-    "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
-}
+PARTS = ("train", "test")
 
 
 def scale_pixels(images: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """uint8 pixels (n, 784) -> float32 in [0, 1], i.e. x / 255."""
+    """uint8 pixels (n, features) -> float32 in [0, 1], i.e. x / 255."""
     out = np.empty(images.shape, dtype=np.float32) if out is None else out
     return np.divide(images, np.float32(255.0), out=out, dtype=np.float32)
 
@@ -35,14 +33,21 @@ def _write_images(path: Path, images: np.ndarray) -> str:
     return digest
 
 
-def normalise(raw_dir: Path, out_dir: Path) -> dict:
-    """Parse the four IDX files in ``raw_dir`` and write ``{train,test}_{images,labels}.npy``.
+def raw_names(data: DataConfig) -> dict[str, tuple[str, str]]:
+    """part -> (images file, labels file) as named in ``data.files``."""
+    return {part: (getattr(data.files, f"{part}_images").name, getattr(data.files, f"{part}_labels").name)
+            for part in PARTS}
+
+
+def normalise(raw_dir: Path, out_dir: Path, data: DataConfig) -> dict:
+    """Parse the four IDX files of ``data`` in ``raw_dir``; write ``{train,test}_{images,labels}.npy``.
 
     Returns a manifest (also written to ``out_dir/manifest.json``): shape and sha256 per array.
     """
     raw_dir, out_dir = Path(raw_dir), Path(out_dir)
     # Parse all four files before writing any, so a bad file leaves no mixed set of outputs.
-    parsed = {split: parse_pair(raw_dir / images, raw_dir / labels) for split, (images, labels) in SPLITS.items()}
+    parsed = {part: parse_pair(raw_dir / images, raw_dir / labels, data.image_shape, data.num_classes)
+              for part, (images, labels) in raw_names(data).items()}
     manifest = {}
     for split, (images, labels) in parsed.items():
         manifest[f"{split}_images"] = {

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 
-from mlpbench.data.idx import NUM_CLASSES
 from mlpbench.io import array_sha256, save_npy, write_json
 
 
@@ -17,14 +16,16 @@ class SplitError(ValueError):
     """The split cannot be made with the given inputs."""
 
 
-def stratified_split(labels: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def stratified_split(labels: np.ndarray, val_fraction: float, seed: int,
+                     num_classes: int) -> tuple[np.ndarray, np.ndarray]:
     """Split row indices so each class keeps its share in both parts.
 
     Parameters
     ----------
-    labels: (n,) int class labels in 0..9
+    labels: (n,) int class labels in 0 .. num_classes - 1
     val_fraction: share of every class that goes to validation, in (0, 1)
     seed: seed of the permutation; same seed -> same split
+    num_classes: how many classes the labels hold
 
     Returns
     -------
@@ -32,9 +33,12 @@ def stratified_split(labels: np.ndarray, val_fraction: float, seed: int) -> tupl
     """
     if not 0.0 < val_fraction < 1.0:
         raise SplitError(f"data.split.val_fraction={val_fraction!r} is invalid; it must be in (0, 1), e.g. 0.2")
+    if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
+        raise SplitError(f"labels hold values outside 0..{num_classes - 1}; they do not match data.num_classes="
+                         f"{num_classes}: fix conf/data/<name>.yaml or rerun `dvc repro normalise`")
     rng = np.random.default_rng(seed)
     val_parts = []
-    for cls in range(NUM_CLASSES):
+    for cls in range(num_classes):
         members = np.flatnonzero(labels == cls)
         n_val = int(round(len(members) * val_fraction))
         val_parts.append(rng.permutation(members)[:n_val])
@@ -45,10 +49,10 @@ def stratified_split(labels: np.ndarray, val_fraction: float, seed: int) -> tupl
     return train_idx, val_idx
 
 
-def split(labels_path: Path, out_dir: Path, val_fraction: float, seed: int) -> dict:
+def split(labels_path: Path, out_dir: Path, val_fraction: float, seed: int, num_classes: int) -> dict:
     """Write ``train_idx.npy`` / ``val_idx.npy`` and return the summary written to ``split.json``."""
     labels = np.load(labels_path, mmap_mode="r")
-    train_idx, val_idx = stratified_split(np.asarray(labels), val_fraction, seed)
+    train_idx, val_idx = stratified_split(np.asarray(labels), val_fraction, seed, num_classes)
     out_dir = Path(out_dir)
     for name, idx in (("train_idx", train_idx), ("val_idx", val_idx)):
         save_npy(out_dir / f"{name}.npy", idx)
@@ -57,8 +61,8 @@ def split(labels_path: Path, out_dir: Path, val_fraction: float, seed: int) -> d
         "val_fraction": val_fraction,
         "sizes": {"train": len(train_idx), "val": len(val_idx)},
         "class_counts": {
-            "train": np.bincount(labels[train_idx], minlength=NUM_CLASSES).tolist(),
-            "val": np.bincount(labels[val_idx], minlength=NUM_CLASSES).tolist(),
+            "train": np.bincount(labels[train_idx], minlength=num_classes).tolist(),
+            "val": np.bincount(labels[val_idx], minlength=num_classes).tolist(),
         },
         "sha256": {
             "labels": array_sha256(np.asarray(labels)),

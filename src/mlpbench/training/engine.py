@@ -10,29 +10,18 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
 from mlpbench.config import TrainConfig
+from mlpbench.data import Dataset
 from mlpbench.training.metrics import accuracy, confusion_matrix
 
 
 class NonFiniteLossError(FloatingPointError):
     """The training loss became NaN or infinite."""
-
-
-@dataclass(frozen=True)
-class Dataset:
-    """Arrays for one run: x (n, 784) float pixels in [0, 1], y (n,) int64 labels."""
-
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_val: np.ndarray
-    y_val: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -67,10 +56,9 @@ class TrainResult:
     best_epoch: int  # epoch with the lowest validation loss
     test_loss: float
     test_acc: float
-    confusion: np.ndarray  # (10, 10) int64, rows: true label, columns: prediction
+    confusion: np.ndarray  # (classes, classes) int64, rows: true label, columns: prediction
     total_time: float  # seconds for the whole fit, evaluation included
     stopped_early: bool = False
-    extra: dict = field(default_factory=dict)
 
 
 StepCallback = Callable[[int, int, int, float], None]  # (epoch, step, steps_per_epoch, loss)
@@ -133,4 +121,4 @@ def fit(backend, dataset: Dataset, cfg: TrainConfig, on_epoch: EpochCallback | N
     total_time = time.perf_counter() - start
     test_loss, test_pred = backend.evaluate(backend.load(dataset.x_test, dataset.y_test), cfg.eval_batch_size)
     return TrainResult(history, best_epoch, test_loss, accuracy(test_pred, dataset.y_test),
-                       confusion_matrix(dataset.y_test, test_pred), total_time, stopped_early)
+                       confusion_matrix(dataset.y_test, test_pred, dataset.num_classes), total_time, stopped_early)

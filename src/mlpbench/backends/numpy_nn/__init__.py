@@ -5,12 +5,12 @@ from .loss import CrossEntropyLoss
 from .lr_scheduler import CosineAnnealingLR, LRScheduler, StepLR
 from .model import MLP
 from .module import Module, Parameter, Sequential, Workspace
-from .optim import SGD, Adam, AdamW, Optimizer
+from .optim import SGD, Adam, AdamW, Optimizer, RMSprop
 
 __all__ = [
     "GELU", "LeakyReLU", "ReLU", "Sigmoid", "Tanh", "make_activation",
     "Dropout", "Linear", "ReLUDropout", "CrossEntropyLoss",
     "CosineAnnealingLR", "LRScheduler", "StepLR",
     "MLP", "Module", "Parameter", "Sequential", "Workspace",
-    "SGD", "Adam", "AdamW", "Optimizer",
+    "SGD", "Adam", "AdamW", "Optimizer", "RMSprop",
 ]

@@ -131,15 +131,18 @@ class GELU(Module):
         return np.multiply(grad_x, grad, out=grad_x)
 
 
+# name -> factory(leaky_slope); the names are those of mlpbench.backends.ACTIVATIONS.
+ACTIVATIONS = {
+    "relu": lambda slope: ReLU(),
+    "leaky_relu": LeakyReLU,
+    "sigmoid": lambda slope: Sigmoid(),
+    "tanh": lambda slope: Tanh(),
+    "gelu": lambda slope: GELU(),
+}
+
+
 def make_activation(name: str, leaky_slope: float = 0.01) -> Module:
-    """The activation module for a config name: relu, leaky_relu, sigmoid, tanh, gelu."""
-    factories = {
-        "relu": ReLU,
-        "leaky_relu": lambda: LeakyReLU(leaky_slope),
-        "sigmoid": Sigmoid,
-        "tanh": Tanh,
-        "gelu": GELU,
-    }
-    if name not in factories:
-        raise ValueError(f"activation {name!r} is unknown; choose one of: {', '.join(factories)}")
-    return factories[name]()
+    """The activation module for a name in ``ACTIVATIONS`` (``leaky_slope`` is leaky_relu's)."""
+    if name not in ACTIVATIONS:
+        raise ValueError(f"activation {name!r} is unknown; choose one of: {', '.join(ACTIVATIONS)}")
+    return ACTIVATIONS[name](leaky_slope)

@@ -1,4 +1,4 @@
-"""Optimizers with torch.optim's semantics: SGD (momentum, Nesterov), Adam, AdamW.
+"""Optimizers with torch.optim's semantics: SGD (momentum, Nesterov), Adam, AdamW, RMSprop.
 
 Weight decay follows torch: SGD and Adam add ``weight_decay * p`` to the gradient (L2), AdamW
 shrinks the parameters directly (decoupled). Given an ``MLP``'s single flat Parameter
@@ -151,3 +151,66 @@ class AdamW(Adam):
         weight_decay: float = 1e-2,
     ) -> None:
         super().__init__(params, lr, betas, eps, weight_decay, decoupled=True)
+
+
+class RMSprop(Optimizer):
+    """``torch.optim.RMSprop``.
+
+    torch's step:  g = grad + weight_decay * p;  v = alpha v + (1 - alpha) g**2;  with ``centered``
+    also a = alpha a + (1 - alpha) g and the denominator d = sqrt(v - a**2) + eps, else
+    d = sqrt(v) + eps;  then p -= lr * g / d, or with momentum  buf = momentum buf + g / d,
+    p -= lr * buf.  Written out in that order, so it rounds as torch does up to the sqrt. One
+    scratch array per Parameter holds each intermediate in turn, so a step allocates nothing.
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Parameter],
+        lr: float = 1e-2,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        momentum: float = 0.0,
+        centered: bool = False,
+    ) -> None:
+        super().__init__(params, lr)
+        self.alpha, self.eps, self.weight_decay = float(alpha), float(eps), float(weight_decay)
+        self.momentum, self.centered = float(momentum), centered
+        self.square_avgs = [np.zeros_like(p.data) for p in self.params]
+        self.grad_avgs = [np.zeros_like(p.data) for p in self.params] if centered else []
+        self.momentum_bufs = [np.zeros_like(p.data) for p in self.params] if momentum else []
+        self._decayed = [np.empty_like(p.data) for p in self.params] if weight_decay else []
+        self._scratch = [np.empty_like(p.data) for p in self.params]
+
+    def step(self) -> None:
+        alpha = self.alpha
+        for i, p in enumerate(self.params):
+            g = p.grad
+            if self.weight_decay:
+                g = np.multiply(p.data, self.weight_decay, out=self._decayed[i])
+                g += p.grad
+            v, d = self.square_avgs[i], self._scratch[i]
+            v *= alpha
+            np.multiply(g, g, out=d)
+            d *= 1.0 - alpha
+            v += d
+            if self.centered:
+                a = self.grad_avgs[i]
+                a *= alpha
+                np.multiply(g, 1.0 - alpha, out=d)
+                a += d
+                np.multiply(a, a, out=d)
+                np.subtract(v, d, out=d)
+                np.sqrt(d, out=d)
+            else:
+                np.sqrt(v, out=d)
+            d += self.eps
+            np.divide(g, d, out=d)  # g / denominator
+            if self.momentum:
+                buf = self.momentum_bufs[i]
+                buf *= self.momentum
+                buf += d
+                np.multiply(buf, -self.lr, out=d)
+            else:
+                d *= -self.lr
+            p.data += d  # p - lr * x and p + (-lr) * x round alike: negation is exact

@@ -1,4 +1,4 @@
-"""MLflow tracking: the only module of mlpbench that imports mlflow.
+"""Run lifecycle: the tracking store, experiments, sweep parents and one training run.
 
 A training run is wrapped in ``TrackedRun``: it starts an MLflow run with params and tags, takes
 per-epoch metrics, artifacts and the model, and ends the run with an honest status: FINISHED on
@@ -7,27 +7,20 @@ success, KILLED on SIGINT/SIGTERM, FAILED on any other exception (the error is k
 """
 from __future__ import annotations
 
-import logging
 import os
 import traceback
-import warnings
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import mlflow
-import mlflow.pyfunc
-import numpy as np
 from mlflow.entities import RunStatus
 from mlflow.tracking import MlflowClient
 
-log = logging.getLogger(__name__)
+from mlpbench.signals import Terminated
+
 DB_NAME = "mlflow.db"
 # MLflow re-downloads logged models to check them; its progress bar would clutter training logs.
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-
-
-class Terminated(BaseException):
-    """Raised in the main thread when the process receives SIGTERM (see ``signals``)."""
 
 
 def resolve_tracking_uri(root: Path, configured: str | None = None) -> str:
@@ -144,133 +137,6 @@ class TrackedRun:
 
     def log_dict(self, values: Mapping[str, Any], name: str) -> None:
         mlflow.log_dict(dict(values), name)
-
-    def log_torch_model(self, module, input_example) -> None:
-        """Log an ``nn.Module``; ``input_example`` (a few input rows) traces and documents it."""
-        import mlflow.pytorch  # the flavour pulls in torch; import it only when needed
-        import torch
-
-        # Requirements given, not inferred: inference re-imports the model (seconds per run).
-        mlflow.pytorch.log_model(module, name="model", input_example=input_example,
-                                 pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"])
-
-    def log_numpy_model(self, weights: Path) -> None:
-        # The model object holds no state (weights travel as an artifact), so pickling it is safe;
-        # silence MLflow's generic warnings about pickled python models.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            logging.getLogger("mlflow.pyfunc").setLevel(logging.ERROR)
-            mlflow.pyfunc.log_model(
-                name="model", python_model=NumpyMLPModel(), artifacts={"weights": str(weights)},
-                code_paths=[str(Path(__file__).parent)],  # ship mlpbench: loads without installing it
-                pip_requirements=["numpy", "pyyaml"],
-            )
-
-
-class NumpyMLPModel(mlflow.pyfunc.PythonModel):
-    """The from-scratch NumPy MLP as an ``mlflow.pyfunc`` model.
-
-    Its one artifact ``weights`` is the ``weights.npz`` written by ``model_io.save_model``;
-    ``predict`` takes pixels (n, 784) in [0, 1] and returns predicted digits (n,) int64.
-    """
-
-    def load_context(self, context) -> None:
-        from mlpbench import model_io
-
-        self.model = model_io.load_model(context.artifacts["weights"])
-
-    def predict(self, context, model_input: np.ndarray, params=None) -> np.ndarray:
-        # The np.ndarray hint tells MLflow not to infer a signature from it (an untyped input
-        # makes MLflow warn when this class is defined, i.e. in every run that imports tracking).
-        return self.model.predict(np.asarray(model_input, dtype=np.float32))
-
-
-# --- Reading runs back (report) ---
-# Plain dicts out: the report package never sees an mlflow object.
-
-
-class RunNotFoundError(LookupError):
-    """One or more run ids are not in the tracking store."""
-
-
-class ExperimentNotFoundError(LookupError):
-    """No experiment of that name in the tracking store."""
-
-
-def _run_dict(run) -> dict[str, Any]:
-    info, data = run.info, run.data
-    return {
-        "run_id": info.run_id, "name": info.run_name, "experiment_id": info.experiment_id,
-        "status": info.status, "params": dict(data.params), "metrics": dict(data.metrics),
-        "tags": {k: v for k, v in data.tags.items()},
-    }
-
-
-def get_run(uri: str, run_id: str) -> dict[str, Any]:
-    """A run as ``{run_id, name, experiment_id, status, params, metrics, tags}``.
-
-    Raises ``RunNotFoundError`` naming the run id and the store when it does not exist.
-    """
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return _run_dict(MlflowClient(uri).get_run(run_id))
-    except MlflowException as err:
-        if err.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
-            raise RunNotFoundError(f"run {run_id!r} not found in the tracking store {uri}") from err
-        raise
-
-
-def metric_history(uri: str, run_id: str, key: str) -> list[tuple[int, float]]:
-    """``(step, value)`` of metric ``key`` sorted by step; the last value logged wins a step."""
-    latest: dict[int, tuple[int, float]] = {}
-    for m in MlflowClient(uri).get_metric_history(run_id, key):
-        if m.step not in latest or m.timestamp >= latest[m.step][0]:
-            latest[m.step] = (m.timestamp, m.value)
-    return [(step, latest[step][1]) for step in sorted(latest)]
-
-
-def experiment_id_by_name(uri: str, name: str) -> str:
-    """The id of experiment ``name``; ``ExperimentNotFoundError`` listing the known names if absent."""
-    client = MlflowClient(uri)
-    found = client.get_experiment_by_name(name)
-    if found is None:
-        known = sorted(e.name for e in client.search_experiments())
-        raise ExperimentNotFoundError(
-            f"experiment {name!r} not found in the tracking store {uri}; known experiments: "
-            f"{', '.join(map(repr, known)) or '(none)'}")
-    return found.experiment_id
-
-
-def find_runs(uri: str, experiment: str | None = None, filter_string: str = "",
-              parent_run_id: str | None = None) -> list[dict[str, Any]]:
-    """Runs of ``experiment`` (by name) and/or children of ``parent_run_id``, oldest first.
-
-    ``filter_string`` is an MLflow search filter, e.g. ``params.backend = 'numpy'``; it is
-    combined with the parent condition by AND. At least one of experiment/parent_run_id is needed.
-    """
-    if experiment is None and parent_run_id is None:
-        raise ValueError("find_runs needs an experiment name or a parent run id")
-    filters = [f"tags.mlflow.parentRunId = '{parent_run_id}'"] if parent_run_id else []
-    filters += [filter_string] if filter_string.strip() else []
-    if experiment is not None:
-        experiment_ids = [experiment_id_by_name(uri, experiment)]
-    else:
-        experiment_ids = [get_run(uri, parent_run_id)["experiment_id"]]
-    client, runs, token = MlflowClient(uri), [], None
-    while True:
-        page = client.search_runs(experiment_ids, " AND ".join(filters), max_results=1000,
-                                  order_by=["attributes.start_time ASC"], page_token=token)
-        runs += [_run_dict(r) for r in page]
-        token = page.token
-        if not token:
-            return runs
-
-
-def download_artifact(uri: str, run_id: str, path: str, dst: Path) -> Path:
-    """Copy artifact ``path`` of the run into folder ``dst``; return the local path."""
-    Path(dst).mkdir(parents=True, exist_ok=True)
-    return Path(MlflowClient(uri).download_artifacts(run_id, path, str(dst)))
 
 
 def log_report(uri: str, experiment_id: str, files: Sequence[tuple[Path, str | None]],

@@ -1,0 +1,134 @@
+"""The boundary where a composed config (Hydra's object or ``params.yaml``) becomes typed values.
+
+``load`` merges the values into the schema (unknown keys and wrong types fail with the key named),
+then ``validate`` checks ranges; NaN and infinity fail every numeric check.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Mapping
+
+from omegaconf import OmegaConf
+from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, OmegaConfBaseException
+
+from mlpbench.config import checks
+from mlpbench.config.checks import ConfigError
+from mlpbench.config.schema import OPTIMIZERS, SCHEDULES, Config, DataConfig, TrackingConfig
+
+DTYPES = ("float32", "float64")
+DEVICES = ("auto", "cpu", "cuda")
+TRACKING_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks", "file")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def load(values: Mapping[str, Any]) -> Config:
+    """Typed, validated ``Config`` from the plain-dict (or DictConfig) form of a composed config.
+
+    The ``hydra`` section, if present, is ignored. Raises ``ConfigError`` with one line naming the
+    key, the value and what is allowed.
+    """
+    values = OmegaConf.to_container(values, resolve=True) if OmegaConf.is_config(values) else dict(values)
+    values.pop("hydra", None)
+    options = {section: OmegaConf.structured(_option_class(values, section, registry))
+               for section, registry in (("optim", OPTIMIZERS), ("schedule", SCHEDULES))}
+    try:
+        cfg = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(Config), options, values))
+    except OmegaConfBaseException as err:
+        raise ConfigError(_describe(err)) from None
+    cfg.model.hidden_sizes = tuple(cfg.model.hidden_sizes)
+    cfg.data.image_shape = tuple(cfg.data.image_shape)
+    return validate(cfg)
+
+
+def _option_class(values: Mapping[str, Any], section: str, registry) -> type:
+    node = values.get(section)
+    name = node.get("name") if isinstance(node, Mapping) else None
+    if name not in registry:
+        raise ConfigError(f"{section}.name={name!r} is not allowed; choose one of: {', '.join(registry)} "
+                          f"(select one with {section}=NAME)")
+    return registry[name]
+
+
+def _describe(err: OmegaConfBaseException) -> str:
+    """One line from OmegaConf's multi-line message: the key, what is wrong, what to do."""
+    key = getattr(err, "full_key", None) or "?"
+    msg = str(getattr(err, "msg", err)).splitlines()[0]
+    section = key.split(".")[0]
+    if isinstance(err, MissingMandatoryValue):
+        return f"{key} has no value; set it in conf/ or on the command line ({key}=VALUE)"
+    if isinstance(err, ConfigKeyError):
+        allowed = _field_names(getattr(err, "object_type", None))
+        hint = (f"; each {section} option has its own keys: pick one with {section}=NAME"
+                if section in ("optim", "schedule") else "")
+        return f"unknown key {key}; allowed keys here: {', '.join(allowed)}{hint}"
+    return f"{key}: {msg}"
+
+
+def _field_names(cls: type | None) -> list[str]:
+    fields = getattr(cls, "__dataclass_fields__", None)
+    return list(fields) if fields else ["(see conf/)"]
+
+
+def validate(cfg: Config) -> Config:
+    """Raise ``ConfigError`` on the first value out of range; return ``cfg`` unchanged otherwise."""
+    from mlpbench.backends import ACTIVATIONS, BACKENDS, INIT_SCHEMES
+
+    checks.choice("backend", cfg.backend, BACKENDS)
+    for name in cfg.backends:
+        checks.choice("backends[]", name, BACKENDS)
+    if not _NAME.fullmatch(cfg.preset):
+        raise ConfigError(f"preset={cfg.preset!r} is invalid; it names the run's configuration family "
+                          "(default, or an experiment preset such as tutorial): letters, digits, _ . -")
+    m = cfg.model
+    if len(m.hidden_sizes) == 0:
+        raise ConfigError("model.hidden_sizes=[] is invalid; give at least one layer width, e.g. [128]")
+    for i, width in enumerate(m.hidden_sizes):
+        if width <= 0:
+            raise ConfigError(f"model.hidden_sizes[{i}]={width!r} is invalid; widths must be integers > 0")
+    checks.choice("model.activation", m.activation, ACTIVATIONS)
+    checks.choice("model.init", m.init, ("auto", *INIT_SCHEMES))
+    checks.positive("model.init_scale", m.init_scale)
+    checks.unit_interval("model.dropout", m.dropout)
+    checks.non_negative("model.leaky_slope", m.leaky_slope)
+    cfg.optim.check()
+    cfg.schedule.check(cfg.optim.lr)
+    t = cfg.train
+    for key in ("epochs", "batch_size", "eval_batch_size"):
+        checks.positive(f"train.{key}", getattr(t, key))
+    for key in ("seed", "early_stopping_patience", "threads"):
+        checks.non_negative(f"train.{key}", getattr(t, key))
+    checks.choice("train.dtype", t.dtype, DTYPES)
+    checks.choice("train.device", t.device, DEVICES)
+    _validate_data(cfg.data)
+    _validate_tracking(cfg.tracking)
+    return cfg
+
+
+def _validate_data(d: DataConfig) -> None:
+    if not _NAME.fullmatch(d.name):
+        raise ConfigError(f"data.name={d.name!r} is invalid; use letters, digits, _ . - (e.g. mnist)")
+    checks.non_empty("data.title", d.title)
+    for role, f in vars(d.files).items():
+        checks.positive(f"data.files.{role}.size", f.size)
+        if not _SHA256.fullmatch(f.sha256):
+            raise ConfigError(f"data.files.{role}.sha256={f.sha256!r} is invalid; give the file's 64 lower-case "
+                              "hex digits (sha256sum FILE)")
+    if len(d.image_shape) != 2 or min(d.image_shape) <= 0:
+        raise ConfigError(f"data.image_shape={list(d.image_shape)} is invalid; give [rows, cols], both > 0")
+    if d.num_classes < 2:
+        raise ConfigError(f"data.num_classes={d.num_classes!r} is invalid; a classifier needs at least 2 classes")
+    checks.positive("data.download.timeout", d.download.timeout)
+    checks.unit_interval("data.split.val_fraction", d.split.val_fraction, closed_low=False)
+    checks.non_negative("data.split.seed", d.split.seed)
+
+
+def _validate_tracking(t: TrackingConfig) -> None:
+    checks.non_empty("tracking.experiment", t.experiment)
+    if t.uri is not None:
+        scheme = t.uri.split(":", 1)[0].split("+", 1)[0] if ":" in t.uri else ""
+        if scheme not in TRACKING_SCHEMES:
+            raise ConfigError(f"tracking.uri={t.uri!r} is not a tracking store URI; use e.g. sqlite:////abs/path/"
+                              "mlflow.db or http://host:5000, or null for mlflow.db at the project root")
+    if t.ui_url is not None and not t.ui_url.startswith(("http://", "https://")):
+        raise ConfigError(f"tracking.ui_url={t.ui_url!r} is invalid; give the MLflow UI's http(s) URL or null")

@@ -1,0 +1,249 @@
+"""The typed schema of every config section: dataclasses that Hydra and OmegaConf check values against.
+
+The values themselves live in ``conf/`` (the one place defaults live): every field here is
+``MISSING`` except an option's ``name``. Hydra merges ``conf/`` into these classes
+(``register_configs``), so an unknown key or a wrong type fails composition with the key named;
+``config.load`` does the same for an already composed dict such as ``params.yaml``.
+
+Optimizers and schedules have one class per option holding only that option's keys; the
+``OPTIMIZERS`` and ``SCHEDULES`` registries map each ``name`` to its class.
+
+The classes are not frozen: OmegaConf makes the nodes of frozen dataclasses read-only, and Hydra
+could not merge ``conf/`` into them. Treat the instances ``config.load`` returns as values.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import List, Optional
+
+from omegaconf import MISSING
+
+from mlpbench.config import checks
+from mlpbench.registry import Registry
+
+OPTIMIZERS: Registry[type] = Registry("optimizer")
+SCHEDULES: Registry[type] = Registry("schedule")
+
+
+def _option(registry: Registry[type]):
+    """Register a dataclass under the default of its ``name`` field."""
+    def register(cls: type) -> type:
+        return registry.register(cls.name, cls)
+    return register
+
+
+@dataclass
+class ModelConfig:
+    """The MLP: in_features -> hidden_sizes -> num_classes logits."""
+
+    hidden_sizes: List[int] = MISSING
+    activation: str = MISSING  # a name in backends.ACTIVATIONS
+    init: str = MISSING  # "auto" (the activation's own scheme) or a name in backends.INIT_SCHEMES
+    init_scale: float = MISSING  # half-width of the "uniform" init: U(-scale, scale)
+    dropout: float = MISSING  # drop probability after each hidden activation
+    leaky_slope: float = MISSING  # leaky_relu only
+
+
+# --- Optimizers: one class per option, only its own keys ---
+
+
+@dataclass
+class OptimConfig:
+    name: str = MISSING
+    lr: float = MISSING
+    weight_decay: float = MISSING  # L2 added to the gradient; decoupled for adamw
+
+    def check(self) -> None:
+        """Range checks of this option's keys (``ConfigError`` naming the key)."""
+        checks.positive("optim.lr", self.lr)
+        checks.non_negative("optim.weight_decay", self.weight_decay)
+
+
+@_option(OPTIMIZERS)
+@dataclass
+class SGDConfig(OptimConfig):
+    name: str = "sgd"
+    momentum: float = MISSING
+    nesterov: bool = MISSING  # needs momentum > 0
+
+    def check(self) -> None:
+        super().check()
+        checks.unit_interval("optim.momentum", self.momentum)
+        if self.nesterov and self.momentum == 0:
+            raise checks.ConfigError("optim.nesterov=true needs optim.momentum > 0 (e.g. 0.9), "
+                                     "or set optim.nesterov=false")
+
+
+@_option(OPTIMIZERS)
+@dataclass
+class AdamConfig(OptimConfig):
+    name: str = "adam"
+    beta1: float = MISSING
+    beta2: float = MISSING
+    eps: float = MISSING
+
+    def check(self) -> None:
+        super().check()
+        checks.unit_interval("optim.beta1", self.beta1)
+        checks.unit_interval("optim.beta2", self.beta2)
+        checks.positive("optim.eps", self.eps)
+
+
+@_option(OPTIMIZERS)
+@dataclass
+class AdamWConfig(AdamConfig):
+    name: str = "adamw"
+
+
+@_option(OPTIMIZERS)
+@dataclass
+class RMSpropConfig(OptimConfig):
+    name: str = "rmsprop"
+    alpha: float = MISSING  # smoothing constant of the squared-gradient average
+    eps: float = MISSING
+    momentum: float = MISSING
+    centered: bool = MISSING  # divide by the gradient's estimated variance instead
+
+    def check(self) -> None:
+        super().check()
+        checks.unit_interval("optim.alpha", self.alpha)
+        checks.positive("optim.eps", self.eps)
+        checks.unit_interval("optim.momentum", self.momentum)
+
+
+# --- Learning-rate schedules, stepped once per epoch ---
+
+
+@dataclass
+class ScheduleConfig:
+    name: str = MISSING
+
+    def check(self, lr: float) -> None:
+        """Range checks of this option's keys; ``lr`` is the optimizer's initial learning rate."""
+
+
+@_option(SCHEDULES)
+@dataclass
+class ConstantSchedule(ScheduleConfig):
+    name: str = "constant"
+
+
+@_option(SCHEDULES)
+@dataclass
+class StepSchedule(ScheduleConfig):
+    name: str = "step"
+    step_size: int = MISSING  # multiply the lr by gamma every step_size epochs
+    gamma: float = MISSING
+
+    def check(self, lr: float) -> None:
+        checks.positive("schedule.step_size", self.step_size)
+        checks.positive("schedule.gamma", self.gamma)
+
+
+@_option(SCHEDULES)
+@dataclass
+class CosineSchedule(ScheduleConfig):
+    name: str = "cosine"
+    min_lr: float = MISSING  # floor of the annealing over train.epochs
+
+    def check(self, lr: float) -> None:
+        checks.non_negative("schedule.min_lr", self.min_lr)
+        if self.min_lr > lr:
+            raise checks.ConfigError(f"schedule.min_lr={self.min_lr!r} is above optim.lr={lr!r}; the cosine "
+                                     "schedule anneals down to min_lr: set it below the learning rate (e.g. 0)")
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = MISSING
+    batch_size: int = MISSING
+    seed: int = MISSING
+    dtype: str = MISSING  # float32 | float64
+    eval_batch_size: int = MISSING
+    early_stopping_patience: int = MISSING  # 0 disables early stopping
+    device: str = MISSING  # torch only: auto | cpu | cuda
+    threads: int = MISSING  # 0: the library default
+
+
+# --- Data: one IDX dataset per conf/data/<name>.yaml ---
+
+
+@dataclass
+class DataFile:
+    """A file to fetch from a mirror and the size and sha256 it must have."""
+
+    name: str = MISSING
+    size: int = MISSING
+    sha256: str = MISSING
+
+
+@dataclass
+class DataFiles:
+    train_images: DataFile = MISSING
+    train_labels: DataFile = MISSING
+    test_images: DataFile = MISSING
+    test_labels: DataFile = MISSING
+
+
+@dataclass
+class DownloadConfig:
+    mirrors: List[str] = MISSING
+    offline_mirror: Optional[str] = MISSING
+    timeout: float = MISSING
+
+
+@dataclass
+class PathsConfig:
+    raw: str = MISSING
+    processed: str = MISSING
+    split: str = MISSING
+
+
+@dataclass
+class SplitConfig:
+    val_fraction: float = MISSING
+    seed: int = MISSING
+
+
+@dataclass
+class DataConfig:
+    name: str = MISSING  # tags every run; names the report
+    title: str = MISSING
+    files: DataFiles = MISSING
+    image_shape: List[int] = MISSING  # (rows, cols) of every image
+    num_classes: int = MISSING  # labels are 0 .. num_classes - 1
+    download: DownloadConfig = MISSING
+    paths: PathsConfig = MISSING
+    split: SplitConfig = MISSING
+
+
+@dataclass
+class TrackingConfig:
+    uri: Optional[str] = MISSING  # null: mlflow.db at the project root
+    experiment: str = MISSING
+    ui_url: Optional[str] = MISSING
+
+
+@dataclass
+class OutputsConfig:
+    model_dir: Optional[str] = MISSING  # null: inside the Hydra run folder
+    metrics_file: Optional[str] = MISSING
+    history_file: Optional[str] = MISSING
+
+
+@dataclass
+class Config:
+    """The whole composed configuration (``conf/config.yaml``), as typed values."""
+
+    backend: str = MISSING
+    preset: str = MISSING  # "default" or the experiment preset that set it
+    model: ModelConfig = MISSING
+    optim: OptimConfig = MISSING
+    schedule: ScheduleConfig = MISSING
+    train: TrainConfig = MISSING
+    data: DataConfig = MISSING
+    tracking: TrackingConfig = MISSING
+    outputs: OutputsConfig = MISSING
+    # The backends dvc.yaml's train/tutorial matrix trains (through params.yaml): every registered
+    # one, filled in by config.store.register_configs.
+    backends: List[str] = field(default_factory=list)

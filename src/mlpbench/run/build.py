@@ -1,0 +1,96 @@
+"""Build a run: typed config, checks that need the machine or the files, and the data.
+
+Every check here runs before an MLflow run exists, so a bad value leaves no run and no files.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from mlpbench import config
+from mlpbench.config import Config, ConfigError
+from mlpbench.data import Dataset, check_split, load_dataset
+from mlpbench.params import resolve
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """Where a run writes its files (absolute paths)."""
+
+    model_dir: Path
+    metrics_file: Path
+    history_file: Path
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A checked run, ready to fit: its config, output paths and data."""
+
+    cfg: Config
+    outputs: Outputs
+    dataset: Dataset
+    processed_dir: Path
+    split_dir: Path
+
+
+def run_name(cfg: Config) -> str:
+    """E.g. ``numpy h512-256 relu sgd lr0.3 bs768 e13`` (the preset first unless it is ``default``)."""
+    m, o, t = cfg.model, cfg.optim, cfg.train
+    name = (f"{cfg.backend} h{'-'.join(map(str, m.hidden_sizes))} {m.activation} {o.name} "
+            f"lr{o.lr:g} bs{t.batch_size} e{t.epochs}")
+    return name if cfg.preset == "default" else f"{cfg.preset} {name}"
+
+
+def with_threads(cfg: Config, n_jobs: int) -> Config:
+    """Give each of ``n_jobs`` parallel jobs its share of the cores unless threads is set."""
+    if cfg.train.threads > 0:
+        return cfg
+    threads = max(1, (os.cpu_count() or 1) // max(1, n_jobs))
+    return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, threads=threads))
+
+
+def output_paths(cfg: Config, root: Path, out_dir: Path) -> Outputs:
+    """``outputs.*`` resolved against the project root; unset ones inside ``out_dir``."""
+    o = cfg.outputs
+    return Outputs(resolve(root, o.model_dir or Path(out_dir) / "model"),
+                   resolve(root, o.metrics_file or Path(out_dir) / "metrics.json"),
+                   resolve(root, o.history_file or Path(out_dir) / "history.csv"))
+
+
+def _check_writable(key: str, path: Path, is_dir: bool) -> None:
+    if path.exists() and path.is_dir() != is_dir:
+        raise ConfigError(f"{key}={str(path)!r} is {'a file' if is_dir else 'a folder'}; "
+                          f"point it at a {'folder' if is_dir else 'file'} path")
+    parent = path if is_dir and path.exists() else path.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"{key}={str(path)!r} cannot be written: {parent} is not a writable folder; "
+                          "choose another path or fix its permissions")
+
+
+def preflight(cfg: Config, root: Path, outputs: Outputs) -> None:
+    """The checks that need this machine or the files on disk (``ConfigError`` naming the key)."""
+    if cfg.backend == "torch" and cfg.train.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError("train.device=cuda but torch sees no CUDA device here; "
+                              "use train.device=auto (CUDA when present) or train.device=cpu")
+    _check_writable("outputs.model_dir", outputs.model_dir, is_dir=True)
+    _check_writable("outputs.metrics_file", outputs.metrics_file, is_dir=False)
+    _check_writable("outputs.history_file", outputs.history_file, is_dir=False)
+    check_split(resolve(root, cfg.data.paths.split), cfg.data.split)
+
+
+def prepare_run(values: Mapping[str, Any], root: Path, out_dir: Path, n_jobs: int = 1) -> Prepared:
+    """Config, checks and data of one run; raises ``ConfigError``/``FileNotFoundError`` before any work."""
+    cfg = with_threads(config.load(values), n_jobs)
+    outputs = output_paths(cfg, root, out_dir)
+    preflight(cfg, root, outputs)
+    processed, split = resolve(root, cfg.data.paths.processed), resolve(root, cfg.data.paths.split)
+    dataset = load_dataset(processed, split, cfg.data.num_classes, cfg.train.dtype)
+    return Prepared(cfg, outputs, dataset, processed, split)

@@ -1,0 +1,134 @@
+"""Record a run: MLflow params, per-epoch metrics, summary, artifacts and model, then the files.
+
+The output files (model, history CSV, metrics JSON) are written only after the MLflow run has
+everything; if anything fails they are removed, and the run ends FAILED (KILLED on a signal).
+"""
+from __future__ import annotations
+
+import contextlib
+import csv
+import dataclasses
+import io
+import resource
+import statistics
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from mlpbench import figures, tracking
+from mlpbench.backends import Backend
+from mlpbench.backends.build import build_backend
+from mlpbench.config import Config
+from mlpbench.environment import environment_tags
+from mlpbench.io import write_json, write_text
+from mlpbench.progress import EpochProgress
+from mlpbench.run.build import Prepared, prepare_run, run_name
+from mlpbench.signals import sigterm_raises
+from mlpbench.tracking import models
+from mlpbench.training import TrainResult, fit
+
+HISTORY_FIELDS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_time_s", "samples_per_s")
+
+
+def run_params(cfg: Config) -> dict[str, Any]:
+    """What is logged as MLflow params: what the run trained with, and only that.
+
+    The backend, preset, model, the chosen optimizer's and schedule's own keys, train (threads
+    resolved), and the data set's name and split.
+    """
+    params = {k: dataclasses.asdict(getattr(cfg, k)) for k in ("model", "optim", "schedule", "train")}
+    params["model"]["hidden_sizes"] = list(cfg.model.hidden_sizes)
+    params["data"] = {"name": cfg.data.name, "split": dataclasses.asdict(cfg.data.split)}
+    return {"backend": cfg.backend, "preset": cfg.preset, **params}
+
+
+def summary_metrics(result: TrainResult) -> dict[str, float]:
+    last = result.history[-1]
+    return {
+        "final/train_loss": last.train_loss, "final/train_acc": last.train_acc,
+        "final/val_loss": last.val_loss, "final/val_acc": last.val_acc,
+        "test/loss": result.test_loss, "test/acc": result.test_acc,
+        "best_epoch": result.best_epoch, "epochs_run": len(result.history),
+        "time/total_s": result.total_time,
+        "time/train_s": sum(m.epoch_time for m in result.history),
+        "time/epoch_median_s": statistics.median(m.epoch_time for m in result.history),
+        "time/samples_per_s_median": statistics.median(m.samples_per_s for m in result.history),
+        "memory/peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def history_csv(result: TrainResult) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(HISTORY_FIELDS)
+    for m in result.history:
+        writer.writerow([m.epoch, m.train_loss, m.train_acc, m.val_loss, m.val_acc, m.lr, m.epoch_time, m.samples_per_s])
+    return out.getvalue()
+
+
+def _log_artifacts(run: tracking.TrackedRun, values: Mapping[str, Any], result: TrainResult, history: str,
+                   work: Path) -> None:
+    run.log_text(yaml.safe_dump(dict(values), sort_keys=False), "config.yaml")
+    run.log_text(history, "history.csv")
+    run.log_dict({"labels": list(range(len(result.confusion))), "matrix": result.confusion.tolist()},
+                 "confusion_matrix.json")
+    hist = {"epoch": [m.epoch for m in result.history]}
+    for key, attr in (("train/loss", "train_loss"), ("val/loss", "val_loss"), ("train/acc", "train_acc"), ("val/acc", "val_acc")):
+        hist[key] = [getattr(m, attr) for m in result.history]
+    run.log_artifact(figures.training_curves({run.run_name: hist}, work / "training_curves.png"), "figures")
+    run.log_artifact(figures.confusion(result.confusion, work / "confusion_matrix.png"), "figures")
+
+
+def _fit(run: tracking.TrackedRun, backend: Backend, prep: Prepared, progress: bool | None) -> TrainResult:
+    bar = EpochProgress(prep.cfg.train.epochs, run.run_name, interactive=progress)
+    with contextlib.ExitStack() as stack:
+        stack.callback(bar.close)
+        return fit(backend, prep.dataset, prep.cfg.train, on_step=bar.on_step,
+                   on_epoch=lambda m: (run.log_metrics(m.as_dict(), step=m.epoch), bar.on_epoch(m)))
+
+
+def record(run: tracking.TrackedRun, backend: Backend, prep: Prepared, result: TrainResult,
+           values: Mapping[str, Any], work: Path) -> dict[str, Any]:
+    """Log the results and the model, then write the output files; return the metrics file's content."""
+    cfg, out = prep.cfg, prep.outputs
+    metrics = summary_metrics(result)
+    run.log_metrics(metrics)
+    history = history_csv(result)
+    _log_artifacts(run, values, result, history, work)
+    written: list[Path] = []
+    try:
+        written += backend.save(out.model_dir)
+        backend.log_model(models, out.model_dir, prep.dataset.x_val[:5])
+        summary = {"run_id": run.run_id, "experiment_id": run.experiment_id, "run_name": run.run_name,
+                   "backend": cfg.backend, "preset": cfg.preset,
+                   **{k.replace("/", "_"): v for k, v in metrics.items()}}
+        write_text(out.history_file, history)
+        written.append(out.history_file)
+        write_json(out.metrics_file, summary)
+    except BaseException:
+        for path in written:  # no outputs of a run that did not finish
+            path.unlink(missing_ok=True)
+        raise
+    return summary
+
+
+def train_and_track(values: Mapping[str, Any], root: Path, out_dir: Path, n_jobs: int = 1,
+                    parent_run_id: str | None = None, progress: bool | None = None) -> dict[str, Any]:
+    """Build, fit and record one configuration; return the summary written to the metrics file.
+
+    values: the composed config (see conf/). Unset ``outputs.*`` paths are files in ``out_dir``.
+    Invalid values raise ``ConfigError`` before any MLflow run exists.
+    """
+    prep = prepare_run(values, root, out_dir, n_jobs)
+    cfg = prep.cfg
+    uri = tracking.resolve_tracking_uri(root, cfg.tracking.uri)
+    experiment_id = tracking.prepare(uri, cfg.tracking.experiment)
+    tags = {"backend": cfg.backend, "preset": cfg.preset, "dataset": cfg.data.name, "dataset_title": cfg.data.title,
+            **environment_tags(root, prep.processed_dir, prep.split_dir)}
+    with sigterm_raises(), \
+            tracking.TrackedRun(uri, experiment_id, run_name(cfg), run_params(cfg), tags, parent_run_id) as run:
+        backend = build_backend(cfg, prep.dataset.x_train.shape[1], cfg.data.num_classes)
+        run.set_tags({f"backend_{k}": str(v) for k, v in backend.info().items()})
+        result = _fit(run, backend, prep, progress)
+        return record(run, backend, prep, result, values, Path(out_dir))

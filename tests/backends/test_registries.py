@@ -1,0 +1,82 @@
+"""The registries of options: every name has an implementation in each backend and a config file.
+
+The backends check their factory tables against the registries when they are imported
+(``registry.implementations``), so a name registered without a factory cannot reach a run; the
+tests here make that check fail on purpose. Config files are not covered by that check: see
+``tests/test_config.py``. (Parity cases per option: see
+``test_parity.test_every_registered_option_has_a_parity_case``.)
+"""
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+from mlpbench import config
+from mlpbench.backends import ACTIVATIONS, BACKENDS, INIT_SCHEMES, base
+from mlpbench.backends.build import backend_class
+from mlpbench.registry import Registry, implementations
+
+# (backend module, object holding the registry it checks, the registry's name there, what it calls itself)
+CHECKED_TABLES = [
+    ("numpy_backend", config, "OPTIMIZERS", "the NumPy backend"),
+    ("numpy_backend", config, "SCHEDULES", "the NumPy backend"),
+    ("numpy_backend", base, "ACTIVATIONS", "numpy_nn"),
+    ("torch_backend", config, "OPTIMIZERS", "the torch backend"),
+    ("torch_backend", config, "SCHEDULES", "the torch backend"),
+    ("torch_backend", base, "ACTIVATIONS", "the torch backend"),
+]
+
+
+def fresh_import(module: str):
+    """Execute ``mlpbench.backends.<module>`` anew as a separate module object (sys.modules untouched)."""
+    spec = importlib.util.find_spec(f"mlpbench.backends.{module}")
+    fresh = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fresh)
+    return fresh
+
+
+def with_extra_name(registry: Registry, name: str) -> Registry:
+    """A copy of ``registry`` with one more name, as if someone registered an option and stopped there."""
+    extended = Registry(registry.kind)
+    for key, entry in registry.items():
+        extended.register(key, entry)
+    extended.register(name, object())
+    return extended
+
+
+@pytest.mark.parametrize("module, holder, attr, where", CHECKED_TABLES,
+                         ids=[f"{m}-{a.lower()}" for m, _, a, _ in CHECKED_TABLES])
+def test_a_registered_name_without_a_factory_fails_the_backend_import(monkeypatch, module, holder, attr,
+                                                                      where) -> None:
+    registry = getattr(holder, attr)
+    fresh_import(module)  # as registered: imports
+    monkeypatch.setattr(holder, attr, with_extra_name(registry, "newcomer"))
+    with pytest.raises(TypeError) as err:
+        fresh_import(module)
+    message = str(err.value)
+    assert where in message and f"{registry.kind}s" in message and "missing ['newcomer']" in message
+
+
+def test_a_factory_for_an_unregistered_name_is_refused_too() -> None:
+    from mlpbench.backends import numpy_backend
+
+    table = {**numpy_backend.OPTIMIZERS, "newcomer": lambda c, params: None}
+    with pytest.raises(TypeError, match=r"unregistered \['newcomer'\]"):
+        implementations(config.OPTIMIZERS, table, "the NumPy backend")
+    assert implementations(config.OPTIMIZERS, numpy_backend.OPTIMIZERS, "x") is numpy_backend.OPTIMIZERS
+
+
+def test_every_activation_picks_a_registered_init_scheme() -> None:
+    """init=auto resolves through ACTIVATIONS to a name in INIT_SCHEMES (not checked at import)."""
+    assert {name: ACTIVATIONS[name] in INIT_SCHEMES for name in ACTIVATIONS} == {name: True for name in ACTIVATIONS}
+
+
+@pytest.mark.parametrize("name", BACKENDS.names())
+def test_every_registered_backend_loads_a_backend_class_of_that_name(name: str) -> None:
+    """(Instances are checked against the Backend protocol in test_sanity.)"""
+    cls = backend_class(name)
+    assert cls.name == name
+    methods = ("load", "train_step", "evaluate", "scheduler_step", "state_dict", "info", "save", "log_model")
+    assert [m for m in methods if not callable(getattr(cls, m, None))] == []
+    assert isinstance(cls.lr, property)

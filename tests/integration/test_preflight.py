@@ -1,0 +1,71 @@
+"""Bad configs and mismatched files fail before any MLflow run or output file exists.
+
+Each case runs the real ``train_and_track`` on tiny data; none may leave a tracking store, a run
+or a file behind.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from mlpbench.config import ConfigError
+from mlpbench.run import train_and_track
+
+from support import PROJECT_ROOT, tiny_config
+
+TRAIN = [sys.executable, str(PROJECT_ROOT / "pipelines" / "train.py")]
+
+
+def _assert_nothing_left(root) -> None:
+    assert not (root / "mlflow.db").exists(), "a tracking store was created"
+    assert not (root / "out").exists() or not any((root / "out").rglob("*.*")), "output files were written"
+
+
+@pytest.mark.parametrize("overrides,message", [
+    (["optim.lr=0"], "optim.lr=0.0 is invalid"),
+    (["+tracking.experimnt=x"], "unknown key tracking.experimnt"),
+    (["data.split.val_fraction=0.3"], "data.split.val_fraction=0.3 but the split in"),
+    (["data.split.seed=7"], "data.split.seed=7 but the split in"),
+])
+def test_bad_values_fail_before_any_run(tiny_root, overrides, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        train_and_track(tiny_config(tiny_root, overrides), tiny_root, tiny_root / "out", progress=False)
+    _assert_nothing_left(tiny_root)
+
+
+def test_cuda_without_a_device_fails_before_any_run(tiny_root):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("torch sees a CUDA device here; this checks the message where it sees none")
+    with pytest.raises(ConfigError, match="train.device=cuda but torch sees no CUDA device"):
+        train_and_track(tiny_config(tiny_root, ["backend=torch", "train.device=cuda"]), tiny_root,
+                        tiny_root / "out", progress=False)
+    _assert_nothing_left(tiny_root)
+
+
+@pytest.mark.parametrize("key", ["model_dir", "metrics_file"])
+def test_an_output_path_that_cannot_be_written_fails_before_any_run(tiny_root, key):
+    blocker = tiny_root / "a_file"
+    blocker.write_text("not a folder")
+    values = tiny_config(tiny_root)
+    values["outputs"][key] = str(blocker / "inside")
+    with pytest.raises(ConfigError, match=f"outputs.{key}=.*is not a writable folder"):
+        train_and_track(values, tiny_root, tiny_root / "out", progress=False)
+    _assert_nothing_left(tiny_root)
+
+
+def test_a_sweep_checks_every_job_before_the_first_starts(tiny_root):
+    data = tiny_root / "data"
+    cmd = TRAIN + ["-m", f"hydra.sweep.dir={tiny_root / 'multirun'}", "optim.lr=0.1,0",
+                   f"data.paths.processed={data / 'processed'}", f"data.paths.split={data / 'split'}",
+                   f"tracking.uri=sqlite:///{tiny_root / 'mlflow.db'}", "model.hidden_sizes=[8]", "train.epochs=1"]
+    done = subprocess.run(cmd, cwd=tiny_root, capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0
+    assert "sweep not started: job 1 (optim.lr=0): optim.lr=0.0 is invalid" in done.stderr
+    assert not (tiny_root / "mlflow.db").exists()
+    assert not list((tiny_root / "multirun").rglob("metrics.json"))
+    assert json.loads((data / "split" / "split.json").read_text())  # the data is untouched

@@ -1,0 +1,45 @@
+"""Lineage tags: the git commit is "-dirty" only when source or config differ from it."""
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from mlpbench.environment import git_state
+
+GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    for name, text in {"src/m.py": "x = 1\n", "conf/a.yaml": "a: 1\n", "metrics/numpy.json": "{}\n",
+                       "dvc.lock": "v\n", "params.yaml": "p: 1\n"}.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    subprocess.run(GIT + ["init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run(GIT + ["add", "-A"], cwd=tmp_path, check=True)
+    subprocess.run(GIT + ["commit", "-q", "-m", "c"], cwd=tmp_path, check=True)
+    return tmp_path
+
+
+def test_outputs_dvc_deletes_or_rewrites_do_not_make_it_dirty(repo):
+    (repo / "metrics" / "numpy.json").unlink()  # DVC removes a stage's outputs before running it
+    (repo / "dvc.lock").write_text("changed\n")
+    state = git_state(repo)
+    assert not state["git_commit"].endswith("-dirty") and "git_diff_sha256" not in state
+    assert len(state["git_commit"]) == 40
+
+
+@pytest.mark.parametrize("change", ["src/m.py", "conf/a.yaml", "params.yaml", "src/new.py"])
+def test_a_source_or_config_change_is_dirty_with_a_hash_of_the_diff(repo, change):
+    (repo / change).write_text("changed = True\n")
+    first = git_state(repo)
+    assert first["git_commit"].endswith("-dirty")
+    assert git_state(repo)["git_diff_sha256"] == first["git_diff_sha256"]  # the same change, the same hash
+    (repo / change).write_text("changed = False\n")
+    assert git_state(repo)["git_diff_sha256"] != first["git_diff_sha256"]
+
+
+def test_outside_git_is_unknown(tmp_path):
+    assert git_state(tmp_path) == {"git_commit": "unknown"}
