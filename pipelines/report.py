@@ -1,7 +1,7 @@
 """Build the comparison report (DVC stage ``report``) or a sweep report from MLflow runs.
 
-    python pipelines/report.py metrics/numpy.json metrics/torch.json \\
-        metrics/tutorial_numpy.json metrics/tutorial_torch.json          # reports/comparison.{md,html}
+    python pipelines/report.py                                           # reports/comparison.{md,html}
+    python pipelines/report.py metrics/numpy.json metrics/torch.json     # these runs only
     python pipelines/report.py --sweep PARENT_RUN_ID                     # reports/sweep_<id>.{md,html}
     python pipelines/report.py --experiment mlpbench --filter "params.backend = 'numpy'"
 
@@ -17,14 +17,19 @@ from mlpbench.report import ReportError, build_comparison, build_sweep, read_run
 from mlpbench.tracking import resolve_tracking_uri
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_METRICS = ["metrics/numpy.json", "metrics/torch.json", "metrics/tutorial_numpy.json",
-                   "metrics/tutorial_torch.json"]
+
+
+def default_metrics(params: dict) -> list[Path]:
+    """metrics/<backend>.json, then metrics/tutorial_<backend>.json, for every backend params.yaml trains."""
+    backends = params.get("backends") or []
+    return [ROOT / "metrics" / f"{prefix}{b}.json" for prefix in ("", "tutorial_") for b in backends]
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("metrics", nargs="*", type=Path,
-                        help=f"metrics JSON files of the runs to compare (default: {' '.join(DEFAULT_METRICS)})")
+                        help="metrics JSON files of the runs to compare (default: metrics/<backend>.json and "
+                        "metrics/tutorial_<backend>.json for each backend in params.yaml)")
     scope = parser.add_mutually_exclusive_group()
     scope.add_argument("--sweep", metavar="PARENT_RUN_ID", help="report on the child runs of this sweep parent run")
     scope.add_argument("--experiment", metavar="NAME", help="report on the runs of this MLflow experiment")
@@ -39,7 +44,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    track = (load_params(args.params).get("tracking") or {}) if args.params.is_file() else {}
+    params = load_params(args.params) if args.params.is_file() else {}
+    track = params.get("tracking") or {}
     uri = resolve_tracking_uri(ROOT, track.get("uri"))
     ui_url = args.ui_url or track.get("ui_url")
     try:
@@ -48,7 +54,7 @@ def main(argv=None) -> None:
         else:
             if args.filter:
                 sys.exit("--filter applies to --sweep/--experiment only")
-            metrics = args.metrics or [ROOT / m for m in DEFAULT_METRICS]
+            metrics = args.metrics or default_metrics(params)
             files = build_comparison(uri, read_run_ids(metrics), args.out, ui_url, not args.no_log)
     except ReportError as err:
         sys.exit(f"report failed: {err}")

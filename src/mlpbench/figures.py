@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from mlpbench.io import atomic_path  # noqa: E402
 
@@ -35,6 +36,7 @@ def training_curves(histories: Mapping[str, Mapping[str, Sequence[float]]], path
     ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="Loss")
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title="Accuracy")
     for ax in (ax_loss, ax_acc):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     if title:
@@ -54,30 +56,12 @@ def confusion(matrix: np.ndarray, path: Path, title: str = "Confusion matrix (te
     return _save(fig, path)
 
 
-def bars(groups: Mapping[str, Mapping[str, float]], metrics: Sequence[tuple[str, str]], path: Path,
-         title: str = "") -> Path:
-    """Side-by-side bars: one panel per (metric key, axis label), one bar per group."""
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.5 * len(metrics), 4))
-    for ax, (key, label) in zip(np.atleast_1d(axes), metrics):
-        names = list(groups)
-        values = [groups[n].get(key, np.nan) for n in names]
-        ax.bar(range(len(names)), values, color=[f"C{i}" for i in range(len(names))])
-        ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
-        ax.set(title=label)
-        for x, v in enumerate(values):
-            if np.isfinite(v):
-                ax.annotate(f"{v:.4g}", (x, v), ha="center", va="bottom", fontsize=8)
-    if title:
-        fig.suptitle(title)
-    return _save(fig, path)
-
-
-def against_param(series: Mapping[str, Sequence[tuple[float | str, float]]], path: Path, xlabel: str,
+def against_param(series: Mapping[str, Sequence[tuple[str, float]]], path: Path, xlabel: str,
                   ylabel: str) -> Path:
-    """One line per label: (x, y) points sorted by x (categorical x shown as given)."""
+    """One line per label through its (x, y) points in the order given; x is categorical (as text)."""
     fig, ax = plt.subplots(figsize=(6, 4))
     for label, points in series.items():
-        xs, ys = zip(*sorted(points, key=lambda p: (str(type(p[0])), p[0]))) if points else ((), ())
+        xs, ys = zip(*points) if points else ((), ())
         ax.plot([str(x) for x in xs], ys, "o-", label=label)
     ax.set(xlabel=xlabel, ylabel=ylabel)
     ax.grid(alpha=0.3)

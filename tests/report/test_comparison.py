@@ -1,126 +1,176 @@
-"""The comparison report against real tiny runs: numbers from MLflow, figures, determinism, logging."""
+"""The comparison report built from synthetic MLflow runs: values as recorded, sections, files."""
 from __future__ import annotations
 
+import base64
 import json
 import re
-import shutil
-from pathlib import Path
 
 import matplotlib.image
 import pytest
 
 from mlpbench import tracking
 from mlpbench.report import ReportError, build_comparison, read_run_ids
-from mlpbench.report import format as fmt
-from mlpbench.report.groups import GROUP_LABELS, PUBLISHED
+from mlpbench.report.runs import history
 
-ORDER = ("numpy", "torch", "tutorial_numpy", "tutorial_torch")
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+from .conftest import COMPARED, EPOCHS, per_epoch
+from .helpers import PNG_MAGIC, pct, rows_by, table
 
-
-def _ids(tracked) -> list[str]:
-    return read_run_ids([tracked.metrics_files[k] for k in ORDER])
-
-
-def _row(markdown: str, group: str, backend: str, section: str) -> list[str]:
-    """The cells of the first table row for (group, backend) after heading ``section``."""
-    text = markdown.split(f"## {section}", 1)[1]
-    line = next(ln for ln in text.splitlines() if ln.startswith(f"| {group} | {backend} |"))
-    return [c.strip() for c in line.strip("|").split(" | ")]
+UI = "http://127.0.0.1:5000"
+GROUP = {"tutorial": "Tutorial setup, rerun here", "default": "Our default"}
 
 
 @pytest.fixture(scope="module")
-def report(tracked, tmp_path_factory):
+def report(store, tmp_path_factory):
     out = tmp_path_factory.mktemp("comparison")
-    return build_comparison(tracked.uri, _ids(tracked), out, ui_url="http://127.0.0.1:5000", log_to_mlflow=False)
+    return build_comparison(store.uri, read_run_ids(list(store.metrics_files.values())), out, UI, log_to_mlflow=False)
 
 
-def test_tables_show_the_values_mlflow_recorded(tracked, report, client):
-    md = report.markdown.read_text()
-    for key in ORDER:
-        run = client.get_run(tracked.run_ids[key])
-        m, backend = run.data.metrics, key.split("_")[-1]
-        group = GROUP_LABELS["tutorial" if key.startswith("tutorial") else "default"]
-        results = _row(md, group, backend, "Accuracy and loss")
-        assert results[2:8] == [fmt.pct(m["final/train_acc"]), fmt.pct(m["final/val_acc"]), fmt.pct(m["test/acc"]),
-                                fmt.loss(m["final/train_loss"]), fmt.loss(m["final/val_loss"]), fmt.loss(m["test/loss"])]
-        cost = _row(md, group, backend, "Time and memory")
-        assert cost[2] == fmt.seconds(m["time/total_s"]) and cost[4] == fmt.seconds(m["time/epoch_median_s"])
-        assert cost[5] == fmt.count(m["time/samples_per_s_median"]) and cost[6] == fmt.megabytes(m["memory/peak_rss_mb"])
-        assert cost[7:] == [run.data.tags["backend_device"], run.data.tags["backend_threads"], run.data.tags["backend_dtype"]]
-        link = f"http://127.0.0.1:5000/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"
-        assert f"[{run.info.run_id}]({link})" in md
+@pytest.fixture(scope="module")
+def md(report) -> str:
+    return report.markdown.read_text(encoding="utf-8")
 
 
-def test_published_tutorial_numbers_are_a_labelled_reference_row(report):
-    md = report.markdown.read_text()
-    assert _row(md, PUBLISHED, "numpy", "Accuracy and loss")[2:5] == ["99.15 %", "90.65 %", fmt.MISSING]
-    assert _row(md, PUBLISHED, "torch", "Time and memory")[2] == "12.8 s"
-    assert "+6.52 points" in md  # the published gap between the backends, in the generated text
+def test_tables_show_the_values_mlflow_recorded(store, client, md):
+    results, cost = rows_by(md, "Accuracy and loss"), rows_by(md, "Time and memory")
+    for key, (preset, backend, *_) in COMPARED.items():
+        run = client.get_run(store.run_ids[key])
+        m, tags = run.data.metrics, run.data.tags
+        assert results[GROUP[preset], backend] == [
+            pct(m["final/train_acc"]), pct(m["final/val_acc"]), pct(m["test/acc"]), f"{m['final/train_loss']:.4f}",
+            f"{m['final/val_loss']:.4f}", f"{m['test/loss']:.4f}", "3", "2"]
+        assert cost[GROUP[preset], backend][3:] == [f"{m['time/samples_per_s_median']:,.0f}",
+                                                   f"{m['memory/peak_rss_mb']:,.0f} MB", tags["backend_device"],
+                                                   tags["backend_threads"], tags["backend_dtype"]]
+    # one row spelled out, so the formats themselves are checked too
+    assert cost[GROUP["default"], "numpy"] == ["16.1 s", "14.5 s", "4.88 s", "3,727", "632 MB", "cpu", "1", "float32"]
+    assert cost[GROUP["tutorial"], "torch"][:3] == ["10.5 s", "9.45 s", "3.18 s"]
 
 
-def test_environment_comes_from_the_run_tags(tracked, report, client):
-    tags = client.get_run(tracked.run_ids["numpy"]).data.tags
-    env = report.markdown.read_text().split("## Environment", 1)[1]
-    for key in ("cpu", "numpy_version", "torch_version", "python_version", "git_commit", "data_sha256"):
-        assert tags[key] in env
+def test_published_tutorial_numbers_are_labelled_reference_rows(md):
+    results, cost = rows_by(md, "Accuracy and loss"), rows_by(md, "Time and memory")
+    assert results["Tutorial (published)", "numpy"] == ["99.15 %", "90.65 %"] + ["—"] * 6
+    assert results["Tutorial (published)", "torch"][:2] == ["99.29 %", "97.17 %"]
+    assert cost["Tutorial (published)", "torch"] == ["12.8 s"] + ["—"] * 7
+    assert [row[0] for row in table(md, "Accuracy and loss")[1:]] == ["Tutorial (published)"] * 2 + \
+        [GROUP["tutorial"]] * 2 + [GROUP["default"]] * 2
 
 
-def test_numbers_in_the_metrics_files_are_ignored(tracked, report, tmp_path):
-    edited = []
-    for key in ORDER:
-        summary = json.loads(tracked.metrics_files[key].read_text())
-        for name in summary:
-            if name not in ("run_id", "experiment_id", "run_name", "backend", "preset"):
-                summary[name] = 0.123456
-        path = tmp_path / f"{key}.json"
-        path.write_text(json.dumps(summary))
-        edited.append(path)
-    again = build_comparison(tracked.uri, read_run_ids(edited), tmp_path / "out", "http://127.0.0.1:5000", False)
-    assert again.markdown.read_text() == report.markdown.read_text()
-    assert "12.35 %" not in again.markdown.read_text()
+def test_sentences_are_computed_from_the_recorded_numbers(md):
+    text = md.split("## Where the numbers differ", 1)[1].split("## Figures", 1)[0]
+    assert "Validation accuracy, PyTorch minus NumPy. Tutorial (published): +6.52 points (NumPy 90.65 %, " \
+           "PyTorch 97.17 %); Tutorial setup, rerun here: -0.34 points (NumPy 91.21 %, PyTorch 90.87 %); " \
+           "Our default: -0.13 points (NumPy 98.26 %, PyTorch 98.13 %)." in text
+    assert "share their initial weights and batch order (one seed) and differ by 0.34 points, against 6.52" in text
+    assert "NumPy validation 91.21 % (+0.56 points), train 91.96 % (-7.19 points); PyTorch validation 90.87 % " \
+           "(-6.30 points), train 91.52 % (-7.77 points)." in text
+    assert "Our default: NumPy +0.93 points, PyTorch +1.04 points." in text
+    assert "Tutorial setup, rerun here: 0.53× (5.54 s vs 10.5 s; median epoch 0.53×)" in text
+    assert "optimizer sgd → adam; learning rate 0.01 → 0.001; schedule constant → cosine" in text
+    assert "optim.beta1" not in text  # keys of one optimizer only are left to the table
+    assert "NumPy validation +7.05 points, test +6.52 points; PyTorch validation +7.26 points, " \
+           "test +7.12 points" in text
 
 
-def test_figures_are_pngs_embedded_in_the_html(report):
-    assert {p.name for p in report.figures} == {"compared.png", "curves_numpy.png", "curves_torch.png"}
-    for path in report.figures:
-        assert path.read_bytes().startswith(PNG_MAGIC)
-        assert matplotlib.image.imread(path).ndim == 3
-        assert f"]({path.parent.name}/{path.name})" in report.markdown.read_text()
+def test_title_names_the_backends_and_the_data_set_from_the_tags(md):
+    assert md.startswith("# mlpbench: NumPy (from scratch) vs PyTorch on Tiny Digits\n")
+    assert "MNIST" not in md
+
+
+def test_configuration_shows_each_options_keys_and_a_dash_where_a_run_has_none(md):
+    config = rows_by(md, "Configurations", width=1)
+    assert table(md, "Configurations")[0] == ["setting", GROUP["tutorial"], GROUP["default"]]
+    assert config["initialisation",] == ["uniform(-0.5, 0.5)", "auto (he)"]
+    assert config["optimizer",] == ["sgd", "adam"] and config["optim.momentum",] == ["0.0", "—"]
+    assert config["optim.beta1",] == ["—", "0.9"] and config["schedule.min_lr",] == ["—", "0.0"]
+    settings = [row[0] for row in table(md, "Configurations")[1:]]
+    assert settings.index("learning rate") < settings.index("optim.beta1") < settings.index("weight decay")
+
+
+def test_environment_comes_from_the_run_tags(md):
+    env = rows_by(md, "Environment", width=1)
+    assert env["CPU",] == ["Test CPU 9000"] and env["git commit",] == ["0123abcd"]
+    assert env["PyTorch",] == ["2.13.0+cpu"] and env["data sha256",] == ["5eed" * 16]
+
+
+def test_runs_link_to_the_mlflow_ui(store, client, report, md):
+    html = report.html.read_text(encoding="utf-8")
+    for run_id in store.run_ids.values():
+        url = f"{UI}/#/experiments/{client.get_run(run_id).info.experiment_id}/runs/{run_id}"
+        assert f"[{run_id}]({url})" in md and f'<a href="{url}">{run_id}</a>' in html
+    runs = rows_by(md, "Runs")
+    assert runs[GROUP["tutorial"], "torch"][:2] == ["tutorial torch | <h128>", "FINISHED"]
+
+
+def test_without_ui_url_run_ids_are_code(store, tmp_path):
+    files = build_comparison(store.uri, [store.run_ids["numpy"]], tmp_path, log_to_mlflow=False)
+    md, html = files.markdown.read_text(), files.html.read_text()
+    assert f"`{store.run_ids['numpy']}`" in md and f"<code>{store.run_ids['numpy']}</code>" in html
+    assert "http" not in md and "<a " not in html
+
+
+def test_figures_are_pngs_embedded_in_the_html(report, md):
+    assert [p.name for p in report.figures] == ["compared.png", "curves_numpy.png", "curves_torch.png"]
     html = report.html.read_text()
-    assert html.count('src="data:image/png;base64,') == len(report.figures)
-    assert re.findall(r'<img[^>]*src="(?!data:)', html) == []
+    embedded = re.findall(r'<img [^>]*src="data:image/png;base64,([^"]+)"', html)
+    assert [base64.b64decode(data) for data in embedded] == [p.read_bytes() for p in report.figures]
+    for path in report.figures:
+        assert path.read_bytes().startswith(PNG_MAGIC) and matplotlib.image.imread(path).ndim == 3
+        assert f"]({path.parent.name}/{path.name})" in md
 
 
-def test_same_runs_give_byte_identical_files(tracked, report, tmp_path):
-    out = tmp_path / "again"
-    shutil.copytree(report.markdown.parent, out)
-    again = build_comparison(tracked.uri, _ids(tracked), out, "http://127.0.0.1:5000", False)
+def test_html_is_self_contained_and_escapes_run_text(report):
+    html = report.html.read_text()
+    assert re.findall(r'(?:src|href)="(?!data:|http://127\.0\.0\.1:5000/#)', html) == []
+    assert "<script" not in html and "<link" not in html
+    assert "tutorial torch | &lt;h128&gt;" in html and "<h128>" not in html
+    assert "<td class=\"r\">99.15 %</td>" in html and "<td class=\"l\">Tutorial (published)</td>" in html
+
+
+def test_curves_are_the_metric_history(store):
+    curves = history(store.uri, store.run_ids["numpy"])
+    logged = per_epoch(COMPARED["numpy"][3][1])
+    assert curves["epoch"] == list(EPOCHS)
+    assert curves["val/acc"] == [v for k, v, _ in logged if k == "val/acc"]
+
+
+def test_same_runs_give_byte_identical_files(store, report, tmp_path):
+    again = build_comparison(store.uri, list(reversed(store.run_ids.values())), tmp_path, UI, log_to_mlflow=False)
     assert again.markdown.read_bytes() == report.markdown.read_bytes()
     assert again.html.read_bytes() == report.html.read_bytes()
     assert [p.read_bytes() for p in again.figures] == [p.read_bytes() for p in report.figures]
 
 
-def test_unknown_run_ids_fail_naming_them(tracked, tmp_path):
-    missing = ["0" * 32, "f" * 32]
+def test_numbers_in_the_metrics_files_are_ignored(store, md):
+    assert json.loads(store.metrics_files["numpy"].read_text())["val_acc"] == 0.123456
+    assert "12.35 %" not in md
+
+
+def test_unknown_run_ids_fail_naming_them(store, tmp_path):
+    missing = ["0" * 32, "not a run id"]
     with pytest.raises(ReportError) as err:
-        build_comparison(tracked.uri, [tracked.run_ids["numpy"], *missing], tmp_path, log_to_mlflow=False)
-    assert all(m in str(err.value) for m in missing) and tracked.uri in str(err.value)
-    assert tracked.run_ids["numpy"] not in str(err.value)
+        build_comparison(store.uri, [store.run_ids["numpy"], *missing], tmp_path, log_to_mlflow=False)
+    assert all(m in str(err.value) for m in missing) and store.uri in str(err.value)
+    assert store.run_ids["numpy"] not in str(err.value)
+    assert not (tmp_path / "comparison.md").exists()
 
 
-def test_missing_metrics_file_fails_naming_it(tmp_path):
-    with pytest.raises(ReportError, match="torch.json not found"):
-        read_run_ids([tmp_path / "torch.json"])
+@pytest.mark.parametrize("content, message", [(None, "torch.json not found"), ("[1]", "not a JSON object"),
+                                              ('{"val_acc": 0.9}', "has no 'run_id'")])
+def test_unreadable_metrics_files_fail_naming_them(tmp_path, content, message):
+    path = tmp_path / "torch.json"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(ReportError, match=message):
+        read_run_ids([path])
 
 
-def test_report_is_logged_as_an_mlflow_run_with_its_files(tracked, tmp_path, client):
-    files = build_comparison(tracked.uri, _ids(tracked), tmp_path)
+def test_report_is_logged_as_an_mlflow_run_with_its_files(store, client, tmp_path):
+    files = build_comparison(store.uri, list(store.run_ids.values()), tmp_path)
     run = client.get_run(files.report_run_id)
     assert run.info.status == "FINISHED" and run.data.tags["report"] == "true"
-    assert {a.path for a in client.list_artifacts(run.info.run_id)} >= {"comparison.md", "comparison.html",
-                                                                      "comparison_figures"}
-    figures = {Path(a.path).name for a in client.list_artifacts(run.info.run_id, "comparison_figures")}
+    assert run.data.tags["report_runs"] == ",".join(store.run_ids.values())
+    assert run.info.experiment_id == client.get_run(store.run_ids["tutorial_numpy"]).info.experiment_id
+    figures = {a.path.split("/")[-1] for a in client.list_artifacts(run.info.run_id, "comparison_figures")}
     assert figures == {p.name for p in files.figures}
-    copy = tracking.download_artifact(tracked.uri, run.info.run_id, "comparison.md", tmp_path / "dl")
+    copy = tracking.download_artifact(store.uri, run.info.run_id, "comparison.md", tmp_path / "dl")
     assert copy.read_bytes() == files.markdown.read_bytes()

@@ -1,21 +1,55 @@
-"""The generated explanation, from hand-made rows (no MLflow needed)."""
+"""The generated sentences from hand-made runs (DataFrames shaped like ``runs.tidy``'s; no MLflow)."""
 from __future__ import annotations
 
+import pandas as pd
+
+from mlpbench.report import tables
 from mlpbench.report.explain import explanation
-from mlpbench.report.groups import GROUP_LABELS, Entry, entries
+
+RERUN = "Tutorial setup, rerun here"
 
 
-def test_explanation_computes_gaps_and_ratios_from_the_rows():
-    rerun = GROUP_LABELS["tutorial"]
-    rows = entries([]) + [
-        Entry(rerun, "numpy", {"train_acc": 0.99, "val_acc": 0.96, "time_total_s": 30.0, "epoch_median_s": 3.0}),
-        Entry(rerun, "torch", {"train_acc": 0.99, "val_acc": 0.965, "time_total_s": 10.0, "epoch_median_s": 1.0}),
-    ]
-    text = " ".join(explanation(rows))
-    assert "Tutorial (published): +6.52 points" in text and f"{rerun}: +0.50 points" in text
+def runs(*rows: dict) -> pd.DataFrame:
+    """Runs of preset ``tutorial`` with the given backend and metrics (and seed 0 unless given)."""
+    base = {"experiment_id": "1", "status": "FINISHED", "preset": "tutorial", "params.train.seed": "0"}
+    columns = dict.fromkeys(["run_id", "name", "backend", *base, *(k for r in rows for k in r)])
+    return pd.DataFrame([{**base, "run_id": f"{i:032x}", "name": f"run {i}", **r} for i, r in enumerate(rows)],
+                        columns=list(columns))
+
+
+def sentences(frame: pd.DataFrame) -> str:
+    rows = tables.rows(frame)
+    return " ".join(explanation(rows, tables.configuration(rows)))
+
+
+NUMPY = {"backend": "numpy", "final/train_acc": 0.99, "final/val_acc": 0.96, "time/total_s": 30.0,
+         "time/epoch_median_s": 3.0}
+TORCH = {"backend": "torch", "final/train_acc": 0.99, "final/val_acc": 0.965, "time/total_s": 10.0,
+         "time/epoch_median_s": 1.0}
+
+
+def test_gaps_and_ratios_are_computed_from_the_rows():
+    text = sentences(runs(NUMPY, TORCH))
+    assert "Tutorial (published): +6.52 points" in text and f"{RERUN}: +0.50 points" in text
+    assert "share their initial weights" in text and "differ by 0.50 points, against 6.52 points" in text
     assert "3.54× (45.3 s vs 12.8 s)" in text and "3.00× (30.0 s vs 10.0 s; median epoch 3.00×)" in text
     assert "NumPy validation 96.00 % (+5.35 points)" in text
+    assert f"{RERUN}: NumPy +3.00 points, PyTorch +2.50 points" in text
 
 
-def test_explanation_leaves_out_what_the_rows_cannot_support():
-    assert explanation([]) == []
+def test_different_seeds_are_not_called_shared_weights():
+    text = sentences(runs(NUMPY, {**TORCH, "params.train.seed": "1"}))
+    assert "differ by 0.50 points" in text and "share their initial weights" not in text
+
+
+def test_other_backends_are_named_by_the_registry_or_their_own_name():
+    text = sentences(runs(NUMPY, {**TORCH, "backend": "jax"}))
+    assert "Validation accuracy, jax minus NumPy." not in text  # jax has no published row: one group only
+    assert f"{RERUN}: NumPy +3.00 points, jax +2.50 points" in text
+    assert "jax validation" not in text  # no published jax numbers to compare with
+    assert "PyTorch +2.50" not in text
+
+
+def test_what_the_rows_cannot_support_is_left_out():
+    assert sentences(runs()) == ""
+    assert "PyTorch minus NumPy" not in sentences(runs(NUMPY))  # one backend measured: one group only

@@ -4,13 +4,13 @@
     build_comparison(uri, read_run_ids(["metrics/numpy.json", ...]), Path("reports"))
     build_sweep(uri, Path("reports"), parent_run_id="...")
 
-Every number comes from the tracking store (see ``collect``); Markdown and HTML are rendered from
-one list of blocks (``document``), the HTML with its figures embedded.
+Runs are read as DataFrames (``runs``, through ``mlpbench.tracking.queries``); tables are columns
+of those frames (``tables``), rendered to Markdown by pandas and to HTML by one Jinja2 template
+(``render``), the HTML with its figures embedded.
 """
-from mlpbench.report.collect import ReportError, RunData, load_runs, load_sweep, read_run_ids
 from mlpbench.report.comparison import build_comparison
-from mlpbench.report.output import ReportFiles
+from mlpbench.report.render import ReportFiles
+from mlpbench.report.runs import ReportError, read_run_ids
 from mlpbench.report.sweep import build_sweep
 
-__all__ = ["ReportError", "ReportFiles", "RunData", "build_comparison", "build_sweep", "load_runs",
-           "load_sweep", "read_run_ids"]
+__all__ = ["ReportError", "ReportFiles", "build_comparison", "build_sweep", "read_run_ids"]

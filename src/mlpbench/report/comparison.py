@@ -4,60 +4,81 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
+import pandas as pd
+
 from mlpbench import figures
+from mlpbench.backends import BACKENDS, label
 from mlpbench.report import explain, tables
-from mlpbench.report.collect import RunData, load_runs
-from mlpbench.report.document import Block, Bullets, Code, Figure, Heading, Paragraph
-from mlpbench.report.groups import GROUP_LABELS, PUBLISHED, Entry, entries, groups
-from mlpbench.report.output import ReportFiles, figure_dir, log, write
+from mlpbench.report import format as fmt
+from mlpbench.report.render import Figure, ReportFiles, Section, figure_dir, log, write
+from mlpbench.report.runs import backend_rank, column, history, load_runs
+from mlpbench.report.tables import GROUP_LABELS, PUBLISHED
 
-STEM, TITLE = "comparison", "mlpbench: a from-scratch NumPy MLP against PyTorch on MNIST"
+STEM = "comparison"
 SHORT = {PUBLISHED: "published", GROUP_LABELS["tutorial"]: "tutorial rerun", GROUP_LABELS["default"]: "default"}
-BARS = (("train_acc", "train accuracy (%)"), ("val_acc", "validation accuracy (%)"),
-        ("test_acc", "test accuracy (%)"), ("time_total_s", "training time (s)"))
+BARS = (("final/train_acc", "train accuracy (%)"), ("final/val_acc", "validation accuracy (%)"),
+        ("test/acc", "test accuracy (%)"), ("time/total_s", "training time (s)"))
 
 
-def make_figures(rows: Sequence[Entry], folder: Path) -> list[Figure]:
-    """The compared-performance bars, then one training-curves figure per backend."""
+def title(runs: pd.DataFrame) -> str:
+    """E.g. "mlpbench: NumPy (from scratch) vs PyTorch on MNIST", from the runs' backends and data set tags."""
+    backends = sorted(set(runs["backend"]), key=backend_rank)
+    names = " vs ".join(BACKENDS[b].label if b in BACKENDS else b for b in backends)
+    data = column(runs, "tags.dataset_title").fillna(column(runs, "tags.dataset")).dropna()
+    return f"mlpbench: {names} on {' / '.join(dict.fromkeys(data)) or 'the data set'}"
+
+
+def bar_values(rows: pd.DataFrame) -> dict[str, dict[str, dict[str, float]]]:
+    """Group (short) -> backend label -> metric of ``BARS`` -> value, accuracies in %; the first row wins."""
     values: dict[str, dict[str, dict[str, float]]] = {}
-    for e in rows:
-        pct = {k: 100 * v if k.endswith("_acc") else v for k, v in e.values.items()}
-        values.setdefault(SHORT.get(e.group, e.group), {}).setdefault(e.backend, pct)
-    path = figures.grouped_bars(values, BARS, folder / "compared.png", zoom=[k for k, _ in BARS if k.endswith("_acc")])
-    out = [Figure(path, "Accuracies and training time side by side, one bar per backend; the accuracy axes do not "
-                        "start at 0 (see their titles) and the published tutorial has no test accuracy.")]
-    for backend in dict.fromkeys(e.backend for e in rows if e.run):
+    for _, r in rows.iterrows():
+        group = values.setdefault(SHORT.get(r["group"], r["group"]), {})
+        scaled = {k: r.get(k, float("nan")) * (100 if k.endswith("acc") else 1) for k, _ in BARS}
+        group.setdefault(label(r["backend"]), scaled)
+    return values
+
+
+def make_figures(rows: pd.DataFrame, uri: str, folder: Path) -> list[Figure]:
+    """The compared-performance bars, then one training-curves figure per backend."""
+    zoom = [k for k, _ in BARS if k.endswith("acc")]
+    out = [Figure(figures.grouped_bars(bar_values(rows), BARS, folder / "compared.png", zoom=zoom),
+                  "Accuracies and training time side by side, one bar per backend; the accuracy axes do not "
+                  "start at 0 (see their titles) and the published tutorial has no test accuracy.")]
+    runs = tables.measured(rows)
+    for backend in sorted(set(runs["backend"]), key=backend_rank):
         curves = {}
-        for e in rows:
-            if e.run and e.backend == backend and e.run.history.get("epoch"):
-                label = SHORT.get(e.group, e.group)
-                curves[label if label not in curves else f"{label} ({e.run.name})"] = e.run.history
-        if curves:
-            path = figures.training_curves(curves, folder / f"curves_{backend}.png", title=f"{backend}: training curves")
-            out.append(Figure(path, f"{backend}: loss and accuracy per epoch, train (dashed) and validation (solid), "
-                                    "from the MLflow metric history."))
+        for _, r in runs[runs["backend"] == backend].iterrows():
+            name, curve = SHORT.get(r["group"], r["group"]), history(uri, r["run_id"])
+            if curve["epoch"]:
+                curves[name if name not in curves else f"{name} ({r['name']})"] = curve
+        if not curves:
+            continue
+        path = figures.training_curves(curves, folder / f"curves_{backend}.png",
+                                       title=f"{label(backend)}: training curves")
+        out.append(Figure(path, f"{label(backend)}: loss and accuracy per epoch, train (dashed) and validation "
+                                "(solid), from the MLflow metric history."))
     return out
 
 
-def blocks(runs: Sequence[RunData], uri: str, ui_url: str | None, folder: Path) -> list[Block]:
-    """The whole report, top to bottom."""
-    rows = entries(runs)
-    group_names = [g for g in groups(rows) if g != PUBLISHED]
-    intro = (f"{len(runs)} MLflow runs from the tracking store ", Code(uri), " set against the reference "
+def sections(runs: pd.DataFrame, uri: str, ui_url: str | None, folder: Path) -> tuple[list[str], list[Section]]:
+    """The intro paragraph and the sections, top to bottom."""
+    rows = tables.rows(runs)
+    config = tables.configuration(rows)
+    intro = (f"{len(runs)} MLflow runs from the tracking store {fmt.code(uri)} set against the reference "
              "tutorial's published numbers. Every measured number and curve is read from MLflow; the row "
              f"'{PUBLISHED}' is copied from the tutorial's text, which publishes no test-set results or losses (—).")
-    return [
-        Heading(1, TITLE), Paragraph(intro),
-        Heading(2, "Accuracy and loss"), tables.results(rows),
-        Paragraph("Train and validation values are those of the last epoch; the test set is evaluated once, after training."),
-        Heading(2, "Time and memory"), tables.cost(rows),
-        Paragraph("Training time covers the whole fit, per-epoch evaluation included; 'of which steps' counts "
-                  "the training steps only. Peak memory is the training process's maximum resident set size."),
-        Heading(2, "Where the numbers differ"), Bullets(tuple(explain.explanation(rows))),
-        Heading(2, "Figures"), *make_figures(rows, folder),
-        Heading(2, "Configurations"), tables.configuration(rows, group_names),
-        Heading(2, "Runs"), tables.runs(rows, ui_url),
-        Heading(2, "Environment"), Paragraph("From the runs' tags."), tables.environment(list(runs)),
+    return [intro], [
+        Section("Accuracy and loss", table=tables.table(rows, (*tables.ROW, *tables.RESULTS)),
+                notes=("Train and validation values are those of the last epoch; the test set is evaluated "
+                       "once, after training.",)),
+        Section("Time and memory", table=tables.table(rows, (*tables.ROW, *tables.COST)),
+                notes=("Training time covers the whole fit, per-epoch evaluation included; 'of which steps' counts "
+                       "the training steps only. Peak memory is the training process's maximum resident set size.",)),
+        Section("Where the numbers differ", bullets=tuple(explain.explanation(rows, config))),
+        Section("Figures", figures=tuple(make_figures(rows, uri, folder))),
+        Section("Configurations", table=config),
+        Section("Runs", table=tables.runs_table(rows, ui_url)),
+        Section("Environment", text=("From the runs' tags.",), table=tables.environment(tables.measured(rows))),
     ]
 
 
@@ -69,9 +90,12 @@ def build_comparison(uri: str, run_ids: Sequence[str], out_dir: Path, ui_url: st
     ``log_to_mlflow``, the files are also logged as artifacts of a new run tagged ``report=true``
     in the experiment of the first run.
     """
-    runs = load_runs(uri, list(run_ids))
-    files = write(blocks(runs, uri, ui_url, figure_dir(out_dir, STEM)), out_dir, STEM, TITLE)
+    run_ids = list(run_ids)
+    runs = load_runs(uri, run_ids)
+    intro, body = sections(runs, uri, ui_url, figure_dir(out_dir, STEM))
+    files = write(title(runs), intro, body, out_dir, STEM)
     if not log_to_mlflow:
         return files
-    tags = {"report_kind": "comparison", "report_runs": ",".join(r.run_id for r in runs)}
-    return log(files, uri, runs[0].experiment_id, "report comparison", tags)
+    experiment_id = runs.loc[runs["run_id"] == run_ids[0], "experiment_id"].iloc[0]
+    tags = {"report_kind": "comparison", "report_runs": ",".join(dict.fromkeys(run_ids))}
+    return log(files, uri, experiment_id, "report comparison", tags)

@@ -1,129 +1,128 @@
 """The generated explanation: sentences computed from the numbers, claiming no more than they show.
 
-Each function returns a sentence, or None when the rows it needs are missing.
+Backends are compared in pairs, each against the first registered backend in the rows. A
+sentence is left out when the rows it needs are missing.
 """
 from __future__ import annotations
 
-from typing import Sequence
+import math
+from typing import Iterable
 
+import pandas as pd
+
+from mlpbench.backends import label
 from mlpbench.report import format as fmt
-from mlpbench.report.groups import GROUP_LABELS, PUBLISHED, Entry, find
-from mlpbench.report.tables import init_text
+from mlpbench.report.runs import backend_rank, column
+from mlpbench.report.tables import DEFAULT, PUBLISHED, RERUN
 
-RERUN, DEFAULT = GROUP_LABELS["tutorial"], GROUP_LABELS["default"]
-DIFF_KEYS = (("model.hidden_sizes", "hidden layers"), ("model.activation", "activation"),
-             ("model.init", "initialisation"), ("model.dropout", "dropout"), ("optim.name", "optimizer"),
-             ("optim.lr", "learning rate"), ("optim.momentum", "momentum"), ("optim.weight_decay", "weight decay"),
-             ("schedule.name", "learning-rate schedule"), ("train.batch_size", "batch size"),
-             ("train.epochs", "epochs"))
+GROUPS = (PUBLISHED, RERUN, DEFAULT)
+VAL, TRAIN, TEST, TIME, EPOCH = "final/val_acc", "final/train_acc", "test/acc", "time/total_s", "time/epoch_median_s"
 
 
-def _pair(rows: Sequence[Entry], group: str, key: str) -> tuple[float, float] | None:
-    """(numpy, torch) values of ``key`` in ``group``, if both are known."""
-    a, b = find(rows, group, "numpy"), find(rows, group, "torch")
-    if a is None or b is None or key not in a.values or key not in b.values:
-        return None
-    return a.values[key], b.values[key]
+class Rows:
+    """The comparison's rows (``tables.rows``); ``get`` reads the first row of a (group, backend)."""
+
+    def __init__(self, frame: pd.DataFrame):
+        self.frame = frame
+        self.first = frame.drop_duplicates(["group", "backend"]).set_index(["group", "backend"]).to_dict("index")
+        self.backends = sorted(set(frame["backend"]), key=backend_rank)
+
+    def get(self, group: str, backend: str, key: str) -> float | None:
+        """The value, or None where the row or the value is missing."""
+        value = self.first.get((group, backend), {}).get(key)
+        return value if isinstance(value, float) and math.isfinite(value) else None
 
 
-def _gap_text(rows: Sequence[Entry], group: str, key: str) -> str | None:
-    pair = _pair(rows, group, key)
-    if pair is None:
-        return None
-    return f"{group}: {fmt.points(pair[1] - pair[0])} (NumPy {fmt.pct(pair[0])}, PyTorch {fmt.pct(pair[1])})"
+def _minus(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else a - b
 
 
-def backend_gap(rows: Sequence[Entry]) -> str | None:
-    """PyTorch minus NumPy validation accuracy in each group, against the published gap."""
-    parts = [t for g in (PUBLISHED, RERUN, DEFAULT) if (t := _gap_text(rows, g, "val_acc"))]
-    if len(parts) < 2:
-        return None
-    text = "Validation accuracy, PyTorch minus NumPy. " + "; ".join(parts) + "."
-    pub, rerun = _pair(rows, PUBLISHED, "val_acc"), _pair(rows, RERUN, "val_acc")
-    if pub and rerun:
-        seeds = {e.run.params.get("train.seed") for e in rows if e.run and e.group == RERUN}
-        shared = " share their initial weights and batch order (one seed) and" if len(seeds) == 1 else ""
-        text += (f" In the rerun the two backends{shared} differ by {abs(rerun[1] - rerun[0]) * 100:.2f} points,"
-                 f" against {abs(pub[1] - pub[0]) * 100:.2f} points in the tutorial's published numbers.")
-    return text
+def _sentence(head: str, parts: Iterable[str | None], tail: str = "", least: int = 2) -> str | None:
+    """``head``, the parts that exist joined by "; ", then ``tail``; None with fewer than ``least`` parts."""
+    found = [p for p in parts if p]
+    return f"{head} {'; '.join(found)}.{tail}" if len(found) >= least else None
 
 
-def speed(rows: Sequence[Entry]) -> str | None:
-    """NumPy time over PyTorch time per group (ratios compare across machines, seconds do not)."""
-    parts = []
-    for group in (PUBLISHED, RERUN, DEFAULT):
-        pair = _pair(rows, group, "time_total_s")
-        if not pair or pair[1] <= 0:
-            continue
-        text = f"{group}: {fmt.ratio(pair[0] / pair[1])} ({fmt.seconds(pair[0])} vs {fmt.seconds(pair[1])}"
-        epoch = _pair(rows, group, "epoch_median_s")
-        if epoch and epoch[1] > 0:
-            text += f"; median epoch {fmt.ratio(epoch[0] / epoch[1])}"
-        parts.append(text + ")")
-    if len(parts) < 2:
-        return None
-    return ("Training time, NumPy over PyTorch. " + "; ".join(parts) + ". The published times come from a "
-            "machine this report does not know, so compare the ratios rather than the seconds.")
+def backend_gap(rows: Rows, ref: str, other: str) -> str | None:
+    """``other`` minus ``ref`` validation accuracy in each group, against the published gap."""
+    def part(group: str) -> str | None:
+        x, y = rows.get(group, ref, VAL), rows.get(group, other, VAL)
+        if x is not None and y is not None:
+            return f"{group}: {fmt.points(y - x)} ({label(ref)} {fmt.pct(x)}, {label(other)} {fmt.pct(y)})"
+
+    published, rerun = (_minus(rows.get(g, other, VAL), rows.get(g, ref, VAL)) for g in (PUBLISHED, RERUN))
+    tail = ""
+    if published is not None and rerun is not None:
+        runs = rows.frame[(rows.frame["group"] == RERUN) & rows.frame["backend"].isin([ref, other])]
+        one_seed = column(runs, "params.train.seed").nunique(dropna=False) == 1
+        shared = " share their initial weights and batch order (one seed) and" if one_seed else ""
+        tail = (f" In the rerun the two backends{shared} differ by {abs(rerun) * 100:.2f} points,"
+                f" against {abs(published) * 100:.2f} points in the tutorial's published numbers.")
+    return _sentence(f"Validation accuracy, {label(other)} minus {label(ref)}.", map(part, GROUPS), tail)
 
 
-def against_published(rows: Sequence[Entry]) -> str | None:
+def speed(rows: Rows, ref: str, other: str) -> str | None:
+    """``ref`` time over ``other`` time per group (ratios compare across machines, seconds do not)."""
+    def part(group: str) -> str | None:
+        x, y = rows.get(group, ref, TIME), rows.get(group, other, TIME)
+        if x is None or not y:
+            return None
+        ex, ey = rows.get(group, ref, EPOCH), rows.get(group, other, EPOCH)
+        epoch = f"; median epoch {fmt.ratio(ex / ey)}" if ex is not None and ey else ""
+        return f"{group}: {fmt.ratio(x / y)} ({fmt.seconds(x)} vs {fmt.seconds(y)}{epoch})"
+
+    return _sentence(f"Training time, {label(ref)} over {label(other)}.", map(part, GROUPS),
+                     " The published times come from a machine this report does not know, so compare the ratios"
+                     " rather than the seconds.")
+
+
+def against_published(rows: Rows) -> str | None:
     """The rerun's accuracies minus the published ones, per backend."""
-    parts = []
-    for backend, name in (("numpy", "NumPy"), ("torch", "PyTorch")):
-        pub, rerun = find(rows, PUBLISHED, backend), find(rows, RERUN, backend)
-        if pub is None or rerun is None or "val_acc" not in rerun.values:
-            continue
-        parts.append(f"{name} validation {fmt.pct(rerun.values['val_acc'])} "
-                     f"({fmt.points(rerun.values['val_acc'] - pub.values['val_acc'])}), "
-                     f"train {fmt.pct(rerun.values.get('train_acc'))} "
-                     f"({fmt.points(rerun.values.get('train_acc', float('nan')) - pub.values['train_acc'])})")
-    if not parts:
-        return None
-    return "The tutorial's setup rerun here, against its published numbers: " + "; ".join(parts) + "."
+    def part(b: str) -> str | None:
+        val, train = rows.get(RERUN, b, VAL), rows.get(RERUN, b, TRAIN)
+        if (gap := _minus(val, rows.get(PUBLISHED, b, VAL))) is not None:
+            return (f"{label(b)} validation {fmt.pct(val)} ({fmt.points(gap)}), "
+                    f"train {fmt.pct(train)} ({fmt.points(_minus(train, rows.get(PUBLISHED, b, TRAIN)))})")
+
+    return _sentence("The tutorial's setup rerun here, against its published numbers:", map(part, rows.backends),
+                     least=1)
 
 
-def overfitting(rows: Sequence[Entry]) -> str | None:
+def overfitting(rows: Rows) -> str | None:
     """Train minus validation accuracy per group and backend."""
-    parts = []
-    for group in (PUBLISHED, RERUN, DEFAULT):
-        gaps = [f"{'NumPy' if e.backend == 'numpy' else 'PyTorch'} {fmt.points(e.values['train_acc'] - e.values['val_acc'])}"
-                for e in rows if e.group == group and {"train_acc", "val_acc"} <= set(e.values)]
-        if gaps:
-            parts.append(f"{group}: {', '.join(gaps)}")
-    if len(parts) < 2:
+    def part(group: str) -> str | None:
+        gaps = [f"{label(b)} {fmt.points(gap)}" for b in rows.backends
+                if (gap := _minus(rows.get(group, b, TRAIN), rows.get(group, b, VAL))) is not None]
+        return f"{group}: {', '.join(gaps)}" if gaps else None
+
+    return _sentence("Train minus validation accuracy.", map(part, GROUPS),
+                     " Train accuracy here is the mean over the last epoch's batches in training mode (with dropout"
+                     " where configured), so it can fall below validation accuracy.")
+
+
+def default_vs_rerun(rows: Rows, config: pd.DataFrame) -> str | None:
+    """The settings in which our default differs from the tutorial setup, and what that gives,
+    without attributing causes. Settings are the configuration table's rows; those only one side
+    has (an optimizer's own keys) are left to the table."""
+    if RERUN not in config or DEFAULT not in config:
         return None
-    return ("Train minus validation accuracy. " + "; ".join(parts) + ". Train accuracy here is the mean over "
-            "the last epoch's batches in training mode (with dropout where configured), so it can fall below validation accuracy.")
+    both = (config[RERUN] != fmt.MISSING) & (config[DEFAULT] != fmt.MISSING)
+    changed = config[both & (config[RERUN] != config[DEFAULT])]
+    text = _sentence("Our default changes the tutorial setup in:", least=1, parts=(
+        f"{s} {a} → {b}" for s, a, b in zip(changed["setting"], changed[RERUN], changed[DEFAULT])))
+    gains = (f"{label(b)} validation {fmt.points(val)}, test {fmt.points(test)}" for b in rows.backends
+             if (val := _minus(rows.get(DEFAULT, b, VAL), rows.get(RERUN, b, VAL))) is not None
+             and (test := _minus(rows.get(DEFAULT, b, TEST), rows.get(RERUN, b, TEST))) is not None)
+    gained = _sentence(" Against the rerun tutorial setup, our default's accuracy changes by:", gains, least=1,
+                       tail=" These runs change several settings at once, so they do not say which change matters;"
+                            " a sweep over one setting at a time would.")
+    return (text or "Our default and the tutorial setup have the same settings.") + (gained or "")
 
 
-def _setting(params: dict, key: str) -> str:
-    return init_text(params) if key == "model.init" else params.get(key, fmt.MISSING)
-
-
-def default_vs_rerun(rows: Sequence[Entry]) -> str | None:
-    """What our default changes from the tutorial setup, and what that gives, without attributing causes."""
-    rerun = next((e for e in rows if e.group == RERUN and e.run), None)
-    default = next((e for e in rows if e.group == DEFAULT and e.run), None)
-    if rerun is None or default is None:
-        return None
-    diffs = [f"{label} {_setting(dict(rerun.run.params), k)} → {_setting(dict(default.run.params), k)}"
-             for k, label in DIFF_KEYS if _setting(dict(rerun.run.params), k) != _setting(dict(default.run.params), k)]
-    text = ("Our default changes the tutorial setup in: " + "; ".join(diffs) + "." if diffs
-            else "Our default and the tutorial setup have the same settings.")
-    gains = []
-    for backend, name in (("numpy", "NumPy"), ("torch", "PyTorch")):
-        a, b = find(rows, RERUN, backend), find(rows, DEFAULT, backend)
-        if a and b and {"val_acc", "test_acc"} <= set(a.values) & set(b.values):
-            gains.append(f"{name} validation {fmt.points(b.values['val_acc'] - a.values['val_acc'])}, "
-                         f"test {fmt.points(b.values['test_acc'] - a.values['test_acc'])}")
-    if gains:
-        text += (" Against the rerun tutorial setup, our default's accuracy changes by: " + "; ".join(gains)
-                 + ". These runs change several settings at once, so they do not say which change matters;"
-                 " a sweep over one setting at a time would.")
-    return text
-
-
-def explanation(rows: Sequence[Entry]) -> list[str]:
-    """The sentences that apply to these rows, in reading order."""
-    makers = (backend_gap, against_published, overfitting, speed, default_vs_rerun)
-    return [s for make in makers if (s := make(rows))]
+def explanation(frame: pd.DataFrame, config: pd.DataFrame) -> list[str]:
+    """The sentences that apply to the comparison's rows, in reading order."""
+    rows = Rows(frame)
+    ref, others = rows.backends[0], rows.backends[1:]
+    sentences = [*(backend_gap(rows, ref, b) for b in others), against_published(rows), overfitting(rows),
+                 *(speed(rows, ref, b) for b in others), default_vs_rerun(rows, config)]
+    return [s for s in sentences if s]

@@ -1,69 +1,59 @@
-"""How numbers and run ids appear in the report: fixed formats, so regenerating is byte-stable."""
+"""How values appear in a report: fixed formats, so the same runs give the same bytes.
+
+A report's text is Markdown with two kinds of markup only, code spans and links; ``html`` turns
+exactly those into HTML, so one string serves both files.
+"""
 from __future__ import annotations
 
 import math
-from typing import Mapping
+import re
+from typing import Callable
 
-from mlpbench.report.document import Code, Inline, Link
+from markupsafe import Markup, escape
 
 MISSING = "—"
 
 
-def _ok(value: float | None) -> bool:
-    return value is not None and math.isfinite(value)
+def _ok(value: object) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
 
 
-def pct(value: float | None) -> str:
-    """0.9065 -> '90.65 %'."""
-    return f"{100 * value:.2f} %" if _ok(value) else MISSING
+def _number(spec: str, scale: float = 1.0) -> Callable[[object], str]:
+    """A formatter: ``spec.format(scale * value)``, or ``MISSING`` for a missing or NaN value."""
+    return lambda value: spec.format(scale * value) if _ok(value) else MISSING
 
 
-def points(value: float | None) -> str:
-    """A difference of two fractions in percentage points, signed: 0.0652 -> '+6.52 points'."""
-    return f"{100 * value:+.2f} points" if _ok(value) else MISSING
+pct = _number("{:.2f} %", 100)  # 0.9065 -> '90.65 %'
+points = _number("{:+.2f} points", 100)  # a difference of fractions: 0.0652 -> '+6.52 points'
+loss = _number("{:.4f}")
+ratio = _number("{:.2f}×")
+count = _number("{:,.0f}")
+megabytes = _number("{:,.0f} MB")
 
 
-def loss(value: float | None) -> str:
-    return f"{value:.4f}" if _ok(value) else MISSING
-
-
-def seconds(value: float | None) -> str:
+def seconds(value: object) -> str:
     if not _ok(value):
         return MISSING
     return f"{value:.1f} s" if value >= 10 else f"{value:.2f} s" if value >= 0.1 else f"{value * 1000:.1f} ms"
 
 
-def ratio(value: float | None) -> str:
-    return f"{value:.2f}×" if _ok(value) else MISSING
+def text(value: object) -> str:
+    """A param or tag as recorded; ``MISSING`` where the run has none (NaN or None in a frame)."""
+    return value if isinstance(value, str) else MISSING
 
 
-def count(value: float | None) -> str:
-    return f"{value:,.0f}" if _ok(value) else MISSING
+def code(value: str) -> str:
+    return f"`{value}`"
 
 
-def megabytes(value: float | None) -> str:
-    return f"{value:,.0f} MB" if _ok(value) else MISSING
+def run_ref(ui_url: str | None, experiment_id: str, run_id: str) -> str:
+    """The run id as code, or linked to ``{ui_url}/#/experiments/{experiment_id}/runs/{run_id}``."""
+    if not ui_url:
+        return code(run_id)
+    return f"[{run_id}]({ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id})"
 
 
-def run_url(ui_url: str | None, experiment_id: str, run_id: str) -> str | None:
-    """``{ui_url}/#/experiments/{experiment_id}/runs/{run_id}``, or None without a UI URL."""
-    return f"{ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}" if ui_url else None
-
-
-def run_ref(ui_url: str | None, experiment_id: str, run_id: str) -> Inline:
-    """The run id as code, linked to the MLflow UI when ``ui_url`` is set."""
-    url = run_url(ui_url, experiment_id, run_id)
-    return Link(run_id, url) if url else Code(run_id)
-
-
-def param_value(params: Mapping[str, str], key: str) -> str:
-    return params.get(key, MISSING)
-
-
-def number(text: str) -> float | int | str:
-    """A param string as a number when it is one (for sorting and plotting), else unchanged."""
-    try:
-        value = float(text)
-    except (TypeError, ValueError):
-        return text
-    return int(value) if value.is_integer() and "." not in text and "e" not in text.lower() else value
+def html(value: str) -> Markup:
+    """Report text as HTML: escaped, then its code spans and links marked up."""
+    out = re.sub(r"`([^`]*)`", r"<code>\1</code>", str(escape(value)))
+    return Markup(re.sub(r"\[([^\]]*)\]\(([^)\s]*)\)", r'<a href="\2">\1</a>', out))

@@ -1,95 +1,124 @@
-"""The comparison's tables, built from ``groups.Entry`` rows and the runs' params and tags."""
+"""The comparison's rows and tables: one DataFrame row per run, each table a choice of columns.
+
+Groups of rows: the reference tutorial's published numbers (never measured here), the tutorial's
+setup rerun here (preset ``tutorial``), our default (preset ``default``), then other presets.
+Metric columns are named by their MLflow keys, params and tags keep their ``params.``/``tags.``
+prefix; each table lists (column, header, format) once.
+"""
 from __future__ import annotations
 
 from typing import Callable, Sequence
 
-from mlpbench.backends.base import resolve_init
-from mlpbench.report import format as fmt
-from mlpbench.report.collect import RunData
-from mlpbench.report.document import Inline, Table
-from mlpbench.report.groups import Entry
+import pandas as pd
 
+from mlpbench.backends import resolve_init
+from mlpbench.report import format as fmt
+from mlpbench.report.runs import backend_rank, column
+
+PUBLISHED = "Tutorial (published)"
+GROUP_LABELS = {"tutorial": "Tutorial setup, rerun here", "default": "Our default"}
+RERUN, DEFAULT = GROUP_LABELS["tutorial"], GROUP_LABELS["default"]
+# The reference tutorial's own results as its text publishes them (no test-set numbers or losses).
+TUTORIAL_PUBLISHED = {
+    "numpy": {"final/train_acc": 0.9915, "final/val_acc": 0.9065, "time/total_s": 45.3},
+    "torch": {"final/train_acc": 0.9929, "final/val_acc": 0.9717, "time/total_s": 12.8},
+}
+
+Columns = Sequence[tuple[str, str, Callable[[object], str]]]
+ROW: Columns = (("group", "group", fmt.text), ("backend", "backend", fmt.text))
+RESULTS: Columns = (
+    ("final/train_acc", "train acc", fmt.pct), ("final/val_acc", "val acc", fmt.pct), ("test/acc", "test acc", fmt.pct),
+    ("final/train_loss", "train loss", fmt.loss), ("final/val_loss", "val loss", fmt.loss),
+    ("test/loss", "test loss", fmt.loss), ("epochs_run", "epochs", fmt.count),
+    ("best_epoch", "best epoch (val loss)", fmt.count))
+COST: Columns = (
+    ("time/total_s", "training time", fmt.seconds), ("time/train_s", "of which steps", fmt.seconds),
+    ("time/epoch_median_s", "median epoch", fmt.seconds),
+    ("time/samples_per_s_median", "samples/s (median)", fmt.count),
+    ("memory/peak_rss_mb", "peak memory (RSS)", fmt.megabytes), ("tags.backend_device", "device", fmt.text),
+    ("tags.backend_threads", "threads", fmt.text), ("tags.backend_dtype", "dtype", fmt.text))
+RUNS: Columns = (("name", "run name", fmt.text), ("status", "status", fmt.text), ("ref", "MLflow run", fmt.text))
 ENVIRONMENT = (("cpu", "CPU"), ("cpu_count", "CPU cores"), ("python_version", "Python"),
                ("numpy_version", "NumPy"), ("torch_version", "PyTorch"), ("blas", "BLAS (NumPy)"),
                ("git_commit", "git commit"), ("data_sha256", "data sha256"))
-
-CONFIG = (("model.hidden_sizes", "hidden layers"), ("model.activation", "activation"),
-          ("model.init", "initialisation"), ("model.dropout", "dropout"), ("optim.name", "optimizer"),
-          ("optim.lr", "learning rate"), ("optim.momentum", "momentum"),
-          ("optim.weight_decay", "weight decay"), ("schedule.name", "schedule"),
-          ("train.batch_size", "batch size"), ("train.epochs", "epochs"), ("train.seed", "seed"),
-          ("train.dtype", "dtype"))
-
-
-def _row(e: Entry, cells: Sequence[tuple[str, Callable]]) -> tuple[Inline, ...]:
-    return (e.group, e.backend, *(f(e.values.get(k)) for k, f in cells))
+# The configuration table's settings, in order. An option's own keys (optim.momentum, schedule.gamma,
+# ...) are not listed: every other optim.* / schedule.* param of the runs follows its section's anchor.
+SETTINGS = {"model.hidden_sizes": "hidden layers", "model.activation": "activation", "model.init": "initialisation",
+            "model.dropout": "dropout", "optim.name": "optimizer", "optim.lr": "learning rate",
+            "optim.weight_decay": "weight decay", "schedule.name": "schedule", "train.batch_size": "batch size",
+            "train.epochs": "epochs", "train.seed": "seed", "train.dtype": "dtype"}
+ANCHORS = {"optim": "optim.lr", "schedule": "schedule.name"}
 
 
-def results(rows: Sequence[Entry]) -> Table:
-    """Accuracy and loss at the end of training, and on the test set."""
-    cells = [("train_acc", fmt.pct), ("val_acc", fmt.pct), ("test_acc", fmt.pct), ("train_loss", fmt.loss),
-             ("val_loss", fmt.loss), ("test_loss", fmt.loss), ("epochs", fmt.count), ("best_epoch", fmt.count)]
-    header = ("group", "backend", "train acc", "val acc", "test acc", "train loss", "val loss",
-              "test loss", "epochs", "best epoch (val loss)")
-    return Table(header, tuple(_row(e, cells) for e in rows))
+def rows(runs: pd.DataFrame) -> pd.DataFrame:
+    """The published rows, then the runs by group (tutorial, default, other presets), backend, name."""
+    published = pd.DataFrame([{"group": PUBLISHED, "backend": b, **v} for b, v in TUTORIAL_PUBLISHED.items()])
+    measured = runs.assign(group=runs["preset"].map(lambda p: GROUP_LABELS.get(p, f"Preset {p!r}")))
+    frame = pd.concat([published, measured], ignore_index=True)
+    ranks = {g: i for i, g in enumerate((PUBLISHED, *GROUP_LABELS.values()))}
+    frame = frame.assign(group_rank=frame["group"].map(lambda g: ranks.get(g, len(ranks))),
+                         backend_rank=frame["backend"].map(lambda b: backend_rank(b)[0]))
+    order = ["group_rank", "group", "backend_rank", "backend", "name", "run_id"]
+    return frame.sort_values(order, kind="stable").drop(columns=["group_rank", "backend_rank"]).reset_index(drop=True)
 
 
-def _tag(e: Entry, key: str) -> str:
-    return e.run.tags.get(key, fmt.MISSING) if e.run else fmt.MISSING
+def table(frame: pd.DataFrame, columns: Columns) -> pd.DataFrame:
+    """``frame``'s ``columns`` as report text, under their headers."""
+    return pd.DataFrame({header: [f(v) for v in column(frame, key)] for key, header, f in columns})
 
 
-def cost(rows: Sequence[Entry]) -> Table:
-    """Time, throughput and memory, with the device and threads each run used."""
-    cells = [("time_total_s", fmt.seconds), ("time_train_s", fmt.seconds), ("epoch_median_s", fmt.seconds),
-             ("samples_per_s", fmt.count), ("peak_rss_mb", fmt.megabytes)]
-    header = ("group", "backend", "training time", "of which steps", "median epoch", "samples/s (median)",
-              "peak memory (RSS)", "device", "threads", "dtype")
-    body = tuple(_row(e, cells) + (_tag(e, "backend_device"), _tag(e, "backend_threads"), _tag(e, "backend_dtype"))
-                 for e in rows)
-    return Table(header, body, align="llrrrrrlrl")
+def measured(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame[frame["run_id"].notna()]
 
 
-def runs(rows: Sequence[Entry], ui_url: str | None) -> Table:
+def runs_table(frame: pd.DataFrame, ui_url: str | None) -> pd.DataFrame:
     """Where each measured row comes from in MLflow."""
-    body = tuple((e.group, e.backend, e.run.name, e.run.status, fmt.run_ref(ui_url, e.run.experiment_id, e.run.run_id))
-                 for e in rows if e.run)
-    return Table(("group", "backend", "run name", "status", "MLflow run"), body, align="lllll")
+    runs = measured(frame)
+    refs = [fmt.run_ref(ui_url, e, r) for e, r in zip(runs["experiment_id"], runs["run_id"])]
+    return table(runs.assign(ref=refs), (*ROW, *RUNS))
 
 
-def _joined(values: Sequence[str]) -> str:
-    distinct = list(dict.fromkeys(values))
-    return " / ".join(distinct) if distinct else fmt.MISSING
-
-
-def init_text(params: dict) -> str:
+def init_text(run: pd.Series) -> str:
     """E.g. ``uniform(-0.5, 0.5)``, ``auto (he)``; the scheme ``auto`` picks comes from the backends."""
-    init, activation = params.get("model.init", fmt.MISSING), params.get("model.activation", "")
+    init, scale = fmt.text(run.get("params.model.init")), fmt.text(run.get("params.model.init_scale"))
     if init == "uniform":
-        return f"uniform(-{params.get('model.init_scale')}, {params.get('model.init_scale')})"
+        return f"uniform(-{scale}, {scale})"
     try:
-        return f"auto ({resolve_init(init, activation)})" if init == "auto" else init
+        return f"auto ({resolve_init(init, fmt.text(run.get('params.model.activation')))})" if init == "auto" else init
     except ValueError:
         return init
 
 
-def configuration(rows: Sequence[Entry], group_names: Sequence[str]) -> Table:
-    """The params of each measured group, one column per group (backends of a group joined)."""
+def setting_keys(runs: pd.DataFrame) -> list[str]:
+    """``SETTINGS``, each anchor followed by the option keys (sorted) that the runs have."""
+    found = sorted(c.removeprefix("params.") for c in runs.columns if c.startswith("params."))
+    extras = [k for k in found if k.split(".")[0] in ANCHORS and k not in SETTINGS]
+    keys = []
+    for key in SETTINGS:
+        keys += [key, *(k for k in extras if ANCHORS[k.split(".")[0]] == key)]
+    return keys
+
+
+def configuration(frame: pd.DataFrame) -> pd.DataFrame:
+    """One column per measured group (the distinct values of its runs joined), ``—`` where unset."""
+    runs = measured(frame)
+    groups = list(dict.fromkeys(runs["group"]))
+
     def value(group: str, key: str) -> str:
-        params = [dict(e.run.params) for e in rows if e.run and e.group == group]
-        get = init_text if key == "model.init" else (lambda p: p.get(key, fmt.MISSING))
-        return _joined([get(p) for p in params])
+        cells = [init_text(r) if key == "model.init" else fmt.text(r.get(f"params.{key}"))
+                 for _, r in runs[runs["group"] == group].iterrows()]
+        return " / ".join(dict.fromkeys(cells))
 
-    body = tuple((label, *(value(g, key) for g in group_names)) for key, label in CONFIG)
-    return Table(("setting", *group_names), body, align="l" * (1 + len(group_names)))
+    keys = setting_keys(runs)
+    columns = {g: [value(g, k) for k in keys] for g in groups}
+    return pd.DataFrame({"setting": [SETTINGS.get(k, k) for k in keys], **columns})
 
 
-def environment(runs_: Sequence[RunData]) -> Table:
+def environment(runs: pd.DataFrame) -> pd.DataFrame:
     """Machine and code facts from the run tags; one value when the runs agree, else per run."""
-    body = []
-    for key, label in ENVIRONMENT:
-        values = [r.tags.get(key, fmt.MISSING) for r in runs_]
-        if len(set(values)) <= 1:
-            body.append((label, values[0] if values else fmt.MISSING))
-        else:
-            body.append((label, "; ".join(f"{r.name}: {v}" for r, v in zip(runs_, values))))
-    return Table(("item", "value"), tuple(body), align="ll")
+    values = []
+    for key, _ in ENVIRONMENT:
+        tags = [fmt.text(v) for v in column(runs, f"tags.{key}")]
+        same = len(set(tags)) <= 1
+        values.append(tags[0] if same and tags else "; ".join(f"{n}: {v}" for n, v in zip(runs["name"], tags)))
+    return pd.DataFrame({"item": [label for _, label in ENVIRONMENT], "value": values})

@@ -1,0 +1,44 @@
+"""Tables and the title from hand-made runs (DataFrames shaped like ``runs.tidy``'s; no MLflow)."""
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from mlpbench.report import tables
+from mlpbench.report.comparison import bar_values, title
+
+
+def test_title_falls_back_to_the_dataset_tag_then_to_a_generic_name():
+    runs = pd.DataFrame({"backend": ["torch", "numpy", "jax"], "tags.dataset": ["fashion", "fashion", None]})
+    assert title(runs) == "mlpbench: NumPy (from scratch) vs PyTorch vs jax on fashion"
+    assert title(runs.assign(**{"tags.dataset_title": ["Fashion-MNIST", None, None]})) == \
+        "mlpbench: NumPy (from scratch) vs PyTorch vs jax on Fashion-MNIST / fashion"
+    assert title(runs[["backend"]]) == "mlpbench: NumPy (from scratch) vs PyTorch vs jax on the data set"
+
+
+def test_environment_shows_one_value_or_each_runs_own():
+    runs = pd.DataFrame({"name": ["a", "b"], "tags.cpu": ["X", "X"], "tags.git_commit": ["111", "222"]})
+    env = dict(tables.environment(runs).itertuples(index=False))
+    assert env["CPU"] == "X" and env["git commit"] == "a: 111; b: 222" and env["Python"] == "—"
+
+
+def test_configuration_joins_the_distinct_values_of_a_group():
+    runs = pd.DataFrame({"run_id": ["1", "2", "3"], "group": ["g", "g", "h"], "params.optim.lr": ["0.1", "0.2", "0.1"],
+                         "params.train.seed": ["0", "0", None], "params.schedule.gamma": [None, None, "0.5"]})
+    config = tables.configuration(runs).set_index("setting")
+    assert list(config.columns) == ["g", "h"]
+    assert config.loc["learning rate"].tolist() == ["0.1 / 0.2", "0.1"]
+    assert config.loc["seed"].tolist() == ["0", "—"] and config.loc["schedule.gamma"].tolist() == ["—", "0.5"]
+
+
+def test_bars_show_accuracies_in_percent_per_group_and_backend_label():
+    runs = pd.DataFrame({"run_id": ["1"], "name": ["a"], "backend": ["numpy"], "preset": ["default"],
+                         "final/train_acc": [0.99], "final/val_acc": [0.98], "test/acc": [0.97],
+                         "time/total_s": [12.0]})
+    values = bar_values(tables.rows(runs))
+    assert values["default"]["NumPy"] == pytest.approx(
+        {"final/train_acc": 99.0, "final/val_acc": 98.0, "test/acc": 97.0, "time/total_s": 12.0})
+    assert values["published"]["PyTorch"]["time/total_s"] == 12.8
+    assert math.isnan(values["published"]["PyTorch"]["test/acc"])
