@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from mlpbench.config import ConfigError
 from mlpbench.config.store import register_configs
+from mlpbench.data import DataFileError
 from mlpbench.run import train_and_track
 from mlpbench.sweep import parent_run_id
 from mlpbench.training import NonFiniteLossError
@@ -37,7 +38,7 @@ def main(cfg: DictConfig) -> float:
     try:
         summary = train_and_track(values, ROOT, Path(hc.runtime.output_dir), n_jobs=n_jobs,
                                   parent_run_id=parent_run_id(hc))
-    except (ConfigError, NonFiniteLossError, FileNotFoundError) as err:
+    except (ConfigError, DataFileError, NonFiniteLossError, FileNotFoundError) as err:
         log.error("%s", err)
         sys.exit(f"train failed: {err}")
     log.info("%s: val acc %.4f, test acc %.4f, %.1fs (MLflow run %s)", summary["run_name"],

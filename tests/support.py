@@ -12,6 +12,8 @@ from typing import Sequence
 import numpy as np
 import pytest
 
+from mlpbench.io import array_sha256
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -34,10 +36,14 @@ def write_learnable_data(root: Path, n_train: int = 300, n_test: int = 100, seed
         np.save(processed / f"{part}_labels.npy", labels)
     (processed / "manifest.json").write_text("{}")
     n_val = n_train // 5
-    np.save(split / "train_idx.npy", np.arange(n_val, n_train))
-    np.save(split / "val_idx.npy", np.arange(n_val))
-    # The settings of conf/data/mnist.yaml, so that runs with the default data.split accept this split.
-    (split / "split.json").write_text(json.dumps({"val_fraction": 0.2, "seed": 42}))
+    train_idx, val_idx = np.arange(n_val, n_train, dtype=np.int64), np.arange(n_val, dtype=np.int64)
+    np.save(split / "train_idx.npy", train_idx)
+    np.save(split / "val_idx.npy", val_idx)
+    # The settings of conf/data/mnist.yaml, so that runs with the default data.split accept this split,
+    # and the hashes the split stage records, so that loading checks the files as it does for real.
+    hashes = {"labels": array_sha256(np.load(processed / "train_labels.npy")),
+              "train_idx": array_sha256(train_idx), "val_idx": array_sha256(val_idx)}
+    (split / "split.json").write_text(json.dumps({"val_fraction": 0.2, "seed": 42, "sha256": hashes}))
     return root
 
 

@@ -1,5 +1,4 @@
 """The shared training loop, driven with the real NumPy and torch backends on tiny data."""
-import re
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +8,7 @@ from mlpbench import config
 from mlpbench.backends.build import build_backend
 from mlpbench.config import Config
 from mlpbench.data import Dataset, load_dataset
-from mlpbench.training import NonFiniteLossError, fit
+from mlpbench.training import fit
 from mlpbench.training.metrics import accuracy, confusion_matrix
 
 from support import tiny_config
@@ -44,21 +43,6 @@ def test_both_backends_see_the_same_batches_and_match(tiny_root):
         assert a.train_loss == pytest.approx(b.train_loss, rel=1e-9)
         assert a.val_loss == pytest.approx(b.val_loss, rel=1e-9)
     assert results["numpy"].test_acc == results["torch"].test_acc
-
-
-@pytest.mark.parametrize("backend", ["numpy", "torch"])
-def test_diverging_loss_stops_within_one_step_naming_epoch_and_lr(tiny_root, backend):
-    cfg, b, data = _setup(tiny_root, ["optim.lr=0.5", "schedule=constant"], backend)
-    data.x_train[123] = np.nan  # one poisoned row: the loss of its batch is NaN
-    steps = []
-    with pytest.raises(NonFiniteLossError) as err:
-        fit(b, data, cfg.train, on_step=lambda e, s, n, loss: steps.append(loss))
-    message = str(err.value)
-    assert "optim.lr" in message and "learning rate 0.5" in message and "became nan" in message
-    epoch, step, per_epoch = map(int, re.search(r"epoch (\d+), step (\d+)/(\d+)", message).groups())
-    # stopped at the first non-finite step: every earlier step was reported, and was finite
-    assert len(steps) == (epoch - 1) * per_epoch + step - 1
-    assert all(np.isfinite(steps))
 
 
 def test_early_stopping_stops_after_patience(tiny_root):

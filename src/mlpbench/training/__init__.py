@@ -1,4 +1,5 @@
 """The backend-neutral training loop and its metrics."""
-from mlpbench.training.engine import EpochMetrics, NonFiniteLossError, TrainResult, fit
+from mlpbench.training.divergence import DivergedError, LossGuard, NonFiniteLossError
+from mlpbench.training.engine import EpochMetrics, TrainResult, fit
 
-__all__ = ["EpochMetrics", "NonFiniteLossError", "TrainResult", "fit"]
+__all__ = ["DivergedError", "EpochMetrics", "LossGuard", "NonFiniteLossError", "TrainResult", "fit"]

@@ -17,11 +17,8 @@ import numpy as np
 
 from mlpbench.config import TrainConfig
 from mlpbench.data import Dataset
+from mlpbench.training.divergence import LossGuard, non_finite_error, non_finite_rows
 from mlpbench.training.metrics import accuracy, confusion_matrix
-
-
-class NonFiniteLossError(FloatingPointError):
-    """The training loss became NaN or infinite."""
 
 
 @dataclass(frozen=True)
@@ -66,20 +63,25 @@ EpochCallback = Callable[[EpochMetrics], None]
 
 
 def train_epoch(backend, data, n: int, cfg: TrainConfig, rng: np.random.Generator, epoch: int,
-                 on_step: StepCallback | None) -> tuple[float, float]:
-    """Run one epoch of steps in a seeded order; return (mean loss, accuracy)."""
+                on_step: StepCallback | None, guard: LossGuard | None = None,
+                x: np.ndarray | None = None) -> tuple[float, float]:
+    """Run one epoch of steps in a seeded order; return (mean loss, accuracy).
+
+    ``guard`` carries the divergence check across epochs (a fresh one when None); ``x`` (n, features),
+    the training pixels ``data`` was loaded from, lets a NaN loss name the rows that caused it.
+    Raises ``NonFiniteLossError`` on a NaN/inf loss and ``DivergedError`` on an exploding one.
+    """
+    guard = guard if guard is not None else LossGuard()
     order = rng.permutation(n)
     steps = math.ceil(n / cfg.batch_size)
     loss_sum, correct = 0.0, 0
     for step in range(steps):
         idx = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
         loss, n_correct = backend.train_step(data, idx)
+        where = f"epoch {epoch}, step {step + 1}/{steps}"
         if not math.isfinite(loss):
-            raise NonFiniteLossError(
-                f"training loss became {loss} at epoch {epoch}, step {step + 1}/{steps} "
-                f"(learning rate {backend.lr:g}); the learning rate is most likely too high for "
-                "this model and optimizer: lower optim.lr (e.g. by 10x) or use a schedule"
-            )
+            raise non_finite_error(loss, where, backend.lr, guard, non_finite_rows(x, idx))
+        guard.check(loss, where, backend.lr)
         loss_sum += loss * len(idx)
         correct += n_correct
         if on_step is not None:
@@ -92,18 +94,21 @@ def fit(backend, dataset: Dataset, cfg: TrainConfig, on_epoch: EpochCallback | N
     """Train ``backend`` on ``dataset`` for ``cfg.epochs`` epochs and test it once at the end.
 
     The batch order depends only on ``cfg.seed``, so two backends given the same seed see the
-    same batches in the same order.
+    same batches in the same order. A NaN/inf loss raises ``NonFiniteLossError`` and an exploding
+    one ``DivergedError`` (see ``LossGuard``), naming the step, the loss and the likely cause.
     """
     rng = np.random.default_rng(cfg.seed)
     train = backend.load(dataset.x_train, dataset.y_train)
     val = backend.load(dataset.x_val, dataset.y_val)
+    guard = LossGuard(dataset.num_classes)  # one reference for the whole run
     history: list[EpochMetrics] = []
     best_epoch, best_loss, stopped_early = 0, math.inf, False
     start = time.perf_counter()
     for epoch in range(1, cfg.epochs + 1):
         lr = backend.lr
         t0 = time.perf_counter()
-        train_loss, train_acc = train_epoch(backend, train, len(dataset.y_train), cfg, rng, epoch, on_step)
+        train_loss, train_acc = train_epoch(backend, train, len(dataset.y_train), cfg, rng, epoch, on_step,
+                                            guard, dataset.x_train)
         t1 = time.perf_counter()
         val_loss, val_pred = backend.evaluate(val, cfg.eval_batch_size)
         eval_time = time.perf_counter() - t1
