@@ -7,7 +7,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed-stamp
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: repro test params bench ui clean-env
+.PHONY: repro test params bench ui doctor clean-env
 
 $(STAMP): pyproject.toml
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ bench: $(STAMP)
 
 ui: $(STAMP)
 	mlflow ui --backend-store-uri sqlite:///$(abspath mlflow.db) --host 127.0.0.1 --port 5000
+
+# End RUNNING runs whose process is gone (killed with SIGKILL, a crash) as KILLED.
+doctor: $(STAMP)
+	python -m mlpbench.tracking.doctor
 
 clean-env:
 	rm -rf $(VENV)

@@ -2,16 +2,25 @@
 
 ``MlflowSweepCallback`` runs in the launching process. Before any job starts it composes and
 checks every job's config (a bad value in any job stops the sweep with one line naming the job and
-the key), then creates the MLflow store and experiment (SQLite's schema migration races when parallel jobs create it) and
-the parent run, whose id it leaves in the sweep folder for the jobs to read. The parent ends
-FINISHED when the sweep completes; if the sweep dies first, an exit hook ends it FAILED (a child
-failed) or KILLED (interrupted).
+the key), creates the MLflow store and experiment (under a lock, so sweeps started together do not
+race), ends runs an earlier killed process left RUNNING, and creates the parent run, whose id it
+leaves in the sweep folder for the jobs to read. Each sweep gets its own folder (``${sweep_id:}``
+in ``conf/config.yaml``), so two sweeps never share a parent. Any error here fails the sweep with
+one line and a non-zero exit.
+
+The parent ends FINISHED when the sweep completes. If the sweep stops first (SIGTERM, Ctrl-C, a
+job that crashed), an exit hook asks the jobs still running to stop, ends every child still
+RUNNING as KILLED, and ends the parent FAILED (a job failed) or KILLED, saying why in the tag
+``sweep_end_reason``.
 """
 from __future__ import annotations
 
 import atexit
 import logging
+import os
+import secrets
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +31,15 @@ from mlpbench import config as mlpbench_config
 from mlpbench import tracking
 from mlpbench.config import ConfigError
 from mlpbench.signals import raise_terminated
+from mlpbench.tracking.doctor import live_pid
 
 log = logging.getLogger(__name__)
 PARENT_FILE = "mlflow_parent_run_id"
+STOP_WAIT_S = 15  # how long a stopped sweep waits for its jobs to end their runs themselves
+
+# ${sweep_id:} in hydra.sweep.dir: a random id, resolved once per sweep (Hydra copies the cache
+# into every job's config, as for ${now:}).
+OmegaConf.register_new_resolver("sweep_id", lambda: secrets.token_hex(3), use_cache=True, replace=True)
 
 
 def project_root(hydra_cfg: DictConfig) -> Path:
@@ -81,31 +96,54 @@ def validate_jobs(config: DictConfig, root: Path) -> int:
     return len(jobs)
 
 
+def _claim(sweep_dir: Path, run_id: str) -> None:
+    """Write the parent-run link; refuse a folder that another sweep already claimed."""
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(sweep_dir / PARENT_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        other = (sweep_dir / PARENT_FILE).read_text().strip()
+        raise RuntimeError(f"sweep folder {sweep_dir} already belongs to the sweep of parent run {other}; "
+                           "give this sweep its own hydra.sweep.dir") from None
+    with os.fdopen(fd, "w") as fh:
+        fh.write(run_id + "\n")
+
+
 class MlflowSweepCallback(Callback):
     def __init__(self) -> None:
         self.uri: str | None = None
         self.run_id: str | None = None
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        # Hydra turns a callback's exception into a warning and carries on: exit instead.
+        try:
+            self._start(config)
+        except ConfigError as err:
+            self._fail(f"sweep not started: {err}")
+        except Exception as err:
+            self._fail(f"sweep not started: {type(err).__name__}: {err}")
+
+    def _fail(self, message: str) -> None:
+        log.error("%s", message)
+        if self.run_id is not None:
+            tracking.end_parent_run(self.uri, self.run_id, "FAILED", message)
+        raise SystemExit(message)
+
+    def _start(self, config: DictConfig) -> None:
         hc = config.hydra
         root = project_root(hc)
-        try:
-            n_jobs = validate_jobs(config, root)
-        except ConfigError as err:  # SystemExit, not an Exception: Hydra would turn that into a warning
-            log.error("sweep not started: %s", err)
-            raise SystemExit(f"sweep not started: {err}") from None
-        log.info("checked the config of %d jobs", n_jobs)
+        log.info("checked the config of %d jobs", validate_jobs(config, root))
         track = OmegaConf.select(config, "tracking", default={}) or {}
         self.uri = tracking.resolve_tracking_uri(root, track.get("uri"))
         experiment_id = tracking.prepare(self.uri, track.get("experiment", "mlpbench"))
+        tracking.end_orphans(self.uri, [experiment_id])
         sweep_dir = Path(hc.sweep.dir)
         overrides = " ".join(hc.overrides.task) or "(none)"
         self.run_id = tracking.start_parent_run(
             self.uri, experiment_id, f"sweep {sweep_dir.name}",
             {"sweep": "parent", "sweep_overrides": overrides, "sweep_dir": str(sweep_dir.resolve())},
         )
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        (sweep_dir / PARENT_FILE).write_text(self.run_id + "\n")
+        _claim(sweep_dir, self.run_id)
         atexit.register(self._end_if_running)
         signal.signal(signal.SIGTERM, raise_terminated)  # unwind, so the exit hook can run
         log.info("MLflow parent run %s for sweep %s", self.run_id, sweep_dir)
@@ -115,6 +153,24 @@ class MlflowSweepCallback(Callback):
             tracking.end_parent_run(self.uri, self.run_id, "FINISHED")
 
     def _end_if_running(self) -> None:
-        if self.run_id is not None:
-            failed = tracking.child_statuses(self.uri, self.run_id).count("FAILED")
-            tracking.end_parent_run(self.uri, self.run_id, "FAILED" if failed else "KILLED")
+        """At exit: if the sweep did not complete, stop its jobs and end every run honestly."""
+        if self.run_id is None or tracking.get_run(self.uri, self.run_id)["status"] != "RUNNING":
+            return
+        running = [c for c in tracking.children(self.uri, self.run_id) if c["status"] == "RUNNING"]
+        for child in running:  # jobs in other processes of this host: ask them to end their runs
+            pid = live_pid(child["process"])
+            if pid is not None and pid != os.getpid():
+                os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_WAIT_S
+        while running and time.monotonic() < deadline:
+            time.sleep(0.5)
+            running = [c for c in tracking.children(self.uri, self.run_id) if c["status"] == "RUNNING"]
+        for child in running:
+            tracking.end_killed(self.uri, child["run_id"], "the sweep stopped before this job finished")
+        done = tracking.children(self.uri, self.run_id)
+        failed = [c for c in done if c["status"] == "FAILED"]
+        killed = [c for c in done if c["status"] == "KILLED"]
+        parts = [f"{len(failed)} job(s) FAILED: " + "; ".join(f"{c['name']}: {c['error']}" for c in failed)] if failed else []
+        parts += [f"{len(killed)} job(s) KILLED: " + ", ".join(c["name"] for c in killed)] if killed else []
+        reason = "the sweep stopped before all its jobs finished; " + ("; ".join(parts) or "no job had started")
+        tracking.end_parent_run(self.uri, self.run_id, "FAILED" if failed else "KILLED", reason)

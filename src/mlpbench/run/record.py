@@ -1,7 +1,8 @@
 """Record a run: MLflow params, per-epoch metrics, summary, artifacts and model, then the files.
 
-The output files (model, history CSV, metrics JSON) are written only after the MLflow run has
-everything; if anything fails they are removed, and the run ends FAILED (KILLED on a signal).
+The output files (model, history CSV, metrics JSON) are staged and moved into place together
+(``run.outputs``) only after the MLflow run has everything; if anything fails none appears, and
+the run ends FAILED (KILLED on a signal).
 """
 from __future__ import annotations
 
@@ -21,9 +22,9 @@ from mlpbench.backends import Backend
 from mlpbench.backends.build import build_backend
 from mlpbench.config import Config
 from mlpbench.environment import environment_tags
-from mlpbench.io import write_json, write_text
 from mlpbench.progress import EpochProgress
 from mlpbench.run.build import Prepared, prepare_run, run_name
+from mlpbench.run.outputs import Staged
 from mlpbench.signals import sigterm_raises
 from mlpbench.tracking import models
 from mlpbench.training import TrainResult, fit
@@ -96,19 +97,18 @@ def record(run: tracking.TrackedRun, backend: Backend, prep: Prepared, result: T
     run.log_metrics(metrics)
     history = history_csv(result)
     _log_artifacts(run, values, result, history, work)
-    written: list[Path] = []
+    staged = Staged(out.model_dir, out.history_file, out.metrics_file)
     try:
-        written += backend.save(out.model_dir)
-        backend.log_model(models, out.model_dir, prep.dataset.x_val[:5])
+        backend.save(staged.model_dir)
+        backend.log_model(models, staged.model_dir, prep.dataset.x_val[:5])
+        staged.write_history(history)
         summary = {"run_id": run.run_id, "experiment_id": run.experiment_id, "run_name": run.run_name,
                    "backend": cfg.backend, "preset": cfg.preset,
                    **{k.replace("/", "_"): v for k, v in metrics.items()}}
-        write_text(out.history_file, history)
-        written.append(out.history_file)
-        write_json(out.metrics_file, summary)
+        staged.write_metrics(summary)
+        staged.commit()
     except BaseException:
-        for path in written:  # no outputs of a run that did not finish
-            path.unlink(missing_ok=True)
+        staged.discard()  # no outputs of a run that did not finish
         raise
     return summary
 
@@ -124,6 +124,7 @@ def train_and_track(values: Mapping[str, Any], root: Path, out_dir: Path, n_jobs
     cfg = prep.cfg
     uri = tracking.resolve_tracking_uri(root, cfg.tracking.uri)
     experiment_id = tracking.prepare(uri, cfg.tracking.experiment)
+    tracking.end_orphans(uri, [experiment_id])  # runs an earlier killed process left RUNNING
     tags = {"backend": cfg.backend, "preset": cfg.preset, "dataset": cfg.data.name, "dataset_title": cfg.data.title,
             **environment_tags(root, prep.processed_dir, prep.split_dir)}
     with sigterm_raises(), \

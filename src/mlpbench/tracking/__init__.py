@@ -3,14 +3,18 @@
 - ``runs``: the store and experiment, sweep parent runs, ``TrackedRun`` (one run, honest status).
 - ``models``: logging a trained model in its backend's flavour.
 - ``queries``: reading runs back for the report (plain dicts out).
+- ``doctor``: ending runs KILLED whose process is gone.
 """
+from mlpbench.tracking.doctor import end_orphans
 from mlpbench.tracking.queries import (ExperimentNotFoundError, RunNotFoundError, download_artifact,
                                        experiment_id_by_name, find_runs, get_run, metric_history)
-from mlpbench.tracking.runs import (DB_NAME, TrackedRun, child_statuses, end_parent_run, flatten, log_report,
-                                    prepare, resolve_tracking_uri, start_parent_run)
+from mlpbench.tracking.runs import (DB_NAME, TrackedRun, child_statuses, children, end_killed, end_parent_run,
+                                    flatten, log_report, prepare, resolve_tracking_uri, start_parent_run,
+                                    store_root)
 
 __all__ = [
-    "DB_NAME", "ExperimentNotFoundError", "RunNotFoundError", "TrackedRun", "child_statuses", "download_artifact",
-    "end_parent_run", "experiment_id_by_name", "find_runs", "flatten", "get_run", "log_report", "metric_history",
-    "prepare", "resolve_tracking_uri", "start_parent_run",
+    "DB_NAME", "ExperimentNotFoundError", "RunNotFoundError", "TrackedRun", "child_statuses", "children",
+    "download_artifact", "end_killed", "end_orphans", "end_parent_run", "experiment_id_by_name", "find_runs",
+    "flatten", "get_run", "log_report", "metric_history", "prepare", "resolve_tracking_uri", "start_parent_run",
+    "store_root",
 ]

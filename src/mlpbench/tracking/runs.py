@@ -7,45 +7,80 @@ success, KILLED on SIGINT/SIGTERM, FAILED on any other exception (the error is k
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import traceback
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import mlflow
 from mlflow.entities import RunStatus
 from mlflow.tracking import MlflowClient
 
 from mlpbench.signals import Terminated
+from mlpbench.tracking.doctor import PROCESS_TAG, REASON_TAG, process_tag
 
 DB_NAME = "mlflow.db"
 # MLflow re-downloads logged models to check them; its progress bar would clutter training logs.
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
+def store_root(root: Path) -> Path:
+    """The folder that holds the default store: the user's repository.
+
+    DVC runs a queued experiment (``dvc exp run --queue``) in a temporary copy of the repository
+    and points ``DVC_ROOT`` at the original; a store inside the copy would be deleted with it.
+    """
+    return Path(os.environ.get("DVC_ROOT") or root)
+
+
 def resolve_tracking_uri(root: Path, configured: str | None = None) -> str:
-    """MLFLOW_TRACKING_URI, else ``tracking.uri`` from the config, else ROOT/mlflow.db (absolute).
+    """MLFLOW_TRACKING_URI, else ``tracking.uri`` from the config, else mlflow.db in ``store_root``.
 
     A relative ``sqlite:///x.db`` would follow the working directory, which Hydra and DVC change,
-    so relative SQLite paths are anchored at the project root.
+    so relative SQLite paths are anchored at ``store_root(root)``.
     """
-    uri = os.environ.get("MLFLOW_TRACKING_URI") or configured or f"sqlite:///{Path(root) / DB_NAME}"
+    base = store_root(root)
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or configured or f"sqlite:///{base / DB_NAME}"
     prefix = "sqlite:///"
     if uri.startswith(prefix) and not uri[len(prefix):].startswith("/"):
-        uri = prefix + str((Path(root) / uri[len(prefix):]).resolve())
+        uri = prefix + str((base / uri[len(prefix):]).resolve())
     return uri
 
 
+@contextlib.contextmanager
+def _store_lock(uri: str) -> Iterator[None]:
+    """For a SQLite store, an exclusive lock on ``<db>.lock`` beside it; nothing for servers.
+
+    MLflow's schema creation and ``create_experiment`` race when several processes (two sweeps
+    started together, parallel jobs) find a fresh store at once.
+    """
+    prefix = "sqlite:///"
+    if not uri.startswith(prefix):
+        yield
+        return
+    lock = Path(uri[len(prefix):] + ".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def prepare(uri: str, experiment: str) -> str:
-    """Create the store (schema migration) and the experiment once, before any parallel job.
+    """Create the store (schema migration) and the experiment, safely from several processes.
 
     Returns the experiment id.
     """
-    mlflow.set_tracking_uri(uri)
-    found = mlflow.get_experiment_by_name(experiment)
-    if found:
-        return found.experiment_id
-    return mlflow.create_experiment(experiment, artifact_location=_artifact_location(uri, experiment))
+    with _store_lock(uri):
+        client = MlflowClient(uri)
+        found = client.get_experiment_by_name(experiment)
+        if found:
+            return found.experiment_id
+        return client.create_experiment(experiment, artifact_location=_artifact_location(uri, experiment))
 
 
 def _artifact_location(uri: str, experiment: str) -> str | None:
@@ -75,22 +110,40 @@ def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 def start_parent_run(uri: str, experiment_id: str, name: str, tags: Mapping[str, str]) -> str:
     """Create the parent run of a sweep (left RUNNING until ``end_parent_run``); return its id."""
     client = MlflowClient(uri)
-    return client.create_run(experiment_id, run_name=name, tags=dict(tags)).info.run_id
+    tags = {PROCESS_TAG: process_tag(), **tags}
+    return client.create_run(experiment_id, run_name=name, tags=tags).info.run_id
 
 
-def end_parent_run(uri: str, run_id: str, status: str) -> None:
-    """Mark the sweep's parent run FINISHED/FAILED/KILLED if it is still RUNNING."""
+def end_parent_run(uri: str, run_id: str, status: str, reason: str | None = None) -> None:
+    """Mark the sweep's parent run FINISHED/FAILED/KILLED (with ``reason`` as a tag) if still RUNNING."""
     client = MlflowClient(uri)
     if client.get_run(run_id).info.status == "RUNNING":
+        if reason:
+            client.set_tag(run_id, "sweep_end_reason", reason[:5000])
         client.set_terminated(run_id, status)
+
+
+def children(uri: str, parent_run_id: str) -> list[dict[str, str]]:
+    """``{run_id, name, status, process, error}`` of each run whose parent is ``parent_run_id``."""
+    client = MlflowClient(uri)
+    parent = client.get_run(parent_run_id)
+    runs = client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent_run_id}'",
+                              max_results=5000)
+    return [{"run_id": r.info.run_id, "name": r.info.run_name, "status": r.info.status,
+             "process": r.data.tags.get(PROCESS_TAG, ""), "error": r.data.tags.get("error", "")} for r in runs]
 
 
 def child_statuses(uri: str, parent_run_id: str) -> list[str]:
     """Statuses of the runs whose parent is ``parent_run_id``."""
+    return [c["status"] for c in children(uri, parent_run_id)]
+
+
+def end_killed(uri: str, run_id: str, reason: str) -> None:
+    """End a run KILLED with ``reason`` (tag ``killed_reason``) if it is still RUNNING."""
     client = MlflowClient(uri)
-    parent = client.get_run(parent_run_id)
-    runs = client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent_run_id}'")
-    return [r.info.status for r in runs]
+    if client.get_run(run_id).info.status == "RUNNING":
+        client.set_tag(run_id, REASON_TAG, reason[:5000])
+        client.set_terminated(run_id, "KILLED")
 
 
 class TrackedRun:
@@ -105,7 +158,7 @@ class TrackedRun:
     def __enter__(self) -> "TrackedRun":
         mlflow.set_tracking_uri(self.uri)
         run = mlflow.start_run(experiment_id=self.experiment_id, run_name=self.run_name,
-                               parent_run_id=self.parent_run_id, tags=dict(self.tags))
+                               parent_run_id=self.parent_run_id, tags={PROCESS_TAG: process_tag(), **self.tags})
         self.run_id = run.info.run_id
         mlflow.log_params(flatten(self.params))
         return self

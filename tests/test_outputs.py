@@ -1,0 +1,45 @@
+"""A run's outputs (model folder, history, metrics) appear together or not at all."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from mlpbench.run.outputs import Staged
+
+
+def _stage(root: Path) -> Staged:
+    staged = Staged(root / "models" / "numpy", root / "metrics" / "numpy_history.csv", root / "metrics" / "numpy.json")
+    staged.model_dir.mkdir(parents=True)
+    (staged.model_dir / "weights.npz").write_bytes(b"new")
+    staged.write_history("epoch\n1\n")
+    staged.write_metrics({"run_id": "r"})
+    return staged
+
+
+def _visible(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+
+
+def test_nothing_is_visible_before_commit_and_everything_after(tmp_path):
+    staged = _stage(tmp_path)
+    assert not (tmp_path / "metrics" / "numpy.json").exists() and not (tmp_path / "models" / "numpy").exists()
+    staged.commit()
+    assert _visible(tmp_path) == {"models/numpy/weights.npz", "metrics/numpy_history.csv", "metrics/numpy.json"}
+
+
+def test_commit_replaces_an_earlier_model_folder_whole(tmp_path):
+    old = tmp_path / "models" / "numpy"
+    old.mkdir(parents=True)
+    (old / "stale.pt").write_bytes(b"old")
+    _stage(tmp_path).commit()
+    assert sorted(p.name for p in old.iterdir()) == ["weights.npz"]
+    assert (old / "weights.npz").read_bytes() == b"new"
+
+
+def test_discard_and_a_killed_run_leave_no_output(tmp_path):
+    _stage(tmp_path).discard()
+    assert _visible(tmp_path) == set()
+    _stage(tmp_path)  # as if the process died before commit: only hidden staging files
+    assert all(Path(p).name.startswith(".") or "/." in p for p in _visible(tmp_path))
+    Staged(tmp_path / "models" / "numpy", tmp_path / "metrics" / "numpy_history.csv",
+           tmp_path / "metrics" / "numpy.json")  # the next run removes them
+    assert _visible(tmp_path) == set()
