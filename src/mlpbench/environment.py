@@ -76,8 +76,10 @@ def environment_tags(root: Path, processed_dir: Path, split_dir: Path) -> dict[s
     import numpy
     import torch
 
+    dvc_experiment = {"dvc_experiment": os.environ["DVC_EXP_NAME"]} if os.environ.get("DVC_EXP_NAME") else {}
     return {
         **git_state(root),
+        **dvc_experiment,
         "data_sha256": data_sha256(processed_dir, split_dir),
         "numpy_version": numpy.__version__,
         "torch_version": torch.__version__,

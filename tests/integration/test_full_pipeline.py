@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -80,3 +81,26 @@ def test_repro_trains_tracks_reports_then_is_a_no_op_and_exp_run_changes_trainin
         assert client.get_run(summary["run_id"]).data.params["train.epochs"] == "1"
     tutorial = json.loads((repo / "metrics" / "tutorial_numpy.json").read_text())
     assert tutorial["run_id"] == runs["tutorial_numpy"].info.run_id  # its params did not change
+
+
+def test_queued_experiments_log_to_the_repository_store(repo):
+    repo, env = repo
+    dvc(repo, env, "repro")
+    for lr in ("0.05", "0.2"):
+        dvc(repo, env, "exp", "run", "--queue", "-S", f"optim.lr={lr}", "-S", "train.epochs=1")
+    dvc(repo, env, "queue", "start", "-j", "2")
+    deadline = time.monotonic() + 600
+    while "Queued" in (status := dvc(repo, env, "queue", "status")) or "Running" in status:
+        assert time.monotonic() < deadline, status
+        time.sleep(2)
+    assert status.count("Success") == 2 and "Failed" not in status, status
+
+    client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("mlpbench").experiment_id])
+    queued = [r for r in runs if r.data.tags.get("dvc_experiment")]
+    # Every stage of both experiments ran (the first repro is not committed, so their baseline has
+    # no results): train and tutorial for each backend, all in the repository's own store.
+    assert len(queued) == 8 and {r.info.status for r in queued} == {"FINISHED"}
+    assert sorted(r.data.params["optim.lr"] for r in queued if r.data.tags["preset"] == "default") == \
+        ["0.05", "0.05", "0.2", "0.2"]
+    assert len({r.data.tags["dvc_experiment"] for r in queued}) == 2
