@@ -141,3 +141,17 @@ def test_a_diverging_run_ends_failed_with_the_reason(tiny_root, optim):
     (run,) = _runs(tiny_root)
     assert run.info.status == "FAILED" and "DivergedError" in run.data.tags["error"]
     assert not (tiny_root / "out" / "metrics.json").exists()
+
+
+def test_a_crashing_job_fails_the_sweep_and_the_parent_names_it(tiny_root):
+    cmd = TRAIN + ["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "optim.lr=0.1,1e4"] + \
+        _overrides(tiny_root, "train.epochs=2")
+    done = subprocess.run(cmd, cwd=tiny_root, env=_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0
+    runs = _runs(tiny_root)
+    assert "RUNNING" not in [r.info.status for r in runs]
+    parent = next(r for r in runs if r.data.tags.get("sweep") == "parent")
+    crashed = next(r for r in runs if r.data.params.get("optim.lr") == "10000.0")
+    assert parent.info.status == "FAILED" and crashed.info.status == "FAILED"
+    reason = parent.data.tags["sweep_end_reason"]
+    assert "1 job(s) FAILED" in reason and crashed.info.run_name in reason and "DivergedError" in reason
