@@ -20,11 +20,13 @@ from mlpbench.config import ConfigError
 from mlpbench.config.store import register_configs
 from mlpbench.data import DataFileError
 from mlpbench.run import train_and_track
+from mlpbench.signals import Terminated
 from mlpbench.sweep import parent_run_id
 from mlpbench.training import NonFiniteLossError
 
 ROOT = Path(__file__).resolve().parents[1]
 log = logging.getLogger("mlpbench")
+DEBUG_ENV = "MLPBENCH_DEBUG"  # set: a stopped run shows its traceback
 register_configs()  # the schema conf/config.yaml names in its defaults
 
 
@@ -41,6 +43,12 @@ def main(cfg: DictConfig) -> float:
     except (ConfigError, DataFileError, NonFiniteLossError, FileNotFoundError) as err:
         log.error("%s", err)
         sys.exit(f"train failed: {err}")
+    except (KeyboardInterrupt, Terminated) as err:
+        if os.environ.get(DEBUG_ENV) or hc.mode.name == "MULTIRUN":  # a sweep's own hook reports it
+            raise
+        print(f"train stopped ({str(err) or 'Ctrl-C'}); its MLflow run ended KILLED, no output files written "
+              f"(set {DEBUG_ENV}=1 for the traceback)", file=sys.stderr)
+        raise SystemExit(130 if isinstance(err, KeyboardInterrupt) else 143) from None
     log.info("%s: val acc %.4f, test acc %.4f, %.1fs (MLflow run %s)", summary["run_name"],
              summary["final_val_acc"], summary["test_acc"], summary["time_total_s"], summary["run_id"])
     return summary["final_val_acc"]
