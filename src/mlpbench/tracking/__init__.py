@@ -2,19 +2,19 @@
 
 - ``runs``: the store and experiment, sweep parent runs, ``TrackedRun`` (one run, honest status).
 - ``models``: logging a trained model in its backend's flavour.
-- ``queries``: reading runs back for the report (plain dicts out).
+- ``queries``: reading runs back for the report (dicts and DataFrames, no mlflow objects).
 - ``doctor``: ending runs KILLED whose process is gone.
 """
 from mlpbench.tracking.doctor import end_orphans
 from mlpbench.tracking.queries import (ExperimentNotFoundError, RunNotFoundError, download_artifact,
-                                       experiment_id_by_name, find_runs, get_run, metric_history)
-from mlpbench.tracking.runs import (DB_NAME, TrackedRun, child_statuses, children, end_killed, end_parent_run,
+                                       experiment_id_by_name, get_run, metric_history, search_runs)
+from mlpbench.tracking.runs import (DB_NAME, TrackedRun, children, end_killed, end_parent_run,
                                     flatten, log_report, prepare, resolve_tracking_uri, start_parent_run,
                                     store_root)
 
 __all__ = [
-    "DB_NAME", "ExperimentNotFoundError", "RunNotFoundError", "TrackedRun", "child_statuses", "children",
-    "download_artifact", "end_killed", "end_orphans", "end_parent_run", "experiment_id_by_name", "find_runs",
-    "flatten", "get_run", "log_report", "metric_history", "prepare", "resolve_tracking_uri", "start_parent_run",
-    "store_root",
+    "DB_NAME", "ExperimentNotFoundError", "RunNotFoundError", "TrackedRun", "children",
+    "download_artifact", "end_killed", "end_orphans", "end_parent_run", "experiment_id_by_name",
+    "flatten", "get_run", "log_report", "metric_history", "prepare", "resolve_tracking_uri", "search_runs",
+    "start_parent_run", "store_root",
 ]

@@ -89,18 +89,6 @@ def _search(uri: str, experiment_ids: list[str] | None, filters: list[str]) -> l
             return runs
 
 
-def find_runs(uri: str, experiment: str | None = None, filter_string: str = "",
-              parent_run_id: str | None = None) -> list[dict[str, Any]]:
-    """Runs of ``experiment`` (by name) and/or children of ``parent_run_id``, oldest first.
-
-    ``filter_string`` is an MLflow search filter, e.g. ``params.backend = 'numpy'``; it is
-    combined with the parent condition by AND. At least one of experiment/parent_run_id is needed.
-    """
-    if experiment is None and parent_run_id is None:
-        raise ValueError("find_runs needs an experiment name or a parent run id")
-    return _search(uri, *_where(uri, experiment, filter_string, parent_run_id))
-
-
 FRAME_COLUMNS = ("run_id", "name", "experiment_id", "status")
 
 

@@ -133,11 +133,6 @@ def children(uri: str, parent_run_id: str) -> list[dict[str, str]]:
              "process": r.data.tags.get(PROCESS_TAG, ""), "error": r.data.tags.get("error", "")} for r in runs]
 
 
-def child_statuses(uri: str, parent_run_id: str) -> list[str]:
-    """Statuses of the runs whose parent is ``parent_run_id``."""
-    return [c["status"] for c in children(uri, parent_run_id)]
-
-
 def end_killed(uri: str, run_id: str, reason: str) -> None:
     """End a run KILLED with ``reason`` (tag ``killed_reason``) if it is still RUNNING."""
     client = MlflowClient(uri)
