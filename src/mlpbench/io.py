@@ -45,9 +45,9 @@ def write_text(path: Path, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
-def write_json(path: Path, obj: Any) -> None:
-    """Write ``obj`` as indented, key-sorted JSON, atomically."""
-    write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+def write_json(path: Path, obj: Any, sort_keys: bool = True) -> None:
+    """Write ``obj`` as indented JSON (keys sorted unless ``sort_keys=False``), atomically."""
+    write_text(path, json.dumps(obj, indent=2, sort_keys=sort_keys) + "\n")
 
 
 def save_npy(path: Path, array: np.ndarray) -> None:

@@ -70,6 +70,8 @@ def test_run_records_params_metrics_tags_artifacts_and_outputs(tiny_root, backen
     metrics = json.loads((tiny_root / "metrics/x.json").read_text())
     assert metrics["run_id"] == summary["run_id"]
     assert metrics["test_acc"] == run.data.metrics["test/acc"]
+    # what `dvc exp show` shows first: validation and test accuracy, then epoch time
+    assert list(metrics)[:3] == ["final_val_acc", "test_acc", "time_epoch_median_s"]
     assert (tiny_root / "metrics/x.csv").read_text().startswith("epoch,train_loss")
     model = load_model(tiny_root / "models/x")
     x_test = np.load(tiny_root / "data/processed/test_images.npy")
@@ -77,10 +79,10 @@ def test_run_records_params_metrics_tags_artifacts_and_outputs(tiny_root, backen
     assert np.mean(model.predict(x_test) == y_test) == pytest.approx(metrics["test_acc"])
     if backend == "torch":
         assert (tiny_root / "models/x/model.pt").is_file()
-    else:  # the pyfunc model logged to MLflow predicts what the saved model predicts
-        mlflow.set_tracking_uri(values["tracking"]["uri"])
-        logged = mlflow.pyfunc.load_model(f"runs:/{summary['run_id']}/model")
-        np.testing.assert_array_equal(logged.predict(x_test), model.predict(x_test))
+    # the pyfunc model logged to MLflow (probabilities) predicts what the saved model predicts
+    mlflow.set_tracking_uri(values["tracking"]["uri"])
+    logged = mlflow.pyfunc.load_model(f"runs:/{summary['run_id']}/{backend}-mlp")
+    np.testing.assert_array_equal(logged.predict(x_test.astype(np.float32)).argmax(axis=1), model.predict(x_test))
 
 
 def test_invalid_config_fails_before_any_run_is_created(tiny_root):

@@ -131,9 +131,11 @@ class Backend(Protocol):
         """
         ...
 
-    def log_model(self, models, model_dir: Path, example: np.ndarray) -> None:
+    def log_model(self, models, model_dir: Path, example: np.ndarray, name: str) -> str:
         """Log the saved model through ``models`` (``mlpbench.tracking.models``) in its own flavour.
 
-        example: a few input rows (k, features) that document (and for torch, trace) the model.
+        example: a few input rows (k, features) that document (and for torch, trace) the model;
+        name: the logged model's name (``models.model_name``). Returns the logged model's id.
+        Its pyfunc ``predict`` returns class probabilities (see ``mlpbench.tracking.models``).
         """
         ...

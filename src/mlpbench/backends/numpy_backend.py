@@ -136,5 +136,5 @@ class NumpyBackend:
     def save(self, model_dir: Path) -> list[Path]:
         return [save_weights(self.state_dict(), self.meta, model_dir)]
 
-    def log_model(self, models, model_dir: Path, example: np.ndarray) -> None:
-        models.log_numpy_model(weights_path(model_dir))
+    def log_model(self, models, model_dir: Path, example: np.ndarray, name: str) -> str:
+        return models.log_numpy_model(weights_path(model_dir), example, name)

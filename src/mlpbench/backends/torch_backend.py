@@ -92,6 +92,18 @@ SCHEDULES = implementations(config.SCHEDULES, {
 }, "the torch backend")
 
 
+class Probabilities(nn.Module):
+    """``model`` then softmax, the logged model's contract: (n, 784) float32 -> (n, classes) float32."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dtype = next(self.model.parameters()).dtype
+        return self.model(x.to(dtype)).softmax(dim=1).float()
+
+
 def resolve_device(device: str) -> torch.device:
     """auto -> cuda when available, else cpu; asking for cuda without one is an error."""
     if device == "auto":
@@ -189,5 +201,5 @@ class TorchBackend:
             torch.save(self.module.state_dict(), tmp)
         return written + [Path(model_dir) / "model.pt"]
 
-    def log_model(self, models, model_dir: Path, example: np.ndarray) -> None:
-        models.log_torch_model(self.module, example)
+    def log_model(self, models, model_dir: Path, example: np.ndarray, name: str) -> str:
+        return models.log_torch_model(Probabilities(self.module).eval(), example, name)

@@ -46,7 +46,7 @@ class Staged:
         write_text(self.history_file, text)
 
     def write_metrics(self, summary: dict) -> None:
-        write_json(self.metrics_file, summary)
+        write_json(self.metrics_file, summary, sort_keys=False)  # `dvc exp show` keeps this order
 
     def commit(self) -> None:
         """Move every staged output into place; metrics last."""

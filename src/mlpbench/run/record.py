@@ -1,4 +1,4 @@
-"""Record a run: MLflow params, per-epoch metrics, summary, artifacts and model, then the files.
+"""Record a run: MLflow params, per-epoch metrics, data inputs, model, summary, artifacts, then the files.
 
 The output files (model, history CSV, metrics JSON) are staged and moved into place together
 (``run.outputs``) only after the MLflow run has everything; if anything fails none appears, and
@@ -26,9 +26,10 @@ from mlpbench.progress import EpochProgress
 from mlpbench.run.build import Prepared, prepare_run, run_name
 from mlpbench.run.outputs import Staged
 from mlpbench.signals import sigterm_raises
-from mlpbench.tracking import models
+from mlpbench.tracking import datasets, models
 from mlpbench.training import TrainResult, fit
 
+SHOWN_FIRST = ("final_val_acc", "test_acc", "time_epoch_median_s")  # lead the metrics file
 HISTORY_FIELDS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_time_s", "samples_per_s")
 
 
@@ -91,20 +92,30 @@ def _fit(run: tracking.TrackedRun, backend: Backend, prep: Prepared, progress: b
 
 def record(run: tracking.TrackedRun, backend: Backend, prep: Prepared, result: TrainResult,
            values: Mapping[str, Any], work: Path) -> dict[str, Any]:
-    """Log the results and the model, then write the output files; return the metrics file's content."""
-    cfg, out = prep.cfg, prep.outputs
+    """Log the data splits, the model, the summary (linked to the model) and artifacts; write the files.
+
+    Returns the metrics file's content.
+    """
+    cfg, out, data = prep.cfg, prep.outputs, prep.dataset
+    datasets.log_datasets({"training": (data.x_train, data.y_train), "validation": (data.x_val, data.y_val),
+                           "test": (data.x_test, data.y_test)},
+                          source=str(cfg.data.paths.processed), data_sha256=run.tags["data_sha256"],
+                          name=cfg.data.name)
     metrics = summary_metrics(result)
-    run.log_metrics(metrics)
     history = history_csv(result)
-    _log_artifacts(run, values, result, history, work)
     staged = Staged(out.model_dir, out.history_file, out.metrics_file)
     try:
         backend.save(staged.model_dir)
-        backend.log_model(models, staged.model_dir, prep.dataset.x_val[:5])
+        model_id = backend.log_model(models, staged.model_dir, data.x_val[:5],
+                                     models.model_name(cfg.backend, cfg.preset))
+        models.log_model_metrics(metrics, model_id)  # the summary, test metrics included, on the model
+        _log_artifacts(run, values, result, history, work)
         staged.write_history(history)
-        summary = {"run_id": run.run_id, "experiment_id": run.experiment_id, "run_name": run.run_name,
-                   "backend": cfg.backend, "preset": cfg.preset,
-                   **{k.replace("/", "_"): v for k, v in metrics.items()}}
+        # `dvc exp show` shows the keys in this order: the numbers users compare first.
+        numbers = {k.replace("/", "_"): v for k, v in metrics.items()}
+        first = {k: numbers.pop(k) for k in SHOWN_FIRST}
+        summary = {**first, **numbers, "run_id": run.run_id, "experiment_id": run.experiment_id,
+                   "run_name": run.run_name, "backend": cfg.backend, "preset": cfg.preset}
         staged.write_metrics(summary)
         staged.commit()
     except BaseException:
@@ -114,11 +125,13 @@ def record(run: tracking.TrackedRun, backend: Backend, prep: Prepared, result: T
 
 
 def train_and_track(values: Mapping[str, Any], root: Path, out_dir: Path, n_jobs: int = 1,
-                    parent_run_id: str | None = None, progress: bool | None = None) -> dict[str, Any]:
+                    parent_run_id: str | None = None, progress: bool | None = None,
+                    swept: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Build, fit and record one configuration; return the summary written to the metrics file.
 
     values: the composed config (see conf/). Unset ``outputs.*`` paths are files in ``out_dir``.
-    Invalid values raise ``ConfigError`` before any MLflow run exists.
+    Invalid values raise ``ConfigError`` before any MLflow run exists. swept: a sweep job's values
+    of the swept keys, shown in its run name.
     """
     prep = prepare_run(values, root, out_dir, n_jobs)
     cfg = prep.cfg
@@ -128,7 +141,7 @@ def train_and_track(values: Mapping[str, Any], root: Path, out_dir: Path, n_jobs
     tags = {"backend": cfg.backend, "preset": cfg.preset, "dataset": cfg.data.name, "dataset_title": cfg.data.title,
             **environment_tags(root, prep.processed_dir, prep.split_dir)}
     with sigterm_raises(), \
-            tracking.TrackedRun(uri, experiment_id, run_name(cfg), run_params(cfg), tags, parent_run_id) as run:
+            tracking.TrackedRun(uri, experiment_id, run_name(cfg, swept), run_params(cfg), tags, parent_run_id) as run:
         backend = build_backend(cfg, prep.dataset.x_train.shape[1], cfg.data.num_classes)
         run.set_tags({f"backend_{k}": str(v) for k, v in backend.info().items()})
         result = _fit(run, backend, prep, progress)

@@ -2,6 +2,11 @@
 
 Each backend's ``log_model`` picks its flavour: torch modules through ``mlflow.pytorch``, the
 NumPy MLP as an ``mlflow.pyfunc`` model (``NumpyMLPModel``) whose artifact is its ``weights.npz``.
+
+Both flavours keep one contract: ``mlflow.pyfunc.load_model(uri).predict(x)`` with ``x`` (n, 784)
+float32 pixels in [0, 1] returns (n, num_classes) float32 class probabilities (rows sum to 1; the
+argmax is the digit). Models are named by ``model_name`` (``numpy-mlp``, ``torch-mlp-tutorial``)
+and carry a signature and an input example.
 """
 from __future__ import annotations
 
@@ -14,35 +19,76 @@ import mlflow.pyfunc
 import numpy as np
 
 
-def log_torch_model(module, input_example: np.ndarray) -> None:
-    """Log an ``nn.Module``; ``input_example`` (a few input rows) traces and documents it."""
+def model_name(backend: str, preset: str) -> str:
+    """The logged model's name: ``<backend>-mlp``, with ``-<preset>`` unless the preset is default."""
+    return f"{backend}-mlp" if preset == "default" else f"{backend}-mlp-{preset}"
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """(n, classes) logits -> (n, classes) float32 probabilities, stable for large logits."""
+    z = np.asarray(logits, dtype=np.float64)
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def _signature(example: np.ndarray, probabilities: np.ndarray):
+    from mlflow.models import infer_signature
+
+    return infer_signature(np.asarray(example, dtype=np.float32), probabilities)
+
+
+def log_torch_model(module, input_example: np.ndarray, name: str) -> str:
+    """Log an ``nn.Module`` that already follows the contract above; return the model id.
+
+    module: returns probabilities (the torch backend wraps its MLP in ``Probabilities``), on any
+    device; input_example: a few input rows (k, features), logged as the example and the signature.
+    """
     import mlflow.pytorch  # the flavour pulls in torch; import it only when needed
     import torch
 
+    example = np.asarray(input_example, dtype=np.float32)
+    device = next(module.parameters()).device
+    with torch.no_grad():
+        probabilities = module(torch.from_numpy(example).to(device)).cpu().numpy()
     # Requirements given, not inferred: inference re-imports the model (seconds per run).
-    mlflow.pytorch.log_model(module, name="model", input_example=input_example,
-                             pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"])
+    info = mlflow.pytorch.log_model(module, name=name, input_example=example,
+                                    signature=_signature(example, probabilities),
+                                    pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"])
+    return info.model_id
 
 
-def log_numpy_model(weights: Path) -> None:
-    """Log the NumPy MLP saved in ``weights`` (a ``weights.npz``) as a pyfunc model."""
+def log_numpy_model(weights: Path, input_example: np.ndarray, name: str) -> str:
+    """Log the NumPy MLP saved in ``weights`` (a ``weights.npz``) as a pyfunc model; return its id.
+
+    input_example: a few input rows (k, features), logged as the example and used for the signature.
+    """
+    from mlpbench import model_io
+
+    example = np.asarray(input_example, dtype=np.float32)
+    signature = _signature(example, softmax(model_io.load_model(weights).logits(example)))
     # The model object holds no state (weights travel as an artifact), so pickling it is safe;
     # silence MLflow's generic warnings about pickled python models.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         logging.getLogger("mlflow.pyfunc").setLevel(logging.ERROR)
-        mlflow.pyfunc.log_model(
-            name="model", python_model=NumpyMLPModel(), artifacts={"weights": str(weights)},
+        info = mlflow.pyfunc.log_model(
+            name=name, python_model=NumpyMLPModel(), artifacts={"weights": str(weights)},
             code_paths=[str(Path(__file__).parents[1])],  # ship mlpbench: loads without installing it
-            pip_requirements=["numpy"],
+            pip_requirements=["numpy"], input_example=example, signature=signature,
         )
+    return info.model_id
+
+
+def log_model_metrics(metrics: dict[str, float], model_id: str) -> None:
+    """Log ``metrics`` to the active run, linked to the logged model ``model_id``."""
+    mlflow.log_metrics(dict(metrics), model_id=model_id)
 
 
 class NumpyMLPModel(mlflow.pyfunc.PythonModel):
     """The from-scratch NumPy MLP as an ``mlflow.pyfunc`` model.
 
     Its one artifact ``weights`` is the ``weights.npz`` written by ``model_io.save_model``;
-    ``predict`` takes pixels (n, 784) in [0, 1] and returns predicted digits (n,) int64.
+    ``predict`` takes pixels (n, 784) in [0, 1] and returns class probabilities (n, classes) float32.
     """
 
     def load_context(self, context) -> None:
@@ -53,6 +99,6 @@ class NumpyMLPModel(mlflow.pyfunc.PythonModel):
     def predict(self, context, model_input: np.ndarray, params=None) -> np.ndarray:
         # The np.ndarray hint tells MLflow not to infer a signature from it (an untyped input
         # makes MLflow warn when this class is defined, i.e. in every run that imports tracking).
-        return self.model.predict(np.asarray(model_input, dtype=np.float32))
+        return softmax(self.model.logits(np.asarray(model_input, dtype=np.float32)))
 
 
