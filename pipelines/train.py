@@ -21,7 +21,7 @@ from mlpbench.config.store import register_configs
 from mlpbench.data import DataFileError
 from mlpbench.run import train_and_track
 from mlpbench.signals import Terminated
-from mlpbench.sweep import parent_run_id
+from mlpbench.sweep import job_swept, parent_run_id
 from mlpbench.training import NonFiniteLossError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,7 +39,7 @@ def main(cfg: DictConfig) -> float:
     values = OmegaConf.to_container(cfg, resolve=True)
     try:
         summary = train_and_track(values, ROOT, Path(hc.runtime.output_dir), n_jobs=n_jobs,
-                                  parent_run_id=parent_run_id(hc))
+                                  parent_run_id=parent_run_id(hc), swept=job_swept(hc))
     except (ConfigError, DataFileError, NonFiniteLossError, FileNotFoundError) as err:
         log.error("%s", err)
         sys.exit(f"train failed: {err}")

@@ -3,8 +3,10 @@
 ``MlflowSweepCallback`` runs in the launching process. Before any job starts it composes and
 checks every job's config (a bad value in any job stops the sweep with one line naming the job and
 the key), creates the MLflow store and experiment (under a lock, so sweeps started together do not
-race), ends runs an earlier killed process left RUNNING, and creates the parent run, whose id it
-leaves in the sweep folder for the jobs to read. Each sweep gets its own folder (``${sweep_id:}``
+race), ends runs an earlier killed process left RUNNING, and creates the parent run, named by what
+it sweeps (``sweep backend=numpy,torch optim.lr=0.05,0.1``). It leaves the parent's id and the swept
+keys in the sweep folder for the jobs to read (also on other nodes sharing it); each job appends its
+values of those keys to its run name (``... e13 [backend=numpy optim.lr=0.05]``). Each sweep gets its own folder (``${sweep_id:}``
 in ``conf/config.yaml``), so two sweeps never share a parent. Any error here fails the sweep with
 one line and a non-zero exit.
 
@@ -35,6 +37,8 @@ from mlpbench.tracking.doctor import live_pid
 
 log = logging.getLogger(__name__)
 PARENT_FILE = "mlflow_parent_run_id"
+SWEPT_FILE = "mlflow_swept_keys"  # the swept override keys, one a line, for the jobs' run names
+NAME_MAX = 100  # characters of a parent run's name
 STOP_WAIT_S = 15  # how long a stopped sweep waits for its jobs to end their runs themselves
 
 # ${sweep_id:} in hydra.sweep.dir: a random id, resolved once per sweep (Hydra copies the cache
@@ -56,6 +60,34 @@ def parent_run_id(hydra_cfg: DictConfig) -> str | None:
         return None
     path = Path(hydra_cfg.sweep.dir) / PARENT_FILE
     return path.read_text().strip() if path.is_file() else None
+
+
+def swept_overrides(overrides: list[str]) -> list[str]:
+    """The multi-valued overrides (``backend=numpy,torch``, ``optim.lr=range(...)``) of a sweep."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    return [o.input_line for o in OverridesParser.create().parse_overrides(list(overrides)) if o.is_sweep_override()]
+
+
+def _key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def sweep_name(overrides: list[str]) -> str:
+    """``sweep`` and what it sweeps (else its fixed overrides), cut to ``NAME_MAX`` characters."""
+    what = " ".join(swept_overrides(overrides) or overrides) or "(no overrides)"
+    name = f"sweep {what}"
+    return name if len(name) <= NAME_MAX else name[:NAME_MAX - 1].rstrip() + "…"
+
+
+def job_swept(hydra_cfg: DictConfig) -> dict[str, str]:
+    """In a multirun job: its values of the swept keys the callback left in the sweep folder."""
+    if hydra_cfg.mode is None or hydra_cfg.mode.name != "MULTIRUN":
+        return {}
+    path = Path(hydra_cfg.sweep.dir) / SWEPT_FILE
+    keys = path.read_text().split() if path.is_file() else []
+    mine = {_key(o): o.split("=", 1)[1] for o in hydra_cfg.overrides.task if "=" in o}
+    return {k: mine[k] for k in keys if k in mine}
 
 
 def job_overrides(config: DictConfig) -> list[list[str]] | None:
@@ -109,6 +141,13 @@ def _claim(sweep_dir: Path, run_id: str) -> None:
         fh.write(run_id + "\n")
 
 
+def _write_swept(sweep_dir: Path, swept: list[str]) -> None:
+    """Leave the swept keys next to the parent link (read by ``job_swept``, also on other nodes)."""
+    tmp = sweep_dir / f".{SWEPT_FILE}.part"
+    tmp.write_text("".join(_key(o) + "\n" for o in swept))
+    os.replace(tmp, sweep_dir / SWEPT_FILE)
+
+
 class MlflowSweepCallback(Callback):
     def __init__(self) -> None:
         self.uri: str | None = None
@@ -140,10 +179,11 @@ class MlflowSweepCallback(Callback):
         sweep_dir = Path(hc.sweep.dir)
         overrides = " ".join(hc.overrides.task) or "(none)"
         self.run_id = tracking.start_parent_run(
-            self.uri, experiment_id, f"sweep {sweep_dir.name}",
+            self.uri, experiment_id, sweep_name(list(hc.overrides.task)),
             {"sweep": "parent", "sweep_overrides": overrides, "sweep_dir": str(sweep_dir.resolve())},
         )
         _claim(sweep_dir, self.run_id)
+        _write_swept(sweep_dir, swept_overrides(list(hc.overrides.task)))
         atexit.register(self._end_if_running)
         signal.signal(signal.SIGTERM, raise_terminated)  # unwind, so the exit hook can run
         log.info("MLflow parent run %s for sweep %s", self.run_id, sweep_dir)

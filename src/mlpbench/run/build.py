@@ -36,12 +36,27 @@ class Prepared:
     split_dir: Path
 
 
-def run_name(cfg: Config) -> str:
-    """E.g. ``numpy h512-256 relu sgd lr0.3 bs768 e13`` (the preset first unless it is ``default``)."""
+def optim_label(optim: Any) -> str:
+    """The optimizer as configured: ``nesterov``, ``sgd``/``sgd-m0.9`` (momentum when nonzero), else its name."""
+    if optim.name == "sgd":
+        if optim.nesterov:
+            return "nesterov"
+        return f"sgd-m{optim.momentum:g}" if optim.momentum else "sgd"
+    return optim.name
+
+
+def run_name(cfg: Config, swept: Mapping[str, str] | None = None) -> str:
+    """E.g. ``numpy h512-256 relu nesterov lr0.3 bs768 e13`` (the preset first unless it is ``default``).
+
+    swept: in a sweep, this job's values of the swept keys, appended as ``[backend=numpy optim.lr=0.05]``.
+    """
     m, o, t = cfg.model, cfg.optim, cfg.train
-    name = (f"{cfg.backend} h{'-'.join(map(str, m.hidden_sizes))} {m.activation} {o.name} "
+    name = (f"{cfg.backend} h{'-'.join(map(str, m.hidden_sizes))} {m.activation} {optim_label(o)} "
             f"lr{o.lr:g} bs{t.batch_size} e{t.epochs}")
-    return name if cfg.preset == "default" else f"{cfg.preset} {name}"
+    name = name if cfg.preset == "default" else f"{cfg.preset} {name}"
+    if swept:
+        name += " [" + " ".join(f"{k}={v}" for k, v in swept.items()) + "]"
+    return name
 
 
 def with_threads(cfg: Config, n_jobs: int) -> Config:

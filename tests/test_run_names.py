@@ -1,0 +1,67 @@
+"""Run names tell runs apart: the optimizer as configured, a sweep's parent by what it sweeps, each
+child by its swept values."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from mlflow.tracking import MlflowClient
+from omegaconf import OmegaConf
+
+from mlpbench import config
+from mlpbench.run.build import run_name
+from mlpbench.sweep import NAME_MAX, SWEPT_FILE, job_swept, sweep_name
+
+from support import PROJECT_ROOT, tiny_config
+
+
+@pytest.mark.parametrize(("overrides", "label"), [
+    ([], "nesterov"), (["optim=sgd"], "sgd"), (["optim=sgd", "optim.momentum=0.9"], "sgd-m0.9"),
+    (["optim=adam"], "adam"), (["optim=adamw"], "adamw"), (["optim=rmsprop"], "rmsprop"),
+])
+def test_run_name_names_the_optimizer_as_configured(tmp_path, overrides, label):
+    cfg = config.load(tiny_config(tmp_path, ["backend=numpy", *overrides]))
+    assert run_name(cfg) == f"numpy h16 relu {label} lr{cfg.optim.lr:g} bs32 e2"
+
+
+def test_run_name_shows_the_preset_and_the_swept_values(tmp_path):
+    cfg = config.load(tiny_config(tmp_path, ["backend=torch"]))
+    name = run_name(cfg, {"backend": "torch", "optim.lr": "0.05"})
+    assert name == "torch h16 relu nesterov lr0.1 bs32 e2 [backend=torch optim.lr=0.05]"
+
+
+def test_sweep_name_shows_the_swept_overrides_else_the_fixed_ones():
+    assert sweep_name(["backend=numpy,torch", "train.epochs=1", "optim.lr=0.05,0.1"]) == \
+        "sweep backend=numpy,torch optim.lr=0.05,0.1"
+    assert sweep_name(["experiment=debug"]) == "sweep experiment=debug"
+    assert sweep_name([]) == "sweep (no overrides)"
+    long = sweep_name([f"model.hidden_sizes={','.join(f'[{n}]' for n in range(100, 140))}"])
+    assert len(long) == NAME_MAX and long.endswith("…")
+
+
+def test_job_swept_reads_the_keys_left_in_the_sweep_folder(tmp_path):
+    (tmp_path / SWEPT_FILE).write_text("backend\noptim.lr\n")
+    hc = OmegaConf.create({"mode": {"name": "MULTIRUN"}, "sweep": {"dir": str(tmp_path)},
+                           "overrides": {"task": ["train.epochs=1", "optim.lr=0.05", "backend=numpy"]}})
+    assert job_swept(hc) == {"backend": "numpy", "optim.lr": "0.05"}
+    hc.mode.name = "RUN"
+    assert job_swept(hc) == {}
+
+
+@pytest.mark.slow
+def test_sweep_parent_and_children_are_named_by_what_they_sweep(tiny_root):
+    data, uri = tiny_root / "data", f"sqlite:///{tiny_root / 'mlflow.db'}"
+    cmd = [sys.executable, str(PROJECT_ROOT / "pipelines" / "train.py"), "-m",
+           f"hydra.sweep.dir={tiny_root / 'multirun'}", "optim.lr=0.05,0.1",
+           f"data.paths.processed={data / 'processed'}", f"data.paths.split={data / 'split'}",
+           f"tracking.uri={uri}", "backend=numpy", "model.hidden_sizes=[16]", "train.batch_size=32",
+           "train.epochs=1"]
+    done = subprocess.run(cmd, cwd=tiny_root, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    runs = MlflowClient(uri).search_runs(["1"])
+    parents = [r.info.run_name for r in runs if r.data.tags.get("sweep") == "parent"]
+    children = sorted(r.info.run_name for r in runs if r.data.tags.get("mlflow.parentRunId"))
+    assert parents == ["sweep optim.lr=0.05,0.1"]
+    assert children == ["numpy h16 relu nesterov lr0.05 bs32 e1 [optim.lr=0.05]",
+                        "numpy h16 relu nesterov lr0.1 bs32 e1 [optim.lr=0.1]"]
