@@ -2,13 +2,18 @@
 
     python pipelines/report.py                                           # reports/comparison.{md,html}
     python pipelines/report.py metrics/numpy.json metrics/torch.json     # these runs only
-    python pipelines/report.py --sweep PARENT_RUN_ID                     # reports/sweep_<id>.{md,html}
-    python pipelines/report.py --experiment mlpbench --filter "params.backend = 'numpy'"
+    python pipelines/report.py --sweep PARENT_RUN_ID                     # reports/sweep_<id[:8]>_<name>.*
+    python pipelines/report.py --experiment mlpbench --filter "params.preset = 'default'"
+                                                          # reports/experiment_mlpbench_<filter>_<hash>.*
+Only FINISHED runs are compared (the others are listed apart); an --experiment selection that
+mixes presets is refused unless --mixed-presets. Errors print one line and exit 1; --debug or
+MLPBENCH_DEBUG=1 shows the traceback.
 
 The metrics files are read only for their run ids; every number comes from the MLflow store
 (MLFLOW_TRACKING_URI, else tracking.uri in params.yaml, else mlflow.db at the project root).
 """
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -17,6 +22,7 @@ from mlpbench.report import ReportError, build_comparison, build_sweep, read_run
 from mlpbench.tracking import resolve_tracking_uri
 
 ROOT = Path(__file__).resolve().parents[1]
+DEBUG_ENV = "MLPBENCH_DEBUG"  # set (or pass --debug): a failed report shows its traceback
 
 
 def default_metrics(params: dict) -> list[Path]:
@@ -39,25 +45,36 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--params", type=Path, default=ROOT / "params.yaml", help="tracking.* settings")
     parser.add_argument("--ui-url", default=None, help="MLflow UI base URL for run links (default: tracking.ui_url)")
     parser.add_argument("--no-log", action="store_true", help="do not record the report as an MLflow run")
+    parser.add_argument("--mixed-presets", action="store_true",
+                        help="let an --experiment report compare runs of different presets")
+    parser.add_argument("--debug", action="store_true", help=f"show the traceback of a failure (or set {DEBUG_ENV}=1)")
     return parser.parse_args(argv)
 
 
-def main(argv=None) -> None:
-    args = parse_args(argv)
+def build(args: argparse.Namespace):
     params = load_params(args.params) if args.params.is_file() else {}
     track = params.get("tracking") or {}
     uri = resolve_tracking_uri(ROOT, track.get("uri"))
     ui_url = args.ui_url or track.get("ui_url")
+    if args.sweep or args.experiment:
+        return build_sweep(uri, args.out, args.sweep, args.experiment, args.filter, ui_url, not args.no_log,
+                           mixed_presets=args.mixed_presets)
+    if args.filter or args.mixed_presets:
+        raise ReportError("--filter and --mixed-presets apply to --sweep/--experiment only")
+    metrics = args.metrics or default_metrics(params)
+    return build_comparison(uri, read_run_ids(metrics), args.out, ui_url, not args.no_log)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
     try:
-        if args.sweep or args.experiment:
-            files = build_sweep(uri, args.out, args.sweep, args.experiment, args.filter, ui_url, not args.no_log)
-        else:
-            if args.filter:
-                sys.exit("--filter applies to --sweep/--experiment only")
-            metrics = args.metrics or default_metrics(params)
-            files = build_comparison(uri, read_run_ids(metrics), args.out, ui_url, not args.no_log)
-    except ReportError as err:
-        sys.exit(f"report failed: {err}")
+        files = build(args)
+    except Exception as err:  # one line for people; the traceback on request
+        if args.debug or os.environ.get(DEBUG_ENV):
+            raise
+        kind = "" if isinstance(err, ReportError) else f"{type(err).__name__}: "
+        first = (str(err).strip().splitlines() or [""])[0]
+        sys.exit(f"report failed: {kind}{first} (pass --debug or set {DEBUG_ENV}=1 for the traceback)")
     logged = f"; MLflow run {files.report_run_id}" if files.report_run_id else ""
     print(f"wrote {files.markdown} and {files.html} ({len(files.figures)} figures){logged}")
 

@@ -56,13 +56,25 @@ def confusion(matrix: np.ndarray, path: Path, title: str = "Confusion matrix (te
     return _save(fig, path)
 
 
+MARKERS = ("o", "s", "^", "D", "v", "P")
+
+
 def against_param(series: Mapping[str, Sequence[tuple[str, float]]], path: Path, xlabel: str,
-                  ylabel: str) -> Path:
-    """One line per label through its (x, y) points in the order given; x is categorical (as text)."""
+                  ylabel: str, order: Sequence[str] | None = None) -> Path:
+    """One line per label through its (x, y) points; x is categorical (as text), in ``order``
+    (default: first appearance). Each label has its own marker and a small sideways offset, so
+    series with equal values stay visible instead of hiding one another.
+    """
+    labels = [str(x) for x in order] if order is not None else list(
+        dict.fromkeys(str(x) for points in series.values() for x, _ in points))
+    where = {x: i for i, x in enumerate(labels)}
     fig, ax = plt.subplots(figsize=(6, 4))
-    for label, points in series.items():
-        xs, ys = zip(*points) if points else ((), ())
-        ax.plot([str(x) for x in xs], ys, "o-", label=label)
+    for j, (label, points) in enumerate(series.items()):
+        shift = (j - (len(series) - 1) / 2) * 0.06
+        xs = [where[str(x)] + shift for x, _ in points]
+        ax.plot(xs, [y for _, y in points], linestyle="-", marker=MARKERS[j % len(MARKERS)],
+                markersize=7 - j % 3, alpha=0.85, label=label)
+    ax.set_xticks(range(len(labels)), labels)
     ax.set(xlabel=xlabel, ylabel=ylabel)
     ax.grid(alpha=0.3)
     ax.legend()

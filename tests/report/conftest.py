@@ -4,7 +4,7 @@ The runs carry what training runs record: the params of their own optimizer and 
 per-epoch and summary metrics, environment tags. Values are chosen so that no two columns of a
 table agree, so a value in the wrong column shows. One session store holds the comparison's four
 runs (experiment ``mlpbench``) and a sweep in ``sweep-test``: a parent with four children
-(backend x optim.lr, the last FAILED) and a report run, which a sweep report must leave out.
+(backend x optim.lr, the last FAILED with an ``error`` tag) and a report run, which a sweep report must leave out.
 """
 from __future__ import annotations
 
@@ -105,7 +105,8 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
     for i, (backend, lr) in enumerate((b, lr) for b in ("numpy", "torch") for lr in SWEEP_LRS):
         children.append(log_run(client, ids[SWEEP_EXPERIMENT], f"sweep {backend} lr{lr}", backend, "default",
                                 {**TUTORIAL, "optim.lr": lr}, (0.96 + i / 100, 0.95 + i / 100, 0.94 + i / 100), 3.0 + i,
-                                tags={"mlflow.parentRunId": parent}, status="FAILED" if i == 3 else "FINISHED"))
+                                tags={"mlflow.parentRunId": parent, **({"error": "RuntimeError: boom"} if i == 3 else {})},
+                                status="FAILED" if i == 3 else "FINISHED"))
     client.set_terminated(parent, "FINISHED")
     report = client.create_run(ids[SWEEP_EXPERIMENT], run_name="report", tags={"report": "true"}).info.run_id
     return Store(root, uri, run_ids, files, parent, tuple(children), report)
@@ -114,3 +115,19 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
 @pytest.fixture(scope="session")
 def client(store: Store) -> MlflowClient:
     return MlflowClient(store.uri)
+
+
+@pytest.fixture(scope="session")
+def hidden(store, client):
+    """Experiment ``sweep-hidden``: default runs over model.hidden_sizes with varying machine keys,
+    one KILLED run with another lr, and one tutorial run (a second preset)."""
+    exp = client.create_experiment("sweep-hidden")
+    ids = []
+    for i, (backend, sizes) in enumerate((b, h) for b in ("numpy", "torch") for h in ("[256]", "[64]")):
+        machine = {"train.threads": str(i + 1), "train.device": "cpu", "train.eval_batch_size": str(256 * (i + 1))}
+        ids.append(log_run(client, exp, f"{backend} {sizes}", backend, "default",
+                           {**DEFAULT, "model.hidden_sizes": sizes, **machine}, (0.97, 0.96, 0.95), 4.0))
+    ids.append(log_run(client, exp, "killed", "numpy", "default", {**DEFAULT, "optim.lr": "0.5"}, (0.5, 0.5, 0.5),
+                       1.0, tags={"killed_reason": "SIGTERM"}, status="KILLED"))
+    ids.append(log_run(client, exp, "tutorial", "numpy", "tutorial", TUTORIAL, (0.9, 0.9, 0.9), 1.0))
+    return ids

@@ -123,7 +123,7 @@ def test_html_is_self_contained_and_escapes_run_text(report):
     assert re.findall(r'(?:src|href)="(?!data:|http://127\.0\.0\.1:5000/#)', html) == []
     assert "<script" not in html and "<link" not in html
     assert "tutorial torch | &lt;h128&gt;" in html and "<h128>" not in html
-    assert "<td class=\"r\">99.15 %</td>" in html and "<td class=\"l\">Tutorial (published)</td>" in html
+    assert "<td class=\"r\">99.15&nbsp;%</td>" in html and "<td class=\"l\">Tutorial (published)</td>" in html
 
 
 def test_curves_are_the_metric_history(store):

@@ -1,16 +1,19 @@
 """The sweep report from a parent run's children or an experiment's runs, and its errors."""
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 
+from mlpbench import figures
 from mlpbench.report import ReportError, build_sweep
-from mlpbench.report.sweep import series
+from mlpbench.report.sweep import MixedPresetsError, series, sort_key
 
 from .conftest import SWEEP_EXPERIMENT, SWEEP_LRS
 from .helpers import PNG_MAGIC, pct, table
 
-HEADER = ["run name", "backend", "optim.lr", "status", "val acc", "test acc", "median epoch", "MLflow run"]
+HEADER = ["run name", "backend", "optim.lr", "val acc", "test acc", "median epoch", "MLflow run"]
 
 
 @pytest.fixture(scope="module")
@@ -21,18 +24,21 @@ def parent_report(store, tmp_path_factory):
 
 def test_a_parents_report_lists_every_child_as_recorded(store, client, parent_report):
     md = parent_report.markdown.read_text()
-    assert parent_report.markdown.name == f"sweep_{store.parent_run_id}.md"
+    assert parent_report.markdown.name == f"sweep_{store.parent_run_id[:8]}_sweep_test.md"
     header, *body = table(md, "Runs")
     assert header == HEADER
-    by_backend_then_lr = [store.child_run_ids[i] for i in (1, 0, 3, 2)]  # 3e-3 < 0.03 as numbers
+    by_backend_then_lr = [store.child_run_ids[i] for i in (1, 0, 2)]  # 3e-3 < 0.03 as numbers; 3 FAILED
     assert [row[-1] for row in body] == [f"`{r}`" for r in by_backend_then_lr]
     for row, run_id in zip(body, by_backend_then_lr):
         run = client.get_run(run_id)
         m = run.data.metrics
         assert row[:-1] == [run.info.run_name, run.data.params["backend"], run.data.params["optim.lr"],
-                            run.info.status, pct(m["final/val_acc"]), pct(m["test/acc"]),
+                            pct(m["final/val_acc"]), pct(m["test/acc"]),
                             f"{m['time/epoch_median_s']:.2f} s"]
-    assert "4 runs, 3 finished. Swept parameters: backend, optim.lr." in md
+    assert "4 runs, 3 finished (only these are compared). Swept parameters: backend, optim.lr." in md
+    header, *others = table(md, "Runs that did not finish")
+    assert header == ["run name", "backend", "status", "error / killed reason", "MLflow run"]
+    assert others == [["sweep torch lr3e-3", "torch", "FAILED", "RuntimeError: boom", f"`{store.child_run_ids[3]}`"]]
     assert "overrides `backend=numpy,torch optim.lr=0.03,3e-3`" in md
     assert store.report_run_id not in md
 
@@ -59,12 +65,13 @@ def test_an_experiments_report_with_a_filter(store, client, tmp_path):
     names = [row[0] for row in table(md, "Runs")[1:]]
     assert names == [f"sweep numpy lr{lr}" for lr in reversed(SWEEP_LRS)]
     assert store.parent_run_id not in md and store.report_run_id not in md
-    assert "filter `params.backend = 'numpy'`" in md and files.markdown.name == f"sweep_{SWEEP_EXPERIMENT}.md"
+    assert "filter `params.backend = 'numpy'`" in md
+    assert files.markdown.name.startswith("experiment_sweep_test_params_backend_numpy_")
     assert "Swept parameters: optim.lr." in md and table(md, "Runs")[0] == HEADER
 
 
 def test_when_only_the_backend_varies_there_are_no_figures(store, tmp_path):
-    files = build_sweep(store.uri, tmp_path, experiment=SWEEP_EXPERIMENT, filter_string="params.optim.lr = '3e-3'",
+    files = build_sweep(store.uri, tmp_path, experiment=SWEEP_EXPERIMENT, filter_string="params.optim.lr = '0.03'",
                         log_to_mlflow=False)
     assert files.figures == () and "Only the backend varies among these runs" in files.markdown.read_text()
     assert table(files.markdown.read_text(), "Runs")[0] == [h for h in HEADER if h != "optim.lr"]
@@ -93,3 +100,52 @@ def test_unknown_parent_empty_results_and_bad_filters_fail_clearly(store, tmp_pa
         build_sweep(store.uri, tmp_path, experiment=SWEEP_EXPERIMENT, filter_string="params.backend = 'jax'")
     with pytest.raises(ReportError, match="check the filter syntax"):
         build_sweep(store.uri, tmp_path, experiment=SWEEP_EXPERIMENT, filter_string="params.backend ==")
+
+
+def test_numbers_and_lists_sort_by_value_not_text():
+    values = ["[256]", "[64, 32]", "[128, 64]", "[64]", "0.1", "5e-3", "relu"]
+    assert sorted(values, key=sort_key) == ["5e-3", "0.1", "[64]", "[64, 32]", "[128, 64]", "[256]", "relu"]
+
+
+DEFAULT_ONLY = "params.preset = 'default'"
+
+
+def test_only_really_varying_non_machine_keys_of_finished_runs_are_swept(store, hidden, tmp_path):
+    files = build_sweep(store.uri, tmp_path, experiment="sweep-hidden", filter_string=DEFAULT_ONLY,
+                        log_to_mlflow=False)
+    md = files.markdown.read_text()
+    assert "5 runs, 4 finished (only these are compared). Swept parameters: backend, model.hidden_sizes." in md
+    assert [row[0] for row in table(md, "Runs")[1:]] == ["numpy [64]", "numpy [256]", "torch [64]", "torch [256]"]
+    assert table(md, "Runs that did not finish")[1][:4] == ["killed", "numpy", "KILLED", "SIGTERM"]
+    assert "killed" not in [row[0] for row in table(md, "Runs")[1:]]
+    assert [p.name for p in files.figures] == ["val_acc_model_hidden_sizes.png", "epoch_time_model_hidden_sizes.png"]
+
+
+def test_files_are_named_after_the_selection(store, hidden, tmp_path):
+    one = build_sweep(store.uri, tmp_path, experiment="sweep-hidden", filter_string=DEFAULT_ONLY, log_to_mlflow=False)
+    two = build_sweep(store.uri, tmp_path, experiment="sweep-hidden",
+                      filter_string=DEFAULT_ONLY + " and params.backend = 'numpy'", log_to_mlflow=False)
+    assert one.markdown.name.startswith("experiment_sweep_hidden_params_preset_default_")
+    assert one.markdown != two.markdown and one.markdown.is_file() and two.markdown.is_file()
+
+
+def test_mixed_presets_are_refused_unless_asked(store, hidden, tmp_path):
+    with pytest.raises(MixedPresetsError, match="presets default, tutorial.*params.preset = 'default'.*--mixed-presets"):
+        build_sweep(store.uri, tmp_path, experiment="sweep-hidden", log_to_mlflow=False)
+    files = build_sweep(store.uri, tmp_path, experiment="sweep-hidden", log_to_mlflow=False, mixed_presets=True)
+    assert "preset" in files.markdown.read_text().split("Swept parameters:")[1].split("\n")[0]
+
+
+def test_equal_series_stay_visible(monkeypatch, tmp_path):
+    saved = {}
+    monkeypatch.setattr(figures, "_save", lambda fig, path: saved.setdefault("fig", fig))
+    same = [("[64]", 97.2), ("[256]", 97.2)]
+    figures.against_param({"NumPy": same, "PyTorch": same}, tmp_path / "x.png", "h", "acc", order=["[64]", "[256]"])
+    a, b = saved["fig"].axes[0].get_lines()
+    assert a.get_marker() != b.get_marker()
+    assert list(a.get_xdata()) != list(b.get_xdata()) and abs(a.get_xdata()[0] - b.get_xdata()[0]) < 0.2
+
+
+def test_html_keeps_a_value_and_its_unit_together(parent_report):
+    html = parent_report.html.read_text()
+    assert "&nbsp;%</td>" in html and "white-space: nowrap" in html and not re.search(r"\d %</td>", html)

@@ -12,6 +12,7 @@ from typing import Callable
 from markupsafe import Markup, escape
 
 MISSING = "—"
+UNIT = re.compile(r"(\d) (%|s|ms|MB|points)(?![\w])")
 
 
 def _ok(value: object) -> bool:
@@ -56,4 +57,5 @@ def run_ref(ui_url: str | None, experiment_id: str, run_id: str) -> str:
 def html(value: str) -> Markup:
     """Report text as HTML: escaped, then its code spans and links marked up."""
     out = re.sub(r"`([^`]*)`", r"<code>\1</code>", str(escape(value)))
+    out = UNIT.sub("\\1&nbsp;\\2", out)  # "97.20 %" never wraps between the value and its unit
     return Markup(re.sub(r"\[([^\]]*)\]\(([^)\s]*)\)", r'<a href="\2">\1</a>', out))

@@ -1,6 +1,7 @@
 """The sweep report: every run of a sweep, and its metrics against each swept parameter."""
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 from typing import Any, Mapping
@@ -12,28 +13,91 @@ from mlpbench.backends import label
 from mlpbench.report import format as fmt
 from mlpbench.report import tables
 from mlpbench.report.render import Figure, ReportFiles, Section, figure_dir, log, write
-from mlpbench.report.runs import backend_rank, load_sweep
+from mlpbench.report.runs import ReportError, backend_rank, column, load_sweep
 
 PLOTTED = (("final/val_acc", "validation accuracy (%)", "val_acc", 100.0),
            ("time/epoch_median_s", "median epoch time (s)", "epoch_time", 1.0))
+# Params that say where and how a run executed, not what it trained: never treated as swept.
+MACHINE_KEYS = frozenset({"train.threads", "train.device", "train.eval_batch_size"})
+NOT_FINISHED: tables.Columns = (("name", "run name", fmt.text), ("backend", "backend", fmt.text),
+                                ("status", "status", fmt.text), ("reason", "error / killed reason", fmt.text),
+                                ("ref", "MLflow run", fmt.text))
 RESULTS: tables.Columns = (
-    ("status", "status", fmt.text), ("final/val_acc", "val acc", fmt.pct), ("test/acc", "test acc", fmt.pct),
+    ("final/val_acc", "val acc", fmt.pct), ("test/acc", "test acc", fmt.pct),
     ("time/epoch_median_s", "median epoch", fmt.seconds), ("ref", "MLflow run", fmt.text))
 
 
+class MixedPresetsError(ReportError):
+    """An experiment-wide selection holds runs of more than one preset."""
+
+
 def swept_params(runs: pd.DataFrame) -> list[str]:
-    """Params (without ``params.``) whose value differs among the runs, by name, ``backend`` first."""
-    keys = [c.removeprefix("params.") for c in runs.columns
-            if c.startswith("params.") and runs[c].nunique(dropna=False) > 1]
+    """Params (without ``params.``) whose value differs among the runs, by name, ``backend`` first.
+
+    ``MACHINE_KEYS`` (threads, device, ...) never count: they change how fast a run is, not what it is.
+    """
+    keys = [c.removeprefix("params.") for c in runs.columns if c.startswith("params.")
+            and c.removeprefix("params.") not in MACHINE_KEYS and runs[c].nunique(dropna=False) > 1]
     return sorted(keys, key=lambda k: (k != "backend", k))
 
 
-def sort_key(value: Any) -> tuple[int, float | str]:
-    """Numbers (params are recorded as text) in numeric order, then other values by text."""
+def _number(text: str) -> float | None:
     try:
-        return (0, float(value))
+        return float(text)
     except (TypeError, ValueError):
-        return (1, str(value))
+        return None
+
+
+def sort_key(value: Any) -> tuple[int, tuple[float, ...] | str]:
+    """Numbers (params are recorded as text), then lists of numbers (``[64]``, ``[32, 16]``)
+    element-wise by value, then other values by text."""
+    text = str(value).strip()
+    if (number := _number(text)) is not None:
+        return (0, (number,))
+    if text.startswith("[") and text.endswith("]"):
+        items = [_number(v) for v in text[1:-1].split(",") if v.strip()]
+        if all(v is not None for v in items):
+            return (1, tuple(items))
+    return (2, text)
+
+
+def finished_only(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(FINISHED runs, the others): only finished runs are compared; the others are listed apart."""
+    done = runs["status"] == "FINISHED"
+    return runs[done], runs[~done]
+
+
+def not_finished_table(runs: pd.DataFrame, ui_url: str | None) -> pd.DataFrame:
+    reason = column(runs, "tags.error").fillna(column(runs, "tags.killed_reason"))
+    refs = [fmt.run_ref(ui_url, e, r) for e, r in zip(runs["experiment_id"], runs["run_id"])]
+    return tables.table(runs.assign(reason=reason, ref=refs), NOT_FINISHED)
+
+
+def check_presets(runs: pd.DataFrame, experiment: str | None, mixed_presets: bool) -> None:
+    """Refuse an experiment-wide selection mixing presets unless ``mixed_presets``."""
+    presets = sorted(set(runs["preset"]))
+    if experiment is None or mixed_presets or len(presets) < 2:
+        return
+    raise MixedPresetsError(
+        f"experiment {experiment!r} selection mixes presets {', '.join(presets)}; narrow it with "
+        f"--filter \"params.preset = '{presets[0]}'\" or pass --mixed-presets to compare them anyway")
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_")
+
+
+def report_stem(parent: Mapping[str, Any] | None, parent_run_id: str | None, experiment: str | None,
+                filter_string: str) -> str:
+    """``sweep_<parent id[:8]>_<sweep name>`` or ``experiment_<name>[_<filter slug>_<hash>]``."""
+    if parent_run_id:
+        name = slug(str(parent["name"])) if parent and parent.get("name") else ""
+        return "_".join(p for p in ("sweep", parent_run_id[:8], name[:40]) if p)
+    stem = f"experiment_{slug(str(experiment))}"
+    if filter_string:
+        digest = hashlib.sha256(filter_string.encode()).hexdigest()[:8]
+        stem += f"_{slug(filter_string)[:40]}_{digest}"
+    return stem
 
 
 def runs_table(runs: pd.DataFrame, params: list[str], ui_url: str | None) -> pd.DataFrame:
@@ -60,12 +124,14 @@ def series(runs: pd.DataFrame, param: str, metric: str, scale: float) -> dict[st
 
 def make_figures(runs: pd.DataFrame, params: list[str], folder: Path) -> list[Figure]:
     """Each plotted metric against each swept param (``backend`` aside), one line per backend."""
-    return [Figure(figures.against_param(series(runs, param, metric, scale),
-                                         folder / f"{slug}_{re.sub(r'[^A-Za-z0-9]+', '_', param)}.png",
-                                         xlabel=param, ylabel=name),
-                   f"{name} against {param}, one line per backend; each point is the mean over the runs with "
-                   "that value.")
-            for param in params for metric, name, slug, scale in PLOTTED]
+    def order(param: str) -> list[str]:
+        return sorted(set(runs[f"params.{param}"].dropna()), key=sort_key)
+
+    return [Figure(figures.against_param(series(runs, param, metric, scale), folder / f"{short}_{slug(param)}.png",
+                                         xlabel=param, ylabel=name, order=order(param)),
+                   f"{name} against {param}, one line per backend (each its own marker, nudged sideways so "
+                   "equal values stay visible); each point is the mean over the finished runs with that value.")
+            for param in params for metric, name, short, scale in PLOTTED]
 
 
 def scope(parent: Mapping[str, Any] | None, experiment: str | None, filter_string: str, uri: str,
@@ -81,22 +147,31 @@ def scope(parent: Mapping[str, Any] | None, experiment: str | None, filter_strin
 
 
 def build_sweep(uri: str, out_dir: Path, parent_run_id: str | None = None, experiment: str | None = None,
-                filter_string: str = "", ui_url: str | None = None, log_to_mlflow: bool = True) -> ReportFiles:
-    """Build ``out_dir/sweep_<parent id or experiment>.{md,html}`` from a sweep's runs.
+                filter_string: str = "", ui_url: str | None = None, log_to_mlflow: bool = True,
+                mixed_presets: bool = False) -> ReportFiles:
+    """Build ``out_dir/<stem>.{md,html}`` (``report_stem``) from a sweep's FINISHED runs.
 
     Give ``parent_run_id`` (its child runs) or ``experiment`` (its runs, optionally narrowed by an
-    MLflow ``filter_string``). Raises ``ReportError`` naming what was looked for when nothing is found.
+    MLflow ``filter_string``). Runs that did not finish are listed apart, never compared. Raises
+    ``ReportError`` naming what was looked for when nothing is found, and ``MixedPresetsError`` for
+    an experiment-wide selection of several presets unless ``mixed_presets``.
     """
     if not parent_run_id and not experiment:
         raise ValueError("build_sweep needs parent_run_id or experiment")
-    parent, runs = load_sweep(uri, parent_run_id, experiment, filter_string)
-    stem = "sweep_" + re.sub(r"[^A-Za-z0-9_.-]+", "_", parent_run_id or str(experiment))
+    parent, every = load_sweep(uri, parent_run_id, experiment, filter_string)
+    runs, others = finished_only(every)
+    if runs.empty:
+        raise ReportError(f"none of the {len(every)} selected runs FINISHED (statuses: "
+                          f"{', '.join(sorted(set(every['status'])))}); rerun them, or select finished runs")
+    check_presets(runs, None if parent_run_id else experiment, mixed_presets)
+    stem = report_stem(parent, parent_run_id, experiment, filter_string)
     swept = swept_params(runs)
     params = [k for k in swept if k != "backend"]
-    counts = (f"{len(runs)} runs, {(runs['status'] == 'FINISHED').sum()} finished. Swept parameters: "
+    counts = (f"{len(every)} runs, {len(runs)} finished (only these are compared). Swept parameters: "
               f"{', '.join(swept) if swept else 'none (all runs share their params)'}.")
     only_backend = "Only the backend varies among these runs; the table above is the whole comparison."
     body = [Section("Runs", table=runs_table(runs, params, ui_url)),
+            *([Section("Runs that did not finish", table=not_finished_table(others, ui_url))] if len(others) else []),
             Section("Against each swept parameter", text=() if params else (only_backend,),
                     figures=tuple(make_figures(runs, params, figure_dir(out_dir, stem)))),
             Section("Environment", table=tables.environment(runs))]
@@ -106,4 +181,4 @@ def build_sweep(uri: str, out_dir: Path, parent_run_id: str | None = None, exper
         return files
     tags = {"report_kind": "sweep", "report_runs": ",".join(runs["run_id"])}
     tags |= {"report_parent_run_id": parent_run_id} if parent_run_id else {"report_experiment": str(experiment)}
-    return log(files, uri, parent["experiment_id"] if parent else runs["experiment_id"].iloc[0], f"report {stem}", tags)
+    return log(files, uri, parent["experiment_id"] if parent else every["experiment_id"].iloc[0], f"report {stem}", tags)
