@@ -73,14 +73,40 @@ def _store_lock(uri: str) -> Iterator[None]:
 def prepare(uri: str, experiment: str) -> str:
     """Create the store (schema migration) and the experiment, safely from several processes.
 
-    Returns the experiment id.
+    Returns the experiment id. The experiment's kind and description tags are (re)set each time.
     """
     with _store_lock(uri):
         client = MlflowClient(uri)
         found = client.get_experiment_by_name(experiment)
-        if found:
-            return found.experiment_id
-        return client.create_experiment(experiment, artifact_location=_artifact_location(uri, experiment))
+        experiment_id = found.experiment_id if found else client.create_experiment(
+            experiment, artifact_location=_artifact_location(uri, experiment))
+        _describe(client, experiment_id, found.tags if found else {})
+        return experiment_id
+
+
+# MLflow 3.17's UI ignores this tag when choosing the page (its workflow-type switch always wins;
+# only ``?workflowType=machine_learning`` or the saved switch choice do), but the kind picker shows it.
+KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"
+NOTE_TAG = "mlflow.note.content"
+DESCRIPTION = """\
+MNIST MLP benchmark: the same multilayer perceptron trained by two backends,
+**numpy** (written from scratch) and **torch** (PyTorch).
+
+* Training runs are named `[<preset>] <backend> h<sizes> <activation> <optimizer> lr.. bs.. e..`
+  (e.g. `numpy h512-256 relu nesterov lr0.3 bs768 e13`; the preset is left out when it is `default`;
+  a sweep's children add their swept values, e.g. `[optim.lr=0.05]`).
+* A sweep's parent run holds its trials as children.
+* The comparison report is the run tagged `report=true` (its artifacts: tables and figures;
+  `dvc repro report` also writes them to `reports/`).
+* Open the runs in *Model training* mode: `#/experiments/<id>?workflowType=machine_learning`.
+"""
+
+
+def _describe(client: MlflowClient, experiment_id: str, tags: Mapping[str, str]) -> None:
+    """Set the experiment-kind and description tags where they differ (idempotent)."""
+    for key, value in ((KIND_TAG, KIND), (NOTE_TAG, DESCRIPTION)):
+        if tags.get(key) != value:
+            client.set_experiment_tag(experiment_id, key, value)
 
 
 def _artifact_location(uri: str, experiment: str) -> str | None:
