@@ -74,6 +74,11 @@ def test_repro_trains_tracks_reports_then_is_a_no_op_and_exp_run_changes_trainin
     second = dvc(repo, env, "repro")
     assert "Running stage" not in second, second
 
+    # `dvc plots show` shows the report's figures as images: a page that needs no network.
+    dvc(repo, env, "plots", "show", "-o", "dvc_plots")
+    page = (repo / "dvc_plots" / "index.html").read_text()
+    assert page.count("<img") == 3 and "https://" not in page, page[:2000]
+
     dvc(repo, env, "exp", "run", "-S", "train.epochs=1")
     for backend in ("numpy", "torch"):
         summary = json.loads((repo / "metrics" / f"{backend}.json").read_text())
