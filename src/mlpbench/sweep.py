@@ -114,7 +114,7 @@ def validate_jobs(config: DictConfig, root: Path) -> int:
     if jobs is None:
         return 0
     loader = GlobalHydra.instance().config_loader()
-    swept = {o for job in jobs for o in job if sum(o in other for other in jobs) < len(jobs)}
+    swept = {_key(o) for o in swept_overrides(list(config.hydra.overrides.task))}
     for num, overrides in enumerate(jobs):
         job = loader.load_sweep_config(config, overrides)
         with open_dict(job):
@@ -123,7 +123,7 @@ def validate_jobs(config: DictConfig, root: Path) -> int:
             cfg = mlpbench_config.load(OmegaConf.to_container(job, resolve=True))
             preflight(cfg, root, output_paths(cfg, root, Path(config.hydra.sweep.dir) / str(num)))
         except ConfigError as err:
-            label = " ".join(o for o in overrides if o in swept) or " ".join(overrides) or "no overrides"
+            label = " ".join(o for o in overrides if _key(o) in swept) or " ".join(overrides) or "no overrides"
             raise ConfigError(f"job {num} ({label}): {err}") from None
     return len(jobs)
 
