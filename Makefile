@@ -30,9 +30,8 @@ bench: $(STAMP)
 	python benchmarks/bench_training.py
 
 ui: $(STAMP)
-	@echo "Open http://127.0.0.1:5000/#/experiments/$$(python -c 'import sqlite3,sys; print(sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True).execute("select experiment_id from experiments where name = ?", ("mlpbench",)).fetchone()[0])' $(abspath mlflow.db) 2>/dev/null || echo 1)?workflowType=machine_learning"
-	@echo "(MLflow 3.17 opens experiments on the GenAI overview until you pick 'Model training' in the sidebar once; the browser keeps that choice.)"
-	mlflow ui --backend-store-uri sqlite:///$(abspath mlflow.db) --host 127.0.0.1 --port 5000
+	@echo "Open http://127.0.0.1:5000/ (experiments open on their training runs; see README, 'MLflow: where results land')"
+	mlflow ui --backend-store-uri sqlite:///$(abspath mlflow.db) --host 127.0.0.1 --port 5000 --app-name mlpbench
 
 # End RUNNING runs whose process is gone (killed with SIGKILL, a crash) as KILLED.
 doctor: $(STAMP)
