@@ -169,7 +169,13 @@ def test_report_is_logged_as_an_mlflow_run_with_its_files(store, client, tmp_pat
     run = client.get_run(files.report_run_id)
     assert run.info.status == "FINISHED" and run.data.tags["report"] == "true"
     assert run.data.tags["report_runs"] == ",".join(store.run_ids.values())
-    assert run.info.experiment_id == client.get_run(store.run_ids["tutorial_numpy"]).info.experiment_id
+    source = client.get_experiment(client.get_run(store.run_ids["tutorial_numpy"]).info.experiment_id)
+    # Apart from the training runs, in <experiment>-reports, and linked from each run it summarises.
+    assert client.get_experiment(run.info.experiment_id).name == source.name + "-reports"
+    assert run.data.tags["report_source_experiment_id"] == source.experiment_id
+    for run_id in store.run_ids.values():
+        tags = client.get_run(run_id).data.tags
+        assert (tags["report_run_id"], tags["report_experiment"]) == (run.info.run_id, source.name + "-reports")
     figures = {a.path.split("/")[-1] for a in client.list_artifacts(run.info.run_id, "comparison_figures")}
     assert figures == {p.name for p in files.figures}
     copy = tracking.download_artifact(store.uri, run.info.run_id, "comparison.md", tmp_path / "dl")

@@ -81,8 +81,19 @@ def test_the_report_is_logged_and_the_next_one_leaves_it_out(store, client, tmp_
     first = build_sweep(store.uri, tmp_path / "a", experiment=SWEEP_EXPERIMENT)
     run = client.get_run(first.report_run_id)
     assert run.data.tags["report"] == "true" and run.data.tags["report_kind"] == "sweep"
+    assert client.get_experiment(run.info.experiment_id).name == SWEEP_EXPERIMENT + "-reports"
+    compared = run.data.tags["report_runs"].split(",")
+    assert compared and all(client.get_run(r).data.tags["report_run_id"] == run.info.run_id for r in compared)
     again = build_sweep(store.uri, tmp_path / "b", experiment=SWEEP_EXPERIMENT, log_to_mlflow=False)
     assert again.markdown.read_bytes() == first.markdown.read_bytes()
+
+
+def test_a_logged_sweep_report_is_linked_from_its_parent(store, client, tmp_path):
+    files = build_sweep(store.uri, tmp_path, parent_run_id=store.parent_run_id)
+    parent = client.get_run(store.parent_run_id).data.tags
+    assert parent["report_run_id"] == files.report_run_id
+    assert client.get_run(files.report_run_id).data.tags["report_parent_run_id"] == store.parent_run_id
+    assert "report_run_id" not in client.get_run(store.child_run_ids[3]).data.tags  # FAILED: not compared
 
 
 def test_unknown_experiment_fails_naming_it_and_the_known_ones(store, tmp_path):

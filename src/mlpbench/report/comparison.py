@@ -88,7 +88,7 @@ def build_comparison(uri: str, run_ids: Sequence[str], out_dir: Path, ui_url: st
 
     Raises ``ReportError`` naming the run ids and the store when some run does not exist. When
     ``log_to_mlflow``, the files are also logged as artifacts of a new run tagged ``report=true``
-    in the experiment of the first run.
+    in the reports experiment of the first run's experiment, and each run is tagged ``report_run_id``.
     """
     run_ids = list(run_ids)
     runs = load_runs(uri, run_ids)
@@ -98,4 +98,4 @@ def build_comparison(uri: str, run_ids: Sequence[str], out_dir: Path, ui_url: st
         return files
     experiment_id = runs.loc[runs["run_id"] == run_ids[0], "experiment_id"].iloc[0]
     tags = {"report_kind": "comparison", "report_runs": ",".join(dict.fromkeys(run_ids))}
-    return log(files, uri, experiment_id, "report comparison", tags)
+    return log(files, uri, experiment_id, "report comparison", tags, run_ids)

@@ -144,13 +144,15 @@ def write(title: str, intro: Sequence[str], sections: Sequence[Section], out_dir
     return ReportFiles(md_path, html_path, tuple(f.path for s in sections for f in s.figures))
 
 
-def log(files: ReportFiles, uri: str, experiment_id: str, run_name: str, tags: Mapping[str, str]) -> ReportFiles:
-    """Record the report files as artifacts of a new MLflow run tagged ``report=true``.
+def log(files: ReportFiles, uri: str, experiment_id: str, run_name: str, tags: Mapping[str, str],
+        summarised: Sequence[str]) -> ReportFiles:
+    """Record the report files as a new MLflow run in the reports experiment of ``experiment_id``.
 
-    The figures go under the same folder name as on disk, so the Markdown's links work when the
-    artifacts are downloaded.
+    summarised: the runs the report is built from; each gets the tag ``report_run_id``. The figures
+    go under the same folder name as on disk, so the Markdown's links work when the artifacts are
+    downloaded.
     """
     pairs = [(files.markdown, None), (files.html, None), *((f, f.parent.name) for f in files.figures)]
     short = {k: v if len(v) <= MAX_TAG else v[: MAX_TAG - 3] + "..." for k, v in tags.items()}
-    run_id = tracking.log_report(uri, experiment_id, pairs, short, run_name=run_name)
+    run_id = tracking.log_report(uri, experiment_id, pairs, short, summarised, run_name=run_name)
     return ReportFiles(files.markdown, files.html, files.figures, run_id)

@@ -181,4 +181,6 @@ def build_sweep(uri: str, out_dir: Path, parent_run_id: str | None = None, exper
         return files
     tags = {"report_kind": "sweep", "report_runs": ",".join(runs["run_id"])}
     tags |= {"report_parent_run_id": parent_run_id} if parent_run_id else {"report_experiment": str(experiment)}
-    return log(files, uri, parent["experiment_id"] if parent else every["experiment_id"].iloc[0], f"report {stem}", tags)
+    summarised = [*([parent_run_id] if parent_run_id else []), *runs["run_id"]]
+    return log(files, uri, parent["experiment_id"] if parent else every["experiment_id"].iloc[0], f"report {stem}", tags,
+               summarised)

@@ -85,7 +85,7 @@ def prepare(uri: str, experiment: str) -> str:
 
 
 # MLflow 3.17's UI ignores this tag when choosing the page (its workflow-type switch always wins;
-# only ``?workflowType=machine_learning`` or the saved switch choice do), but the kind picker shows it.
+# see tracking.ui for how `make ui` opens on training runs), but the kind picker shows it.
 KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"
 NOTE_TAG = "mlflow.note.content"
 DESCRIPTION = """\
@@ -96,9 +96,9 @@ MNIST MLP benchmark: the same multilayer perceptron trained by two backends,
   (e.g. `numpy h512-256 relu nesterov lr0.3 bs768 e13`; the preset is left out when it is `default`;
   a sweep's children add their swept values, e.g. `[optim.lr=0.05]`).
 * A sweep's parent run holds its trials as children.
-* The comparison report is the run tagged `report=true` (its artifacts: tables and figures;
-  `dvc repro report` also writes them to `reports/`).
-* Open the runs in *Model training* mode: `#/experiments/<id>?workflowType=machine_learning`.
+* Reports live in this experiment's namesake with `-reports` appended (their artifacts: tables and figures;
+  `dvc repro report` also writes them to `reports/`); each run a report summarises carries its
+  `report_run_id`.
 """
 
 
@@ -213,16 +213,46 @@ class TrackedRun:
         mlflow.log_dict(dict(values), name)
 
 
-def log_report(uri: str, experiment_id: str, files: Sequence[tuple[Path, str | None]],
-               tags: Mapping[str, str], run_name: str = "report") -> str:
-    """Record report files as the artifacts of a new run tagged ``report=true``; return its id.
+REPORTS_SUFFIX = "-reports"
+REPORTS_DESCRIPTION = """\
+Reports (comparison and sweep reports) built from the runs of the experiment **{source}**: each run
+here holds one report's Markdown, HTML and figures as artifacts. Its tag `report_runs` lists the
+runs it summarises; each of those carries `report_run_id` (and `report_experiment`) pointing back here.
+"""
 
-    files: ``(local file, artifact folder or None for the root)`` pairs. The run ends FINISHED,
-    or FAILED when an upload fails (the error is re-raised).
+
+def reports_experiment(uri: str, experiment_id: str) -> str:
+    """The id of ``<name>-reports``, the experiment holding the reports on experiment ``experiment_id``.
+
+    Reports live apart from the runs they summarise so that the training runs' table and charts
+    hold training runs only. Created (with its description) on first use.
     """
     client = MlflowClient(uri)
-    run_id = client.create_run(experiment_id, run_name=run_name,
-                               tags={"report": "true", **dict(tags)}).info.run_id
+    source = client.get_experiment(experiment_id).name
+    name = source + REPORTS_SUFFIX
+    with _store_lock(uri):
+        found = client.get_experiment_by_name(name)
+        reports_id = found.experiment_id if found else client.create_experiment(
+            name, artifact_location=_artifact_location(uri, name))
+    description = REPORTS_DESCRIPTION.format(source=source)
+    if (found.tags if found else {}).get(NOTE_TAG) != description:
+        client.set_experiment_tag(reports_id, NOTE_TAG, description)
+    return reports_id
+
+
+def log_report(uri: str, experiment_id: str, files: Sequence[tuple[Path, str | None]],
+               tags: Mapping[str, str], summarised: Sequence[str], run_name: str = "report") -> str:
+    """Record report files as a new run in the reports experiment of ``experiment_id``; return its id.
+
+    files: ``(local file, artifact folder or None for the root)`` pairs; summarised: the run ids
+    the report is built from (training runs, a sweep's parent), each tagged ``report_run_id`` and
+    ``report_experiment`` once the report run FINISHED. The report run is tagged ``report=true``
+    and ``report_source_experiment_id``; it ends FAILED when an upload fails (the error is re-raised).
+    """
+    client = MlflowClient(uri)
+    reports_id = reports_experiment(uri, experiment_id)
+    run_id = client.create_run(reports_id, run_name=run_name, tags={
+        "report": "true", "report_source_experiment_id": experiment_id, **dict(tags)}).info.run_id
     try:
         for local, folder in files:
             client.log_artifact(run_id, str(local), artifact_path=folder)
@@ -230,4 +260,8 @@ def log_report(uri: str, experiment_id: str, files: Sequence[tuple[Path, str | N
         client.set_terminated(run_id, "FAILED")
         raise
     client.set_terminated(run_id, "FINISHED")
+    reports_name = client.get_experiment(reports_id).name
+    for summarised_id in dict.fromkeys(summarised):
+        client.set_tag(summarised_id, "report_run_id", run_id)
+        client.set_tag(summarised_id, "report_experiment", reports_name)
     return run_id
