@@ -2,6 +2,14 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
 
 import mlflow
 import mlflow.pyfunc
@@ -63,3 +71,65 @@ def test_logged_model_predicts_probabilities_and_carries_metrics_and_data(tiny_r
         assert dataset.digest.endswith(f"-{context}") and data_hash.startswith(dataset.digest.rsplit("-", 1)[0])
         assert str(tiny_root / "data" / "processed") in dataset.source
     assert json.loads(inputs["test"].profile)["features_shape"] == [len(x_test), 784]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _post_json(url: str, payload: dict, deadline: float, proc: subprocess.Popen, log: Path) -> dict:
+    """POST ``payload`` to ``url`` as JSON once the server answers; fail with its log if it dies or hangs."""
+    body = json.dumps(payload).encode()
+    while True:
+        try:
+            request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return json.loads(response.read())
+        except (ConnectionError, urllib.error.URLError):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"mlflow models serve did not answer: {log.read_text()[-3000:]}")
+            time.sleep(0.5)
+
+
+def test_registered_alias_follows_the_newest_version_and_serves_over_rest(tiny_root):
+    first = train_and_track(tiny_config(tiny_root, ["tracking.registry_alias=current"]), tiny_root,
+                            tiny_root / "a", progress=False)
+    values = tiny_config(tiny_root, ["tracking.registry_alias=current", "train.seed=1"])
+    second = train_and_track(values, tiny_root, tiny_root / "b", progress=False)
+    uri = values["tracking"]["uri"]
+    client = MlflowClient(uri)
+    registered = client.get_registered_model("numpy-mlp")
+    assert registered.aliases == {"current": 2} and "(n, 10) float32 class probabilities" in registered.description
+    assert client.get_model_version("numpy-mlp", "1").run_id == first["run_id"]
+    assert client.get_model_version("numpy-mlp", "2").run_id == second["run_id"]
+    assert client.get_run(second["run_id"]).data.tags["registered_model"] == "numpy-mlp/2"
+
+    x_test = np.load(tiny_root / "data/processed/test_images.npy").astype(np.float32)[:20]
+    labels = load_model(tiny_root / "b" / "model").predict(x_test)
+    mlflow.set_tracking_uri(uri)
+    loaded = mlflow.pyfunc.load_model("models:/numpy-mlp@current")
+    np.testing.assert_array_equal(np.asarray(loaded.predict(x_test)).argmax(axis=1), labels)
+
+    # The same model behind `mlflow models serve`, bound to 127.0.0.1, answering over REST.
+    port, log = _free_port(), tiny_root / "serve.log"
+    bin_dir = Path(sys.executable).parent  # the environment's uvicorn runs the scoring server
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    with open(log, "w") as out:
+        proc = subprocess.Popen([str(bin_dir / "mlflow"), "models", "serve", "-m", "models:/numpy-mlp@current",
+                                 "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port)],
+                                stdout=out, stderr=subprocess.STDOUT, env=env)
+    try:
+        answer = _post_json(f"http://127.0.0.1:{port}/invocations", {"inputs": x_test.tolist()},
+                            time.monotonic() + 240, proc, log)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    probabilities = np.asarray(answer["predictions"], dtype=np.float32)
+    assert probabilities.shape == (20, 10)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(probabilities.argmax(axis=1), labels)

@@ -20,6 +20,7 @@ DEVICES = ("auto", "cpu", "cuda")
 TRACKING_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks", "file")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_ALIAS = re.compile(r"[A-Za-z0-9_-]{1,255}")  # MLflow's registered model alias names
 
 
 def load(values: Mapping[str, Any]) -> Config:
@@ -132,3 +133,8 @@ def _validate_tracking(t: TrackingConfig) -> None:
                               "mlflow.db or http://host:5000, or null for mlflow.db at the project root")
     if t.ui_url is not None and not t.ui_url.startswith(("http://", "https://")):
         raise ConfigError(f"tracking.ui_url={t.ui_url!r} is invalid; give the MLflow UI's http(s) URL or null")
+    alias = t.registry_alias
+    if alias is not None and (not _ALIAS.fullmatch(alias) or alias.lower() == "latest" or re.fullmatch(r"v\d+", alias)):
+        raise ConfigError(f"tracking.registry_alias={alias!r} is invalid; use letters, digits, _ and - (MLflow "
+                          "reserves 'latest' and v<number>; models:/<name>/latest already means the newest "
+                          "version), e.g. current, or null not to register the model")

@@ -222,6 +222,7 @@ class TrackingConfig:
     uri: Optional[str] = MISSING  # null: mlflow.db at the project root
     experiment: str = MISSING
     ui_url: Optional[str] = MISSING
+    registry_alias: Optional[str] = MISSING  # null: the model is logged, not registered
 
 
 @dataclass

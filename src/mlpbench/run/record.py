@@ -10,6 +10,7 @@ import contextlib
 import csv
 import dataclasses
 import io
+import math
 import resource
 import statistics
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any, Mapping
 import yaml
 
 from mlpbench import figures, tracking
-from mlpbench.backends import Backend
+from mlpbench.backends import BACKENDS, Backend
 from mlpbench.backends.build import build_backend
 from mlpbench.config import Config
 from mlpbench.environment import environment_tags
@@ -90,6 +91,18 @@ def _fit(run: tracking.TrackedRun, backend: Backend, prep: Prepared, progress: b
                    on_epoch=lambda m: (run.log_metrics(m.as_dict(), step=m.epoch), bar.on_epoch(m)))
 
 
+def register(run: tracking.TrackedRun, model_id: str, cfg: Config) -> None:
+    """Register the run's model under its name and move ``tracking.registry_alias`` to the new version."""
+    name = models.model_name(cfg.backend, cfg.preset)
+    features = math.prod(cfg.data.image_shape)
+    description = (f"{BACKENDS[cfg.backend].label} MLP on {cfg.data.title}, preset {cfg.preset}. predict(x): x is "
+                   f"(n, {features}) float32 pixels in [0, 1], the output (n, {cfg.data.num_classes}) float32 class "
+                   f"probabilities (rows sum to 1; the argmax is the class). Alias @{cfg.tracking.registry_alias}: "
+                   "the version the pipeline trained last.")
+    version = models.register(model_id, name, cfg.tracking.registry_alias, description)
+    run.set_tags({"registered_model": f"{name}/{version}"})
+
+
 def record(run: tracking.TrackedRun, backend: Backend, prep: Prepared, result: TrainResult,
            values: Mapping[str, Any], work: Path) -> dict[str, Any]:
     """Log the data splits, the model, the summary (linked to the model) and artifacts; write the files.
@@ -117,6 +130,8 @@ def record(run: tracking.TrackedRun, backend: Backend, prep: Prepared, result: T
         summary = {**first, **numbers, "run_id": run.run_id, "experiment_id": run.experiment_id,
                    "run_name": run.run_name, "backend": cfg.backend, "preset": cfg.preset}
         staged.write_metrics(summary)
+        if cfg.tracking.registry_alias:  # last: the alias moves only to a model whose run has everything
+            register(run, model_id, cfg)
         staged.commit()
     except BaseException:
         staged.discard()  # no outputs of a run that did not finish

@@ -79,6 +79,21 @@ def log_numpy_model(weights: Path, input_example: np.ndarray, name: str) -> str:
     return info.model_id
 
 
+def register(model_id: str, name: str, alias: str, description: str) -> str:
+    """Register the logged model ``model_id`` as a new version of ``name``; point ``alias`` at it.
+
+    Returns the version. ``mlflow.pyfunc.load_model(f"models:/{name}@{alias}")`` then loads it.
+    """
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    version = mlflow.register_model(f"models:/{model_id}", name).version
+    client.set_registered_model_alias(name, alias, version)
+    if client.get_registered_model(name).description != description:
+        client.update_registered_model(name, description=description)
+    return str(version)
+
+
 def log_model_metrics(metrics: dict[str, float], model_id: str) -> None:
     """Log ``metrics`` to the active run, linked to the logged model ``model_id``."""
     mlflow.log_metrics(dict(metrics), model_id=model_id)
