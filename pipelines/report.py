@@ -1,7 +1,7 @@
 """Build the comparison report (DVC stage ``report``) or a sweep report from MLflow runs.
 
     python pipelines/report.py                                           # reports/comparison.{md,html}
-    python pipelines/report.py metrics/numpy.json metrics/torch.json     # these runs only
+    python pipelines/report.py metrics/numpy_run.json metrics/torch_run.json   # these runs only
     python pipelines/report.py --sweep PARENT_RUN_ID                     # reports/sweep_<id[:8]>_<name>.*
     python pipelines/report.py --experiment mlpbench --filter "params.preset = 'default'"
                                                           # reports/experiment_mlpbench_<filter>_<hash>.*
@@ -9,8 +9,9 @@ Only FINISHED runs are compared (the others are listed apart); an --experiment s
 mixes presets is refused unless --mixed-presets. Errors print one line and exit 1; --debug or
 MLPBENCH_DEBUG=1 shows the traceback.
 
-The metrics files are read only for their run ids; every number comes from the MLflow store
-(MLFLOW_TRACKING_URI, else tracking.uri in params.yaml, else mlflow.db at the project root).
+The run files (which MLflow run each training stage made) give the run ids; every number comes from
+the MLflow store (MLFLOW_TRACKING_URI, else tracking.uri in params.yaml, else mlflow.db at the
+project root), none from the metrics files.
 """
 import argparse
 import os
@@ -25,17 +26,17 @@ ROOT = Path(__file__).resolve().parents[1]
 DEBUG_ENV = "MLPBENCH_DEBUG"  # set (or pass --debug): a failed report shows its traceback
 
 
-def default_metrics(params: dict) -> list[Path]:
-    """metrics/<backend>.json, then metrics/tutorial_<backend>.json, for every backend params.yaml trains."""
+def default_run_files(params: dict) -> list[Path]:
+    """metrics/<backend>_run.json, then metrics/tutorial_<backend>_run.json, for every backend params.yaml trains."""
     backends = params.get("backends") or []
-    return [ROOT / "metrics" / f"{prefix}{b}.json" for prefix in ("", "tutorial_") for b in backends]
+    return [ROOT / "metrics" / f"{prefix}{b}_run.json" for prefix in ("", "tutorial_") for b in backends]
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("metrics", nargs="*", type=Path,
-                        help="metrics JSON files of the runs to compare (default: metrics/<backend>.json and "
-                        "metrics/tutorial_<backend>.json for each backend in params.yaml)")
+    parser.add_argument("run_files", nargs="*", type=Path,
+                        help="run files of the runs to compare (default: metrics/<backend>_run.json and "
+                        "metrics/tutorial_<backend>_run.json for each backend in params.yaml)")
     scope = parser.add_mutually_exclusive_group()
     scope.add_argument("--sweep", metavar="PARENT_RUN_ID", help="report on the child runs of this sweep parent run")
     scope.add_argument("--experiment", metavar="NAME", help="report on the runs of this MLflow experiment")
@@ -61,8 +62,8 @@ def build(args: argparse.Namespace):
                            mixed_presets=args.mixed_presets)
     if args.filter or args.mixed_presets:
         raise ReportError("--filter and --mixed-presets apply to --sweep/--experiment only")
-    metrics = args.metrics or default_metrics(params)
-    return build_comparison(uri, read_run_ids(metrics), args.out, ui_url, not args.no_log)
+    run_files = args.run_files or default_run_files(params)
+    return build_comparison(uri, read_run_ids(run_files), args.out, ui_url, not args.no_log)
 
 
 def main(argv=None) -> None:

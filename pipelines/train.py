@@ -50,8 +50,8 @@ def main(cfg: DictConfig) -> float:
               f"(set {DEBUG_ENV}=1 for the traceback)", file=sys.stderr)
         raise SystemExit(130 if isinstance(err, KeyboardInterrupt) else 143) from None
     log.info("%s: val acc %.4f, test acc %.4f, %.1fs (MLflow run %s)", summary["run_name"],
-             summary["final_val_acc"], summary["test_acc"], summary["time_total_s"], summary["run_id"])
-    return summary["final_val_acc"]
+             summary["val_acc"], summary["test_acc"], summary["total_s"], summary["run_id"])
+    return summary["val_acc"]
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""A run's outputs (model folder, history, metrics) appear together or not at all."""
+"""A run's outputs (model folder, history, run file, metrics) appear together or not at all."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,12 +7,18 @@ from mlpbench.run.outputs import Staged
 
 
 def _stage(root: Path) -> Staged:
-    staged = Staged(root / "models" / "numpy", root / "metrics" / "numpy_history.csv", root / "metrics" / "numpy.json")
+    staged = Staged(*_finals(root))
     staged.model_dir.mkdir(parents=True)
     (staged.model_dir / "weights.npz").write_bytes(b"new")
     staged.write_history("epoch\n1\n")
-    staged.write_metrics({"run_id": "r"})
+    staged.write_run({"run_id": "r"})
+    staged.write_metrics({"numpy": {"val_acc": 0.9}})
     return staged
+
+
+def _finals(root: Path) -> tuple[Path, ...]:
+    m = root / "metrics"
+    return root / "models" / "numpy", m / "numpy_history.csv", m / "numpy_run.json", m / "numpy.json"
 
 
 def _visible(root: Path) -> set[str]:
@@ -23,7 +29,8 @@ def test_nothing_is_visible_before_commit_and_everything_after(tmp_path):
     staged = _stage(tmp_path)
     assert not (tmp_path / "metrics" / "numpy.json").exists() and not (tmp_path / "models" / "numpy").exists()
     staged.commit()
-    assert _visible(tmp_path) == {"models/numpy/weights.npz", "metrics/numpy_history.csv", "metrics/numpy.json"}
+    assert _visible(tmp_path) == {"models/numpy/weights.npz", "metrics/numpy_history.csv", "metrics/numpy_run.json",
+                                  "metrics/numpy.json"}
 
 
 def test_commit_replaces_an_earlier_model_folder_whole(tmp_path):
@@ -40,6 +47,5 @@ def test_discard_and_a_killed_run_leave_no_output(tmp_path):
     assert _visible(tmp_path) == set()
     _stage(tmp_path)  # as if the process died before commit: only hidden staging files
     assert all(Path(p).name.startswith(".") or "/." in p for p in _visible(tmp_path))
-    Staged(tmp_path / "models" / "numpy", tmp_path / "metrics" / "numpy_history.csv",
-           tmp_path / "metrics" / "numpy.json")  # the next run removes them
+    Staged(*_finals(tmp_path))  # the next run removes them
     assert _visible(tmp_path) == set()

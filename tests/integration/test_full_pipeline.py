@@ -57,8 +57,10 @@ def test_repro_trains_tracks_reports_then_is_a_no_op_and_exp_run_changes_trainin
     client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
     runs = {}
     for name in ("numpy", "torch", "tutorial_numpy", "tutorial_torch"):
-        summary = json.loads((repo / "metrics" / f"{name}.json").read_text())
-        run = client.get_run(summary["run_id"])
+        identity = json.loads((repo / "metrics" / f"{name}_run.json").read_text())
+        run = client.get_run(identity["run_id"])
+        numbers = json.loads((repo / "metrics" / f"{name}.json").read_text())[name]
+        assert numbers["test_acc"] == run.data.metrics["test/acc"]
         runs[name] = run
         assert run.info.status == "FINISHED"
         assert run.data.params["backend"] == name.split("_")[-1]
@@ -70,6 +72,20 @@ def test_repro_trains_tracks_reports_then_is_a_no_op_and_exp_run_changes_trainin
     assert runs["tutorial_numpy"].data.tags["preset"] == "tutorial"
     report = (repo / "reports" / "comparison.md").read_text()
     assert runs["numpy"].info.run_id in report and "Tutorial (published)" in report
+    report_run = client.get_run(client.get_run(runs["numpy"].info.run_id).data.tags["report_run_id"])
+    assert client.get_experiment(report_run.info.experiment_id).name == "mlpbench-reports"
+    # the train stages register their models; the tutorial reruns do not
+    for backend in ("numpy", "torch"):
+        version = client.get_model_version_by_alias(f"{backend}-mlp", "current")
+        assert version.run_id == runs[backend].info.run_id
+    assert not client.search_registered_models("name = 'numpy-mlp-tutorial'")
+
+    # `dvc exp show`: numbers only, each column named <stage>.<metric>, accuracies and epoch times first
+    shown = dvc(repo, env, "exp", "show", "--csv")
+    header = next(line for line in shown.splitlines() if line.startswith("Experiment,")).split(",")
+    metrics = header[header.index("parent") + 1:header.index("parent") + 7]
+    assert metrics == ["numpy.val_acc", "numpy.test_acc", "numpy.epoch_s", "torch.val_acc", "torch.test_acc",
+                       "torch.epoch_s"], header
 
     second = dvc(repo, env, "repro")
     assert "Running stage" not in second, second
@@ -81,10 +97,10 @@ def test_repro_trains_tracks_reports_then_is_a_no_op_and_exp_run_changes_trainin
 
     dvc(repo, env, "exp", "run", "-S", "train.epochs=1")
     for backend in ("numpy", "torch"):
-        summary = json.loads((repo / "metrics" / f"{backend}.json").read_text())
-        assert summary["run_id"] != runs[backend].info.run_id
-        assert client.get_run(summary["run_id"]).data.params["train.epochs"] == "1"
-    tutorial = json.loads((repo / "metrics" / "tutorial_numpy.json").read_text())
+        identity = json.loads((repo / "metrics" / f"{backend}_run.json").read_text())
+        assert identity["run_id"] != runs[backend].info.run_id
+        assert client.get_run(identity["run_id"]).data.params["train.epochs"] == "1"
+    tutorial = json.loads((repo / "metrics" / "tutorial_numpy_run.json").read_text())
     assert tutorial["run_id"] == runs["tutorial_numpy"].info.run_id  # its params did not change
 
 

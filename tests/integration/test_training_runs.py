@@ -42,7 +42,8 @@ def _env() -> dict[str, str]:
 @pytest.mark.parametrize("backend", ["numpy", "torch"])
 def test_run_records_params_metrics_tags_artifacts_and_outputs(tiny_root, backend):
     values = tiny_config(tiny_root, [f"backend={backend}"])
-    values["outputs"] = {"model_dir": "models/x", "metrics_file": "metrics/x.json", "history_file": "metrics/x.csv"}
+    values["outputs"] = {"model_dir": "models/x", "metrics_file": "metrics/x.json", "history_file": "metrics/x.csv",
+                         "run_file": "metrics/x_run.json"}
     summary = train_and_track(values, tiny_root, tiny_root / "out", progress=False)
 
     run = MlflowClient(values["tracking"]["uri"]).get_run(summary["run_id"])
@@ -66,12 +67,17 @@ def test_run_records_params_metrics_tags_artifacts_and_outputs(tiny_root, backen
         assert key in run.data.metrics
     artifacts = {a.path for a in client.list_artifacts(summary["run_id"])}
     assert {"config.yaml", "history.csv", "confusion_matrix.json", "figures"} <= artifacts
-    # outputs at the declared paths, the metrics file carrying the run id and MLflow's numbers
-    metrics = json.loads((tiny_root / "metrics/x.json").read_text())
-    assert metrics["run_id"] == summary["run_id"]
-    assert metrics["test_acc"] == run.data.metrics["test/acc"]
-    # what `dvc exp show` shows first: validation and test accuracy, then epoch time
-    assert list(metrics)[:3] == ["final_val_acc", "test_acc", "time_epoch_median_s"]
+    # outputs at the declared paths: the run file names the run, the metrics file holds MLflow's
+    # numbers only, under the backend's name (short, distinct `dvc exp show` columns)
+    identity = json.loads((tiny_root / "metrics/x_run.json").read_text())
+    assert identity == {"run_id": summary["run_id"], "experiment_id": run.info.experiment_id,
+                        "run_name": run.info.run_name, "backend": backend, "preset": "default"}
+    (group, metrics), = json.loads((tiny_root / "metrics/x.json").read_text()).items()
+    assert group == backend
+    # what `dvc exp show` opens on: validation and test accuracy, then the median epoch time
+    assert metrics == {"val_acc": run.data.metrics["final/val_acc"], "test_acc": run.data.metrics["test/acc"],
+                       "epoch_s": run.data.metrics["time/epoch_median_s"]}
+    assert list(metrics) == ["val_acc", "test_acc", "epoch_s"]
     assert (tiny_root / "metrics/x.csv").read_text().startswith("epoch,train_loss")
     model = load_model(tiny_root / "models/x")
     x_test = np.load(tiny_root / "data/processed/test_images.npy")

@@ -80,7 +80,7 @@ class Store:
     root: Path
     uri: str
     run_ids: dict[str, str]  # keys of COMPARED
-    metrics_files: dict[str, Path]  # the training stages' JSON: a run id and numbers to be ignored
+    run_files: dict[str, Path]  # the training stages' run files (outputs.run_file)
     parent_run_id: str
     child_run_ids: tuple[str, ...]
     report_run_id: str  # in SWEEP_EXPERIMENT, tagged report=true
@@ -96,9 +96,9 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
     run_ids, files = {}, {}
     for key, (preset, backend, params, accuracy, seconds, name) in COMPARED.items():
         run_ids[key] = log_run(client, ids["mlpbench"], name, backend, preset, params, accuracy, seconds)
-        files[key] = root / "metrics" / f"{key}.json"
+        files[key] = root / "metrics" / f"{key}_run.json"
         files[key].parent.mkdir(exist_ok=True)
-        files[key].write_text(json.dumps({"run_id": run_ids[key], "val_acc": 0.123456, "test_acc": 0.123456}))
+        files[key].write_text(json.dumps({"run_id": run_ids[key], "backend": backend, "preset": preset}))
     parent = client.create_run(ids[SWEEP_EXPERIMENT], run_name="sweep test", tags={
         "sweep": "parent", "sweep_overrides": "backend=numpy,torch optim.lr=0.03,3e-3"}).info.run_id
     children = []

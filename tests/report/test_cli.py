@@ -21,7 +21,7 @@ def main(store, monkeypatch, tmp_path):
 
 
 def test_cli_builds_the_comparison(store, tmp_path, main, capsys):
-    main([*map(str, store.metrics_files.values()), "--out", str(tmp_path / "reports"), "--no-log"])
+    main([*map(str, store.run_files.values()), "--out", str(tmp_path / "reports"), "--no-log"])
     assert (tmp_path / "reports" / "comparison.md").is_file() and (tmp_path / "reports" / "comparison.html").is_file()
     assert f"wrote {tmp_path / 'reports' / 'comparison.md'}" in capsys.readouterr().out
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import base64
-import json
 import re
 
 import matplotlib.image
@@ -22,7 +21,7 @@ GROUP = {"tutorial": "Tutorial setup, rerun here", "default": "Our default"}
 @pytest.fixture(scope="module")
 def report(store, tmp_path_factory):
     out = tmp_path_factory.mktemp("comparison")
-    return build_comparison(store.uri, read_run_ids(list(store.metrics_files.values())), out, UI, log_to_mlflow=False)
+    return build_comparison(store.uri, read_run_ids(list(store.run_files.values())), out, UI, log_to_mlflow=False)
 
 
 @pytest.fixture(scope="module")
@@ -140,11 +139,6 @@ def test_same_runs_give_byte_identical_files(store, report, tmp_path):
     assert [p.read_bytes() for p in again.figures] == [p.read_bytes() for p in report.figures]
 
 
-def test_numbers_in_the_metrics_files_are_ignored(store, md):
-    assert json.loads(store.metrics_files["numpy"].read_text())["val_acc"] == 0.123456
-    assert "12.35 %" not in md
-
-
 def test_unknown_run_ids_fail_naming_them(store, tmp_path):
     missing = ["0" * 32, "not a run id"]
     with pytest.raises(ReportError) as err:
@@ -154,10 +148,11 @@ def test_unknown_run_ids_fail_naming_them(store, tmp_path):
     assert not (tmp_path / "comparison.md").exists()
 
 
-@pytest.mark.parametrize("content, message", [(None, "torch.json not found"), ("[1]", "not a JSON object"),
-                                              ('{"val_acc": 0.9}', "has no 'run_id'")])
-def test_unreadable_metrics_files_fail_naming_them(tmp_path, content, message):
-    path = tmp_path / "torch.json"
+@pytest.mark.parametrize("content, message", [
+    (None, "torch_run.json not found"), ("[1]", "not a JSON object"),
+    ('{"torch": {"val_acc": 0.9}}', "has no 'run_id'; name a run file")])
+def test_unreadable_run_files_fail_naming_them(tmp_path, content, message):
+    path = tmp_path / "torch_run.json"
     if content is not None:
         path.write_text(content)
     with pytest.raises(ReportError, match=message):

@@ -230,6 +230,7 @@ class OutputsConfig:
     model_dir: Optional[str] = MISSING  # null: inside the Hydra run folder
     metrics_file: Optional[str] = MISSING
     history_file: Optional[str] = MISSING
+    run_file: Optional[str] = MISSING  # which MLflow run wrote the outputs (the report reads it)
 
 
 @dataclass

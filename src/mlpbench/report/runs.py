@@ -1,7 +1,8 @@
 """Runs read back from MLflow as DataFrames: every number and curve of a report comes from here.
 
-The metrics JSON files the training stages write are read only for their ``run_id``; the values
-they also hold are never used, so a report always shows what the tracking store recorded.
+The run files the training stages write (``outputs.run_file``, e.g. ``metrics/numpy_run.json``) are
+read only for their ``run_id``; the metrics files' numbers are never used, so a report always shows
+what the tracking store recorded.
 """
 from __future__ import annotations
 
@@ -22,19 +23,20 @@ class ReportError(RuntimeError):
     """The runs a report was asked for cannot be found or read."""
 
 
-def read_run_ids(metrics_files: Sequence[Path]) -> list[str]:
-    """The ``run_id`` of each metrics JSON (nothing else is read from them)."""
+def read_run_ids(run_files: Sequence[Path]) -> list[str]:
+    """The ``run_id`` of each run file (nothing else is read from them)."""
     ids = []
-    for path in map(Path, metrics_files):
+    for path in map(Path, run_files):
         if not path.is_file():
-            raise ReportError(f"metrics file {path} not found; it is written by the training stages: "
+            raise ReportError(f"run file {path} not found; it is written by the training stages: "
                               "run `dvc repro` (or pipelines/train.py) first, or name existing files")
         try:
             run_id = json.loads(path.read_text()).get("run_id")
         except (json.JSONDecodeError, AttributeError) as err:
-            raise ReportError(f"metrics file {path} is not a JSON object ({err}); rerun its training stage") from err
+            raise ReportError(f"run file {path} is not a JSON object ({err}); rerun its training stage") from err
         if not isinstance(run_id, str) or not run_id:
-            raise ReportError(f"metrics file {path} has no 'run_id'; rerun its training stage to rewrite it")
+            raise ReportError(f"{path} has no 'run_id'; name a run file (outputs.run_file, e.g. "
+                              "metrics/numpy_run.json), not a metrics file, or rerun its training stage")
         ids.append(run_id)
     return ids
 

@@ -23,6 +23,7 @@ class Outputs:
     model_dir: Path
     metrics_file: Path
     history_file: Path
+    run_file: Path
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,8 @@ def output_paths(cfg: Config, root: Path, out_dir: Path) -> Outputs:
     o = cfg.outputs
     return Outputs(resolve(root, o.model_dir or Path(out_dir) / "model"),
                    resolve(root, o.metrics_file or Path(out_dir) / "metrics.json"),
-                   resolve(root, o.history_file or Path(out_dir) / "history.csv"))
+                   resolve(root, o.history_file or Path(out_dir) / "history.csv"),
+                   resolve(root, o.run_file or Path(out_dir) / "run.json"))
 
 
 def _check_writable(key: str, path: Path, is_dir: bool) -> None:
@@ -98,6 +100,7 @@ def preflight(cfg: Config, root: Path, outputs: Outputs) -> None:
     _check_writable("outputs.model_dir", outputs.model_dir, is_dir=True)
     _check_writable("outputs.metrics_file", outputs.metrics_file, is_dir=False)
     _check_writable("outputs.history_file", outputs.history_file, is_dir=False)
+    _check_writable("outputs.run_file", outputs.run_file, is_dir=False)
     check_split(resolve(root, cfg.data.paths.split), cfg.data.split)
 
 

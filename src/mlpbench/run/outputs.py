@@ -1,9 +1,9 @@
 """A run's output files appear together or not at all.
 
-The model folder, the history CSV and the metrics JSON are written first under hidden staging
-names beside their final paths (same file systems), and moved into place only once all exist, with
-SIGTERM and SIGINT held back during the moves. The metrics file, which DVC and the report read,
-moves last. A kill before the moves leaves only staging files, which the next run's ``Staged``
+The model folder, the history CSV, the run file (which MLflow run this is) and the metrics JSON are
+written first under hidden staging names beside their final paths (same file systems), and moved
+into place only once all exist, with SIGTERM and SIGINT held back during the moves. The metrics
+file, which DVC reads, moves last. A kill before the moves leaves only staging files, which the next run's ``Staged``
 of the same paths removes; only a SIGKILL within the moves themselves (microseconds) could split
 the set.
 """
@@ -30,28 +30,34 @@ def _remove(path: Path) -> None:
 
 
 class Staged:
-    """Staging paths for ``model_dir``, ``history_file`` and ``metrics_file``; ``commit`` moves them in."""
+    """Staging paths for ``model_dir``, ``history_file``, ``run_file`` and ``metrics_file``.
 
-    def __init__(self, model_dir: Path, history_file: Path, metrics_file: Path) -> None:
-        self.finals = (Path(model_dir), Path(history_file), Path(metrics_file))
+    ``commit`` moves them into place in that order (metrics last); ``discard`` removes them.
+    """
+
+    def __init__(self, model_dir: Path, history_file: Path, run_file: Path, metrics_file: Path) -> None:
+        self.finals = (Path(model_dir), Path(history_file), Path(run_file), Path(metrics_file))
         for final in self.finals:  # what an earlier killed run left staged
             final.parent.mkdir(parents=True, exist_ok=True)
             for leftover in final.parent.glob(f".{final.name}.staging-*"):
                 _remove(leftover)
-        token = secrets.token_hex(4)
-        self.model_dir, self.history_file, self.metrics_file = (_staged(p, token) for p in self.finals)
-        self.token = token
+        self.token = secrets.token_hex(4)
+        self.staged = tuple(_staged(p, self.token) for p in self.finals)
+        self.model_dir, self.history_file, self.run_file, self.metrics_file = self.staged
 
     def write_history(self, text: str) -> None:
         write_text(self.history_file, text)
 
-    def write_metrics(self, summary: dict) -> None:
-        write_json(self.metrics_file, summary, sort_keys=False)  # `dvc exp show` keeps this order
+    def write_run(self, identity: dict) -> None:
+        write_json(self.run_file, identity, sort_keys=False)
+
+    def write_metrics(self, numbers: dict) -> None:
+        write_json(self.metrics_file, numbers, sort_keys=False)  # `dvc exp show` keeps this order
 
     def commit(self) -> None:
         """Move every staged output into place; metrics last."""
         with signals_deferred():
-            for staged, final in zip((self.model_dir, self.history_file, self.metrics_file), self.finals):
+            for staged, final in zip(self.staged, self.finals):
                 if staged.is_dir() and final.is_dir():
                     old = final.with_name(f".{final.name}.old-{self.token}")
                     os.replace(final, old)
@@ -61,5 +67,5 @@ class Staged:
                     os.replace(staged, final)
 
     def discard(self) -> None:
-        for staged in (self.model_dir, self.history_file, self.metrics_file):
+        for staged in self.staged:
             _remove(staged)
