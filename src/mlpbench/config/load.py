@@ -102,6 +102,7 @@ def validate(cfg: Config) -> Config:
     checks.choice("train.device", t.device, DEVICES)
     _validate_data(cfg.data)
     _validate_tracking(cfg.tracking)
+    cfg.scaling.check(DTYPES)
     return cfg
 
 
