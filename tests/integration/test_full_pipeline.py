@@ -21,6 +21,9 @@ from support import make_pipeline_repo, run_checked
 
 pytestmark = pytest.mark.slow
 TRAIN_STAGES = ("train@numpy", "train@torch", "tutorial@numpy", "tutorial@torch")
+TINY_SCALING = ["scaling.grids.quick.widths=[16]", "scaling.grids.quick.batch_sizes=[8]",
+                "scaling.grids.quick.depths=[1]", "scaling.grids.quick.dtypes=[float32]",
+                "scaling.grids.quick.repeats=2"]
 
 
 def dvc(repo: Path, env: dict[str, str], *args: str) -> str:
@@ -31,7 +34,7 @@ def shrink_params(repo: Path) -> None:
     """Compose conf/ with small-model overrides into params.yaml, as `make params` would."""
     from mlpbench.compose import compose
 
-    values = compose(repo, ["model.hidden_sizes=[16]", "train.epochs=2", "train.batch_size=64"])
+    values = compose(repo, ["model.hidden_sizes=[16]", "train.epochs=2", "train.batch_size=64", *TINY_SCALING])
     (repo / "params.yaml").write_text(yaml.safe_dump(values, sort_keys=False))
 
 
@@ -50,7 +53,7 @@ def repo(tmp_path, tiny_raw_dir) -> tuple[Path, dict[str, str]]:
 def test_repro_trains_tracks_reports_then_is_a_no_op_and_exp_run_changes_training(repo):
     repo, env = repo
     first = dvc(repo, env, "repro")
-    for stage in ("normalise", "split", *TRAIN_STAGES, "report"):
+    for stage in ("normalise", "split", *TRAIN_STAGES, "report", "scaling"):
         assert f"Running stage '{stage}'" in first, first
     assert "Running stage 'download'" not in first
 

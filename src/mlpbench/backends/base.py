@@ -120,8 +120,17 @@ class Backend(Protocol):
         """Copies of the weights: 'layers.{i}.weight' (fan_in, fan_out), 'layers.{i}.bias' (fan_out,)."""
         ...
 
+    def gemm_step(self, batch: int) -> Callable[[], None]:
+        """A function that runs once the matrix products of a training step on ``batch`` rows.
+
+        Forward ``x @ W`` per layer, ``x.T @ grad`` per layer and ``grad @ W.T`` for all but the
+        first, on random operands of this net's shapes, with the backend's own BLAS, dtype and
+        device, and nothing else (``mlpbench.training.speed`` times it against ``train_step``).
+        """
+        ...
+
     def info(self) -> dict[str, str]:
-        """Where and how it runs, e.g. {"device": "cpu", "threads": "2", "dtype": "float32"}."""
+        """Where and how it runs, e.g. {"device": "cpu", "threads": "2", "dtype": "float32", "blas": ...}."""
         ...
 
     def save(self, model_dir: Path) -> list[Path]:

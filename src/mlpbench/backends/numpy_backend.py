@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from mlpbench import config
 from mlpbench.config import Config
+from mlpbench.environment import blas_info
 from mlpbench.model_io import save_weights, weights_path
 from mlpbench.registry import implementations
 
@@ -54,6 +55,29 @@ def blas_threads(threads: int) -> str:
     return ",".join(str(lib["num_threads"]) for lib in blas.info()) or "unknown"
 
 
+def gemm_step(sizes: Sequence[int], batch: int, dtype: np.dtype) -> Callable[[], None]:
+    """The matrix products of a step of ``numpy_nn.MLP`` (see ``Backend.gemm_step``), as its Linear
+    layers do them: ``np.matmul`` into preallocated arrays, weights stored (fan_in, fan_out).
+
+    sizes: (in_features, *hidden_sizes, out_features).
+    """
+    rng = np.random.default_rng(0)
+    acts = [rng.standard_normal((batch, s)).astype(dtype) for s in sizes]  # the input, then each layer's output
+    grads = [rng.standard_normal((batch, s)).astype(dtype) for s in sizes]  # gradients of the same
+    weights = [(rng.standard_normal((a, b)) / np.sqrt(a)).astype(dtype) for a, b in zip(sizes[:-1], sizes[1:])]
+    weight_grads = [np.empty_like(w) for w in weights]
+
+    def step() -> None:
+        for i, w in enumerate(weights):
+            np.matmul(acts[i], w, out=acts[i + 1])
+        for i in reversed(range(len(weights))):
+            np.matmul(acts[i].T, grads[i + 1], out=weight_grads[i])
+            if i > 0:  # the data's gradient is never computed
+                np.matmul(grads[i + 1], weights[i].T, out=grads[i])
+
+    return step
+
+
 class NumpyBackend:
     """``numpy_nn.MLP`` + CrossEntropyLoss + optimizer + schedule, started from ``params``."""
 
@@ -77,6 +101,7 @@ class NumpyBackend:
         self.scheduler = SCHEDULES[cfg.schedule.name](cfg.schedule, self.optimizer, cfg.train.epochs)
         self.meta = {"backend": self.name, "hidden_sizes": list(hidden), "activation": cfg.model.activation,
                      "leaky_slope": cfg.model.leaky_slope}
+        self.sizes = (in_features, *hidden, out_features)
         self._batch = Workspace()
 
     def load(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -130,8 +155,12 @@ class NumpyBackend:
             state[f"layers.{i}.bias"] = linear.bias.data.copy()
         return state
 
+    def gemm_step(self, batch: int) -> Callable[[], None]:
+        return gemm_step(self.sizes, batch, self.dtype)
+
     def info(self) -> dict[str, str]:
-        return {"device": "cpu", "threads": self.threads, "dtype": self.dtype.name, "numpy": np.__version__}
+        return {"device": "cpu", "threads": self.threads, "dtype": self.dtype.name, "numpy": np.__version__,
+                "blas": blas_info()}
 
     def save(self, model_dir: Path) -> list[Path]:
         return [save_weights(self.state_dict(), self.meta, model_dir)]

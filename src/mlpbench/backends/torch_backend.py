@@ -5,7 +5,7 @@ Reads side by side with ``numpy_backend`` + ``numpy_nn.model``: same layer order
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -19,6 +19,7 @@ from mlpbench.registry import implementations
 
 from .base import ACTIVATIONS as ACTIVATION_NAMES
 from .base import layer_sizes
+from .torch_gemm import blas_info, gemm_step
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -135,6 +136,7 @@ class TorchBackend:
         self.scheduler = SCHEDULES[cfg.schedule.name](cfg.schedule, self.optimizer, cfg.train.epochs)
         self.meta = {"backend": self.name, "hidden_sizes": list(hidden), "activation": cfg.model.activation,
                      "leaky_slope": cfg.model.leaky_slope}
+        self.sizes = (in_features, *hidden, out_features)
 
     def load(self, x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """x: (n, features), y: (n,) -> tensors on the device, in the run dtype / int64."""
@@ -192,7 +194,11 @@ class TorchBackend:
             "threads": str(torch.get_num_threads()),
             "dtype": str(self.dtype).removeprefix("torch."),
             "torch": torch.__version__,
+            "blas": blas_info(self.device),
         }
+
+    def gemm_step(self, batch: int) -> Callable[[], None]:
+        return gemm_step(self.sizes, batch, self.dtype, self.device)
 
     def save(self, model_dir: Path) -> list[Path]:
         """``weights.npz`` as every backend, plus ``model.pt`` (the module's state_dict) for torch users."""

@@ -103,6 +103,7 @@ def validate(cfg: Config) -> Config:
     checks.choice("train.device", t.device, DEVICES)
     _validate_data(cfg.data)
     _validate_tracking(cfg.tracking)
+    cfg.scaling.check(DTYPES)
     return cfg
 
 

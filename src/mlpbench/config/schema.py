@@ -14,7 +14,7 @@ could not merge ``conf/`` into them. Treat the instances ``config.load`` returns
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 from omegaconf import MISSING
 
@@ -234,6 +234,44 @@ class OutputsConfig:
 
 
 @dataclass
+class ScalingGrid:
+    """The points of the scaling study: each axis varied alone around the default point, in each dtype."""
+
+    widths: List[int] = MISSING  # of the first hidden layer; the others keep their ratio to it
+    batch_sizes: List[int] = MISSING
+    depths: List[int] = MISSING  # hidden layers
+    dtypes: List[str] = MISSING
+    repeats: int = MISSING  # timings of each backend's step and GEMMs per point, taken in turn
+    min_time_s: float = MISSING  # a timing repeats a fast call until it lasts this long
+
+
+@dataclass
+class ScalingConfig:
+    grid: str = MISSING  # a name in grids
+    grids: Dict[str, ScalingGrid] = MISSING
+    experiment: str = MISSING  # MLflow experiment of the study's runs
+    out_dir: str = MISSING
+
+    def check(self, dtypes: tuple[str, ...]) -> None:
+        """Range checks (``ConfigError`` naming the key); ``dtypes``: those training allows."""
+        if self.grid not in self.grids:
+            raise checks.ConfigError(f"scaling.grid={self.grid!r} is not a grid; choose one of: "
+                                     f"{', '.join(self.grids)} (or add it under scaling.grids in conf/scaling/)")
+        for name, grid in self.grids.items():
+            key = f"scaling.grids.{name}"
+            for axis in ("widths", "batch_sizes", "depths"):
+                values = getattr(grid, axis)
+                if not values or min(values) < 1:
+                    raise checks.ConfigError(f"{key}.{axis}={list(values)} is invalid; give integers >= 1")
+            for dtype in grid.dtypes:
+                checks.choice(f"{key}.dtypes[]", dtype, dtypes)
+            checks.positive(f"{key}.repeats", grid.repeats)
+            checks.non_negative(f"{key}.min_time_s", grid.min_time_s)
+        checks.non_empty("scaling.experiment", self.experiment)
+        checks.non_empty("scaling.out_dir", self.out_dir)
+
+
+@dataclass
 class Config:
     """The whole composed configuration (``conf/config.yaml``), as typed values."""
 
@@ -246,6 +284,7 @@ class Config:
     data: DataConfig = MISSING
     tracking: TrackingConfig = MISSING
     outputs: OutputsConfig = MISSING
+    scaling: ScalingConfig = MISSING
     # The backends dvc.yaml's train/tutorial matrix trains (through params.yaml): every registered
     # one, filled in by config.store.register_configs.
     backends: List[str] = field(default_factory=list)

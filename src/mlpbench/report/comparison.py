@@ -8,7 +8,7 @@ import pandas as pd
 
 from mlpbench import figures
 from mlpbench.backends import BACKENDS, label
-from mlpbench.report import explain, tables
+from mlpbench.report import explain, speed, tables
 from mlpbench.report import format as fmt
 from mlpbench.report.render import Figure, ReportFiles, Section, figure_dir, log, write
 from mlpbench.report.runs import backend_rank, column, history, load_runs
@@ -74,6 +74,7 @@ def sections(runs: pd.DataFrame, uri: str, ui_url: str | None, folder: Path) -> 
         Section("Time and memory", table=tables.table(rows, (*tables.ROW, *tables.COST)),
                 notes=("Training time covers the whole fit, per-epoch evaluation included; 'of which steps' counts "
                        "the training steps only. Peak memory is the training process's maximum resident set size.",)),
+        *speed.section(rows),
         Section("Where the numbers differ", bullets=tuple(explain.explanation(rows, config))),
         Section("Figures", figures=tuple(make_figures(rows, uri, folder))),
         Section("Configurations", table=config),

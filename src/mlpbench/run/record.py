@@ -29,6 +29,7 @@ from mlpbench.run.outputs import Staged
 from mlpbench.signals import sigterm_raises
 from mlpbench.tracking import datasets, models
 from mlpbench.training import TrainResult, fit
+from mlpbench.training.speed import StepSpeed, measure_step
 
 # Short names of the summary metrics (what train_and_track returns); the metrics file DVC reads
 # holds the first three, in this order: what `dvc exp show` should open on. MLflow has them all.
@@ -123,6 +124,19 @@ def register(run: tracking.TrackedRun, model_id: str, cfg: Config) -> None:
     run.set_tags({"registered_model": f"{name}/{version}"})
 
 
+def step_speed(prep: Prepared) -> StepSpeed:
+    """A training step and its GEMMs alone at the run's batch size, timed in turn (a second or less).
+
+    Timed on a fresh backend of the same config, so the trained model's weights stay as trained.
+    """
+    cfg, data = prep.cfg, prep.dataset
+    probe = build_backend(cfg, data.x_train.shape[1], cfg.data.num_classes)
+    rows = slice(0, cfg.train.batch_size)
+    sizes = (data.x_train.shape[1], *cfg.model.hidden_sizes, cfg.data.num_classes)
+    return measure_step(probe, data.x_train[rows], data.y_train[rows], cfg.train.batch_size, sizes,
+                        seed=cfg.train.seed)
+
+
 def record(run: tracking.TrackedRun, backend: Backend, prep: Prepared, result: TrainResult,
            values: Mapping[str, Any], work: Path) -> dict[str, Any]:
     """Log the data splits, the model, the summary (linked to the model) and artifacts; write the files.
@@ -179,4 +193,5 @@ def train_and_track(values: Mapping[str, Any], root: Path, out_dir: Path, n_jobs
         backend = build_backend(cfg, prep.dataset.x_train.shape[1], cfg.data.num_classes)
         run.set_tags({f"backend_{k}": str(v) for k, v in backend.info().items()})
         result = _fit(run, backend, prep, progress)
+        run.log_metrics(step_speed(prep).metrics())  # gemm/gflops, gemm/floor_step_s, time/step_median_s...
         return record(run, backend, prep, result, values, Path(out_dir))

@@ -1,0 +1,42 @@
+"""Time a training step of every backend against its GEMM floor across width, batch and depth
+(DVC stage ``scaling``).
+
+    python pipelines/scaling.py                # the grid params.yaml names (scaling.grid: quick)
+    python pipelines/scaling.py --grid full    # the longer grid
+
+Writes ``scaling.out_dir`` (reports/scaling/): scaling.csv, scaling.md (where each backend wins)
+and figures/, and records them as an MLflow run in the experiment ``scaling.experiment``.
+"""
+import argparse
+import sys
+from pathlib import Path
+
+from mlpbench.config import ConfigError
+from mlpbench.params import load_params
+from mlpbench.scaling.study import run_study
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--params", type=Path, default=ROOT / "params.yaml", help="the composed config")
+    parser.add_argument("--grid", help="a name under scaling.grids (default: scaling.grid)")
+    args = parser.parse_args(argv)
+    values = load_params(args.params)
+    if args.grid:
+        values.setdefault("scaling", {})["grid"] = args.grid
+
+    def progress(i: int, n: int, point) -> None:
+        print(f"[{i + 1}/{n}] {point.dtype} h{'-'.join(map(str, point.hidden_sizes))} bs{point.batch_size}",
+              file=sys.stderr, flush=True)
+
+    try:
+        result = run_study(values, ROOT, progress)
+    except ConfigError as err:
+        sys.exit(f"scaling failed: {err}")
+    print(f"wrote {result.csv}, {result.markdown} and {len(result.figures)} figures; MLflow run {result.run_id}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,105 @@
+"""The scaling study end to end: config -> timings -> CSV, table, figures -> an MLflow run.
+
+``run_study`` is what ``pipelines/scaling.py`` calls; tests call it directly.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import pandas as pd
+
+from mlpbench import config
+from mlpbench.backends import label
+from mlpbench.environment import cpu_model, git_state
+from mlpbench.io import write_text
+from mlpbench.params import resolve
+from mlpbench.scaling.grid import points
+from mlpbench.scaling.measure import PointCallback, measure
+from mlpbench.scaling.results import figures, win_table
+from mlpbench.tracking import TrackedRun, resolve_tracking_uri
+from mlpbench.tracking.studies import prepare_study
+
+DESCRIPTION = """\
+mlpbench scaling study: a training step of every backend timed against its own GEMM floor (only
+the step's matrix products, on the backend's own BLAS), across hidden width, batch size, depth and
+dtype, one axis at a time around the default point. Each run holds the CSV, the win table and
+the samples/s figures; `dvc repro scaling` writes them to reports/scaling/ too.
+"""
+
+
+@dataclass(frozen=True)
+class StudyResult:
+    frame: pd.DataFrame
+    csv: Path
+    markdown: Path
+    figures: tuple[Path, ...]
+    run_id: str
+
+
+def markdown(frame: pd.DataFrame, grid: str, figure_paths: list[Path], folder: Path) -> str:
+    """The win table and links to the figures."""
+    table = win_table(frame)
+    parts = [
+        f"# Scaling study ({grid} grid)",
+        "Median seconds of a training step of each backend over its timings, taken in turn with the other "
+        "backend's (min–max in brackets); the GEMM floor is the step's matrix products alone on the backend's "
+        "own BLAS, the rest is everything else in the step. 'faster' names the backend with the lower median "
+        "step, 'by' the other's median over it; '(spreads overlap)' marks points where the min–max ranges "
+        "overlap, so the order may not hold on a quieter machine.",
+        table.to_markdown(index=False, disable_numparse=True),
+        *(f"![{p.stem}]({p.relative_to(folder).as_posix()})" for p in figure_paths),
+    ]
+    return "\n\n".join(parts) + "\n"
+
+
+def default_metrics(frame: pd.DataFrame, hidden: str, batch: int, dtype: str) -> dict[str, float]:
+    """``<backend>/step_s``, ``<backend>/gemm_gflops``... at the default point, and each backend's wins."""
+    at = frame[(frame["hidden_sizes"] == hidden) & (frame["batch_size"] == batch) & (frame["dtype"] == dtype)]
+    metrics = {f"{r.backend}/{key}": float(getattr(r, key)) for r in at.itertuples()
+               for key in ("step_s", "floor_s", "overhead_s", "gemm_share", "gemm_gflops", "samples_per_s")}
+    fastest = frame.loc[frame.groupby(["dtype", "hidden_sizes", "batch_size"])["step_s"].idxmin(), "backend"]
+    return metrics | {f"{b}/points_faster": float((fastest == b).sum()) for b in dict.fromkeys(frame["backend"])}
+
+
+def write_results(frame: pd.DataFrame, grid: str, folder: Path) -> list[Path]:
+    """``folder``/scaling.csv, scaling.md and figures/*.png; returns their paths in that order."""
+    folder.mkdir(parents=True, exist_ok=True)
+    csv, md = folder / "scaling.csv", folder / "scaling.md"
+    write_text(csv, frame.to_csv(index=False, float_format="%.6g"))
+    pngs = figures(frame, folder / "figures")
+    write_text(md, markdown(frame, grid, pngs, folder))
+    return [csv, md, *pngs]
+
+
+def record(cfg: config.Config, root: Path, frame: pd.DataFrame, info: Mapping[str, Mapping[str, str]],
+           files: list[Path]) -> str:
+    """The study as an MLflow run in ``scaling.experiment``: the grid as params, the default point's
+    numbers as metrics, each backend's BLAS, device and threads as tags, the files as artifacts."""
+    grid, hidden = cfg.scaling.grids[cfg.scaling.grid], "-".join(map(str, cfg.model.hidden_sizes))
+    uri = resolve_tracking_uri(root, cfg.tracking.uri)
+    tags = {"study": "scaling", "grid": cfg.scaling.grid, "cpu": cpu_model(), **git_state(root),
+            **{f"{key}_{name}": v for name, i in info.items() for key, v in i.items()
+               if key in ("blas", "device", "threads")}}
+    params = {"grid": cfg.scaling.grid, **asdict(grid), "backends": list(cfg.backends), "hidden_sizes": hidden,
+              "batch_size": cfg.train.batch_size, "dtype": cfg.train.dtype, "activation": cfg.model.activation,
+              "dropout": cfg.model.dropout, "optim": cfg.optim.name}
+    name = f"scaling {cfg.scaling.grid} h{hidden} bs{cfg.train.batch_size} " + " vs ".join(map(label, cfg.backends))
+    with TrackedRun(uri, prepare_study(uri, cfg.scaling.experiment, DESCRIPTION), name, params, tags) as run:
+        run.log_metrics(default_metrics(frame, hidden, cfg.train.batch_size, cfg.train.dtype))
+        for path in files:
+            run.log_artifact(path, "figures" if path.suffix == ".png" else None)
+    return run.run_id
+
+
+def run_study(values: Mapping[str, Any], root: Path, on_point: PointCallback | None = None) -> StudyResult:
+    """Time the grid ``scaling.grid`` of the composed config ``values``; write and record the results.
+
+    Raises ``ConfigError`` (one line, naming the key) on a bad config before any timing.
+    """
+    cfg = config.load(values)
+    grid = cfg.scaling.grids[cfg.scaling.grid]
+    frame, info = measure(cfg, points(grid, cfg.model.hidden_sizes, cfg.train.batch_size), grid, on_point)
+    csv, md, *pngs = files = write_results(frame, cfg.scaling.grid, resolve(root, cfg.scaling.out_dir))
+    return StudyResult(frame, csv, md, tuple(pngs), record(cfg, root, frame, info, files))

@@ -1,0 +1,102 @@
+"""The scaling study's grid, win table and figures, from the real conf/ and made-up rows (no timing)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from mlpbench import config
+from mlpbench.compose import compose
+from mlpbench.config import ConfigError
+from mlpbench.scaling.grid import deepened, points, widened
+from mlpbench.scaling.results import figures, on_axis, win_table, winner
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("name", ["quick", "full"])
+def test_the_grid_is_what_the_config_says(name):
+    cfg = config.load(compose(ROOT, [f"scaling.grid={name}"]))
+    grid = cfg.scaling.grids[cfg.scaling.grid]
+    hidden, batch = cfg.model.hidden_sizes, cfg.train.batch_size
+    found = points(grid, hidden, batch)
+    for dtype in grid.dtypes:
+        mine = [p for p in found if p.dtype == dtype]
+        assert sorted(p.width for p in mine if "width" in p.axes) == sorted(grid.widths)
+        assert sorted(p.batch_size for p in mine if "batch_size" in p.axes) == sorted(grid.batch_sizes)
+        assert sorted(p.depth for p in mine if "depth" in p.axes) == sorted(grid.depths)
+        # one axis at a time: the others stay at the default point
+        assert all(p.batch_size == batch for p in mine if "batch_size" not in p.axes)
+        assert all(p.hidden_sizes == tuple(hidden) for p in mine if "batch_size" in p.axes)
+        centre = [p for p in mine if p.hidden_sizes == tuple(hidden) and p.batch_size == batch]
+        assert len(centre) == 1 and set(centre[0].axes) == {"width", "batch_size", "depth"}
+    assert {p.dtype for p in found} == set(grid.dtypes)
+    assert len({(p.hidden_sizes, p.batch_size, p.dtype) for p in found}) == len(found)
+
+
+def test_width_keeps_the_layers_ratio_and_depth_repeats_the_last_layer():
+    assert widened((512, 256), 64) == (64, 32) and widened((512, 256), 4096) == (4096, 2048)
+    assert [deepened((512, 256), d) for d in (1, 2, 3, 4)] == [(512,), (512, 256), (512, 256, 256),
+                                                                (512, 256, 256, 256)]
+
+
+@pytest.mark.parametrize("override, key", [("scaling.grid=huge", "scaling.grid='huge' is not a grid"),
+                                           ("scaling.grids.quick.dtypes=[float16]", "scaling.grids.quick.dtypes[]"),
+                                           ("scaling.grids.quick.widths=[0]", "scaling.grids.quick.widths")])
+def test_a_bad_scaling_setting_is_one_line_naming_the_key(override, key):
+    with pytest.raises(ConfigError) as err:
+        config.load(compose(ROOT, [override]))
+    assert key in str(err.value) and "\n" not in str(err.value)
+
+
+def row(backend: str, hidden: str, batch: int, step: float, spread: float = 0.1, axes: str = "width",
+        dtype: str = "float32") -> dict:
+    floor = 0.6 * step
+    return {"backend": backend, "dtype": dtype, "hidden_sizes": hidden, "width": int(hidden.split("-")[0]),
+            "depth": hidden.count("-") + 1, "batch_size": batch, "axes": axes, "gemm_gflop": 1.0,
+            "step_s": step, "step_s_min": step * (1 - spread), "step_s_max": step * (1 + spread),
+            "floor_s": floor, "floor_s_min": floor, "floor_s_max": floor, "overhead_s": step - floor,
+            "gemm_share": 0.6, "samples_per_s": batch / step, "floor_samples_per_s": batch / floor,
+            "gemm_gflops": 1.0 / floor}
+
+
+FRAME = pd.DataFrame([
+    row("numpy", "64-32", 768, 0.004), row("torch", "64-32", 768, 0.010),          # NumPy 2.5x
+    row("numpy", "512-256", 768, 0.012, axes="width batch_size depth"),
+    row("torch", "512-256", 768, 0.022, axes="width batch_size depth"),            # NumPy 1.83x
+    row("numpy", "2048-1024", 768, 0.30, spread=0.3), row("torch", "2048-1024", 768, 0.25),  # torch, overlap
+    row("numpy", "512-256", 16, 0.002, axes="batch_size"), row("torch", "512-256", 16, 0.001, spread=0.0,
+                                                                 axes="batch_size"),  # torch 2x
+])
+
+
+def test_the_win_table_names_the_faster_backend_and_by_how_much():
+    table = win_table(FRAME)
+    width = table[table["axis"] == "width of the first hidden layer"].set_index("hidden")
+    assert list(width.index) == ["64-32", "512-256", "2048-1024"]  # sorted along the axis
+    assert (width.loc["64-32", "faster"], width.loc["64-32", "by"]) == ("NumPy", "2.50×")
+    assert (width.loc["512-256", "faster"], width.loc["512-256", "by"]) == ("NumPy", "1.83×")
+    assert (width.loc["2048-1024", "faster"], width.loc["2048-1024", "by"]) == ("PyTorch (spreads overlap)", "1.20×")
+    assert width.loc["512-256", "NumPy step ms [min–max]"] == "12.00 [10.80–13.20]"
+    assert width.loc["512-256", "PyTorch GEMM floor ms"] == "13.20" and width.loc["512-256", "PyTorch rest ms"] == "8.80"
+    batch = table[table["axis"] == "batch size"].set_index("batch")
+    assert list(batch.index) == ["16", "768"]  # the default point lies on this axis too
+    assert (batch.loc["16", "faster"], batch.loc["16", "by"]) == ("PyTorch", "2.00×")
+    assert table[table["axis"] == "hidden layers"]["hidden"].tolist() == ["512-256"]
+
+
+def test_the_winner_is_the_lowest_median_step():
+    point = FRAME[FRAME["hidden_sizes"] == "2048-1024"]
+    best, by, overlap = winner(point)
+    assert best == "torch" and by == pytest.approx(1.2) and overlap
+    assert len(on_axis(FRAME, "depth")) == 2
+
+
+def test_the_figures_are_written(tmp_path):
+    frame = pd.concat([FRAME, FRAME.assign(dtype="float64")], ignore_index=True)
+    paths = figures(frame, tmp_path / "figures")
+    assert [p.name for p in paths] == ["samples_per_s_width.png", "samples_per_s_batch_size.png",
+                                       "samples_per_s_depth.png"]
+    for path in paths:
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
