@@ -185,8 +185,7 @@ def test_mlp_with_fused_relu_dropout_equals_the_unfused_chain_bit_for_bit(dtype:
     sizes = [30, 24, 16, 10]
     params = [(rng.normal(0, 0.5, (a, b)).astype(dtype), rng.normal(0, 0.5, b).astype(dtype))
               for a, b in zip(sizes[:-1], sizes[1:])]
-    fused = MLP(30, (24, 16), 10, activation="relu", dropout=p, dtype=dtype, rng=np.random.default_rng(11),
-                fold_bias=False)  # the folded biases round differently; see the next test
+    fused = MLP(30, (24, 16), 10, activation="relu", dropout=p, dtype=dtype, rng=np.random.default_rng(11))
     fused.load_params(params)
     assert [type(m).__name__ for m in fused].count("ReLUDropout") == 2  # the fused path is the one tested
     chain = unfused_chain(params, p, np.random.default_rng(11), dtype)
@@ -223,31 +222,30 @@ def with_ones(x: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.parametrize("dtype, rtol", [("float32", 2e-5), ("float64", 1e-12)])
-def test_biases_folded_into_the_gemms_equal_the_separate_bias_adds(dtype: str, rtol: float) -> None:
-    """MLP(relu, dropout) given inputs with a column of ones adds every bias inside a GEMM and gets
-    the bias gradients from the weight-gradient GEMMs. Against the same model with fold_bias=False
-    fed the plain inputs, drawing identical masks: the same logits, loss, gradients and parameters
-    up to rounding, over three Nesterov steps (the last batch smaller), then in eval mode."""
+def test_first_layer_bias_folded_into_the_gemms_equals_the_separate_bias_add(dtype: str, rtol: float) -> None:
+    """Given inputs with a column of ones, the first Linear adds its bias inside its forward GEMM
+    and gets the bias gradient from its weight-gradient GEMM. Against a twin model fed the plain
+    inputs, drawing identical dropout masks: the same logits, loss, gradients and parameters up
+    to rounding, over three Nesterov steps (the last batch smaller), then in eval mode."""
     rng = np.random.default_rng(8)
     sizes = [30, 24, 16, 10]
     params = [(rng.normal(0, 0.5, (a, b)).astype(dtype), rng.normal(0, 0.5, b).astype(dtype))
               for a, b in zip(sizes[:-1], sizes[1:])]
-    nets = {fold: MLP(30, (24, 16), 10, activation="relu", dropout=0.25, dtype=dtype,
-                      rng=np.random.default_rng(3), fold_bias=fold) for fold in (True, False)}
-    assert nets[True].fold_bias and not nets[False].fold_bias
+    nets = {ones: MLP(30, (24, 16), 10, activation="relu", dropout=0.25, dtype=dtype, rng=np.random.default_rng(3))
+            for ones in (True, False)}
     for net in nets.values():
         net.load_params(params)
-    optimizers = {fold: SGD(net.flat_parameters(), 0.1, momentum=0.9, nesterov=True) for fold, net in nets.items()}
+    optimizers = {ones: SGD(net.flat_parameters(), 0.1, momentum=0.9, nesterov=True) for ones, net in nets.items()}
     for step, batch in enumerate((32, 32, 19)):
         x, y = rng.normal(size=(batch, 30)).astype(dtype), rng.integers(0, 10, batch)
         results = {}
-        for fold, net in nets.items():
+        for ones, net in nets.items():
             criterion = CrossEntropyLoss()
-            logits = net.train()(with_ones(x) if fold else x).copy()
+            logits = net.train()(with_ones(x) if ones else x).copy()
             loss = criterion(logits, y)
             net.backward(criterion.backward())
-            results[fold] = (logits, loss, net.flat.grad.copy())
-            optimizers[fold].step()
+            results[ones] = (logits, loss, net.flat.grad.copy())
+            optimizers[ones].step()
         (logits, loss, grad), (plain_logits, plain_loss, plain_grad) = results[True], results[False]
         np.testing.assert_allclose(logits, plain_logits, rtol=rtol, atol=rtol, err_msg=f"step {step}")
         assert loss == pytest.approx(plain_loss, rel=rtol)

@@ -56,15 +56,14 @@ class Linear(Module):
         self.bias = Parameter(weight_bias.data[in_features], weight_bias.grad[in_features])
         self._x: np.ndarray | None = None
 
-    def forward(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    def forward(self, x: np.ndarray) -> np.ndarray:
         """x: (batch, in_features) -> (batch, out_features), both of the weight's dtype.
 
         x may instead be (batch, in_features + 1) with a last column of ones (not checked): the
-        bias then rides in the GEMM. ``out``, if given, receives the result (it may be a view with
-        strided rows, such as all but the last column of the next layer's input with ones).
+        bias then rides in the GEMM.
         """
         self._x = x
-        y = out if out is not None else self.workspace.get("y", (len(x), self.out_features), self.weight.data.dtype)
+        y = self.workspace.get("y", (len(x), self.out_features), self.weight.data.dtype)
         if self._with_ones(x):
             return np.matmul(x, self.weight_bias.data, out=y)
         np.matmul(x, self.weight.data, out=y)

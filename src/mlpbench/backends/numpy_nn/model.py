@@ -13,7 +13,7 @@ import numpy as np
 
 from .activations import make_activation
 from .layers import Dropout, Linear, ReLUDropout
-from .module import Parameter, Sequential, Workspace
+from .module import Parameter, Sequential
 
 
 def _layer_sizes(in_features: int, hidden_sizes: Sequence[int], out_features: int) -> list[tuple[int, int]]:
@@ -40,13 +40,15 @@ class MLP(Sequential):
         float32 or float64, for parameters and every buffer.
     rng : np.random.Generator, optional
         Source of the dropout masks; required when dropout > 0.
-    fold_bias : bool
-        With relu and dropout > 0, add the hidden layers' biases inside their GEMMs (see
-        ``forward``). Equal up to rounding; False keeps the separate bias add, for comparisons.
 
     The weights start at zero; set them with ``load_params``. With relu and dropout > 0 each
-    ReLU + Dropout pair is one ``ReLUDropout`` module working in place (same numbers, fewer passes),
-    and the model folds the biases into the GEMMs (see ``forward``).
+    ReLU + Dropout pair is one ``ReLUDropout`` module working in place (same numbers, fewer passes).
+
+    The input may be (batch, in_features) or, as ``NumpyBackend.load`` prepares the data,
+    (batch, in_features + 1) with a last column of ones: the first Linear then adds its bias inside
+    its GEMMs. The hidden layers keep the separate bias add: their outputs would need the ones
+    column too, and the element-wise passes over such a buffer's strided rows (ReLU test, dropout
+    product) cost more here than the bias add and bias-gradient product they save.
     """
 
     def __init__(
@@ -60,7 +62,6 @@ class MLP(Sequential):
         leaky_slope: float = 0.01,
         dtype: str = "float32",
         rng: np.random.Generator | None = None,
-        fold_bias: bool = True,
     ) -> None:
         if dropout > 0 and rng is None:
             raise ValueError("MLP with dropout > 0 needs rng=np.random.default_rng(seed) for the masks")
@@ -83,30 +84,6 @@ class MLP(Sequential):
                 if dropout > 0:
                     modules.append(Dropout(dropout, rng))  # not in place: sigmoid/tanh keep their output
         super().__init__(*modules)
-        # Only an in-place activation leaves its output where a column of ones can follow it.
-        self.fold_bias = fold_bias and activation == "relu" and dropout > 0
-        self._with_ones = Workspace()
-
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        """x: (batch, in_features), or (batch, in_features + 1) whose last column is ones -> logits.
-
-        Given the column of ones (``NumpyBackend.load`` appends it to the data), the first layer
-        adds its bias inside its GEMM. With ``fold_bias`` every hidden Linear writes into all but
-        the last column of a buffer whose last column is ones, the in-place ReLUDropout keeps its
-        output there, and the next Linear takes the whole buffer: its bias too rides in its GEMMs.
-        (In eval mode ReLUDropout is a ReLU with its own output buffer, which the next Linear
-        then takes without the ones.)
-        """
-        if not self.fold_bias:
-            return super().forward(x)
-        *hidden, last = self.linears()
-        for i, (linear, activation) in enumerate(zip(hidden, self.modules[1::2])):
-            with_ones = self._with_ones.get(f"layer{i}", (len(x), linear.out_features + 1), self.flat.data.dtype)
-            with_ones[:, -1] = 1
-            y = activation(linear.forward(x, out=with_ones[:, :-1]))
-            x = with_ones if np.may_share_memory(y, with_ones) else y
-        return last(x)
-
     def _view(self, offset: int, shape: tuple[int, ...]) -> Parameter:
         """A Parameter whose data and grad are views into the flat arrays, starting at offset."""
         size = int(np.prod(shape))
