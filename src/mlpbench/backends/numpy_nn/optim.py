@@ -43,14 +43,7 @@ class SGD(Optimizer):
     place: it is this step's term of d and the next step's momentum term, which makes five passes
     over the arrays instead of six. Each operation rounds as in the formulas above, so the
     parameters are bit for bit those of their direct transcription (a test checks this).
-
-    The passes run chunk by chunk (``CHUNK_BYTES`` of each array): the arrays of one chunk stay in
-    the core's L2 cache through all of its passes, so each array crosses the memory bus once per
-    step rather than once per pass. The arithmetic is element-wise, so chunking changes no bit.
     """
-
-    # 4 arrays (parameter, gradient, momentum term, update) x 128 KiB fit a 512 KiB L2 cache.
-    CHUNK_BYTES = 128 * 1024
 
     def __init__(
         self,
@@ -63,44 +56,32 @@ class SGD(Optimizer):
         super().__init__(params, lr)
         if nesterov and momentum <= 0:
             raise ValueError("SGD nesterov=True needs momentum > 0")
-        for i, p in enumerate(self.params):
-            if not (p.data.flags.c_contiguous and p.grad.flags.c_contiguous):
-                raise ValueError(f"SGD parameter {i} {p.shape} is not C-contiguous; pass contiguous arrays")
         self.momentum, self.nesterov, self.weight_decay = float(momentum), nesterov, float(weight_decay)
         self.momentum_terms = [np.zeros_like(p.data) for p in self.params] if momentum else []
         self._decayed = [np.empty_like(p.data) for p in self.params] if weight_decay else []
         self._update = [np.empty_like(p.data) for p in self.params]
 
     def step(self) -> None:
-        for i, p in enumerate(self.params):
-            term = self.momentum_terms[i] if self.momentum else None
-            decayed = self._decayed[i] if self.weight_decay else None
-            # 1-d views (every array is C-contiguous), None for state this configuration lacks
-            arrays = [a if a is None else a.reshape(-1) for a in (p.data, p.grad, self._update[i], term, decayed)]
-            size = self.CHUNK_BYTES // p.data.itemsize
-            for start in range(0, p.data.size, size):
-                self._step_chunk(*(a if a is None else a[start : start + size] for a in arrays))
-
-    def _step_chunk(self, data: np.ndarray, grad: np.ndarray, update: np.ndarray,
-                    term: np.ndarray | None, decayed: np.ndarray | None) -> None:
-        """One chunk of the step: 1-d views of the parameter, its gradient and the state arrays."""
         mu, lr = self.momentum, self.lr
-        g = grad
-        if decayed is not None:
-            g = np.multiply(data, self.weight_decay, out=decayed)
-            g += grad
-        if term is None:
-            np.multiply(g, -lr, out=update)
-        else:
-            term += g  # torch's buf
-            if self.nesterov:
-                term *= mu  # momentum * buf: used in d now and as the next step's term
-                np.add(g, term, out=update)
-                update *= -lr
+        for i, p in enumerate(self.params):
+            g = p.grad
+            if self.weight_decay:
+                g = np.multiply(p.data, self.weight_decay, out=self._decayed[i])
+                g += p.grad
+            update = self._update[i]
+            if not mu:
+                np.multiply(g, -lr, out=update)
             else:
-                np.multiply(term, -lr, out=update)
-                term *= mu
-        data += update
+                term = self.momentum_terms[i]
+                term += g  # torch's buf
+                if self.nesterov:
+                    term *= mu  # momentum * buf: used in d now and as the next step's term
+                    np.add(g, term, out=update)
+                    update *= -lr
+                else:
+                    np.multiply(term, -lr, out=update)
+                    term *= mu
+            p.data += update
 
 
 class Adam(Optimizer):
