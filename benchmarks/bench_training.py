@@ -10,10 +10,11 @@ performs: forward, and backward without the first layer's input gradient) are ti
 each in a fresh process after a warm-up epoch, for several rounds: NumPy/torch is the ratio of
 their medians. NumPy/GEMM floor comes from one more process that runs NumPy epochs with the
 floor's GEMMs interleaved every few steps (see ``paired_floor``), because whole epochs in
-separate processes drift too much for a 1.3 target. Targets (issue "Backends"): both backends >= 98.0 % val and
-test accuracy, <= 30 s of training each, val gap <= 0.2 points, NumPy epoch <= 0.8 x torch epoch,
-NumPy epoch <= 1.3 x GEMM floor, peak memory <= 1.5 GB. Prints PASS/FAIL per target; it measures,
-it does not assert.
+separate processes drift too much for a 1.2 target. Both ratios are printed with their spread:
+the median over epochs (rounds), the quartiles and the extremes. Targets (issue "Backends"): both
+backends >= 98.0 % val and test accuracy, <= 30 s of training each, val gap <= 0.2 points, NumPy
+epoch <= 0.8 x torch epoch, NumPy epoch <= 1.2 x GEMM floor (median), peak memory <= 1.5 GB.
+Prints PASS/FAIL per target; it measures, it does not assert.
 
 Data: ``data/processed`` + ``data/split`` if `dvc repro split` has run, else they are built in a
 temporary folder from the offline mirror (``MLPBENCH_DATA_MIRROR`` or ``../shared/data/mnist``).
@@ -175,9 +176,20 @@ def paired_floor(processed: Path, split_dir: Path, overrides: list[str], epochs:
         train_epoch(backend, handle, len(data.y_train), cfg.train, rng, epoch + 2, on_step)
         total = time.perf_counter() - t0
         pairs.append({"numpy_s": total - floor_s, "gemm_floor_s": floor_s})
-    ratios = [p["numpy_s"] / p["gemm_floor_s"] for p in pairs]
-    return {"epochs": pairs, "block": block, "ratio_median": statistics.median(ratios),
-            "ratio_min": min(ratios), "ratio_max": max(ratios)}
+    return {"epochs": pairs, "block": block,
+            "ratio": spread([p["numpy_s"] / p["gemm_floor_s"] for p in pairs])}
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    """Median, quartiles (inclusive method) and extremes of ``values``."""
+    q1, median, q3 = statistics.quantiles(values, n=4, method="inclusive") if len(values) > 1 else values * 3
+    return {"median": median, "q1": q1, "q3": q3, "min": min(values), "max": max(values), "n": len(values)}
+
+
+def format_spread(s: dict[str, float]) -> str:
+    """``1.234 (IQR 1.21-1.25, range 1.19-1.27, n=5)``."""
+    return (f"{s['median']:.3f} (IQR {s['q1']:.3f}-{s['q3']:.3f}, range {s['min']:.3f}-{s['max']:.3f}, "
+            f"n={s['n']})")
 
 
 def _subprocess_json(args: list[str]):
@@ -186,7 +198,8 @@ def _subprocess_json(args: list[str]):
 
 
 def interleaved_epochs(processed: Path, split_dir: Path, overrides: list[str], rounds: int) -> dict:
-    """Median epoch seconds of numpy, torch and the GEMM floor, measured in turn.
+    """Median epoch seconds of numpy, torch and the GEMM floor, measured in turn, and the spread
+    of the per-round numpy/torch ratio.
 
     Each measurement is a fresh process (no thread pools left over from the other library), and
     the three alternate within every round, so the ratios hold when the machine's speed drifts.
@@ -196,7 +209,9 @@ def interleaved_epochs(processed: Path, split_dir: Path, overrides: list[str], r
         for kind in times:
             times[kind].append(_subprocess_json([*overrides, "--time-epoch", kind, "--data",
                                                  str(processed), str(split_dir)]))
-    return {kind: statistics.median(t) for kind, t in times.items()} | {"rounds": rounds}
+    ratios = [n / t for n, t in zip(times["numpy"], times["torch"])]
+    return ({kind: statistics.median(t) for kind, t in times.items()}
+            | {"rounds": rounds, "numpy_over_torch": spread(ratios)})
 
 
 def verdict(ok: bool) -> str:
@@ -206,7 +221,7 @@ def verdict(ok: bool) -> str:
 def report(results: dict[str, dict], epochs: dict, paired: dict) -> dict:
     npy, trc = results["numpy"], results["torch"]
     ratio_torch = epochs["numpy"] / epochs["torch"]
-    ratio_floor = paired["ratio_median"]
+    ratio_floor = paired["ratio"]["median"]
     gap = abs(npy["val_acc"] - trc["val_acc"]) * 100
     print(f"{'backend':8} {'val acc':>8} {'test acc':>8} {'train s':>8} {'epoch s (median)':>17} {'peak MB':>8}")
     for r in (npy, trc):
@@ -214,17 +229,18 @@ def report(results: dict[str, dict], epochs: dict, paired: dict) -> dict:
               f"{r['epoch_median_s']:17.3f} {r['peak_rss_mb']:8.0f}")
     print(f"interleaved, median of {epochs['rounds']} rounds: numpy {epochs['numpy']:.3f} s/epoch, "
           f"torch {epochs['torch']:.3f} s/epoch, GEMM floor {epochs['gemm_floor']:.3f} s/epoch "
-          f"(numpy/floor {epochs['numpy'] / epochs['gemm_floor']:.2f})")
-    print(f"numpy epochs with the GEMM floor interleaved every {paired['block']} steps, "
-          f"{len(paired['epochs'])} epochs: numpy/floor median {ratio_floor:.3f} "
-          f"[{paired['ratio_min']:.3f} .. {paired['ratio_max']:.3f}]")
+          f"(numpy/floor {epochs['numpy'] / epochs['gemm_floor']:.2f}); "
+          f"numpy/torch per round {format_spread(epochs['numpy_over_torch'])}")
+    print(f"numpy epochs with the GEMM floor interleaved every {paired['block']} steps: "
+          f"numpy/floor per epoch {format_spread(paired['ratio'])}")
     checks = [
         ("val acc >= 98.0 % (both)", min(npy["val_acc"], trc["val_acc"]) >= 0.98),
         ("test acc >= 98.0 % (both)", min(npy["test_acc"], trc["test_acc"]) >= 0.98),
         ("training <= 30 s (each)", max(npy["total_s"], trc["total_s"]) <= 30),
         (f"val gap {gap:.2f} points <= 0.2", gap <= 0.2),
         (f"numpy/torch epoch {ratio_torch:.2f} <= 0.8", ratio_torch <= 0.8),
-        (f"numpy/GEMM floor {ratio_floor:.2f} <= 1.3 (interleaved in one process)", ratio_floor <= 1.3),
+        (f"numpy/GEMM floor {ratio_floor:.3f} <= 1.2 (median; IQR {paired['ratio']['q1']:.3f}-"
+         f"{paired['ratio']['q3']:.3f}, interleaved in one process)", ratio_floor <= 1.2),
         ("peak memory <= 1.5 GB (each)", max(npy["peak_rss_mb"], trc["peak_rss_mb"]) <= 1536),
     ]
     for name, ok in checks:

@@ -216,6 +216,45 @@ def test_mlp_with_fused_relu_dropout_equals_the_unfused_chain_bit_for_bit(dtype:
     np.testing.assert_array_equal(fused.eval()(x), chain.eval()(x))
 
 
+def with_ones(x: np.ndarray) -> np.ndarray:
+    """x with an extra last column of ones, as NumpyBackend.load hands it to the model."""
+    return np.concatenate([x, np.ones((len(x), 1), x.dtype)], axis=1)
+
+
+@pytest.mark.parametrize("dtype, rtol", [("float32", 2e-5), ("float64", 1e-12)])
+def test_first_layer_bias_folded_into_the_gemms_equals_the_separate_bias_add(dtype: str, rtol: float) -> None:
+    """Given inputs with a column of ones, the first Linear adds its bias inside its forward GEMM
+    and gets the bias gradient from its weight-gradient GEMM. Against a twin model fed the plain
+    inputs, drawing identical dropout masks: the same logits, loss, gradients and parameters up
+    to rounding, over three Nesterov steps (the last batch smaller), then in eval mode."""
+    rng = np.random.default_rng(8)
+    sizes = [30, 24, 16, 10]
+    params = [(rng.normal(0, 0.5, (a, b)).astype(dtype), rng.normal(0, 0.5, b).astype(dtype))
+              for a, b in zip(sizes[:-1], sizes[1:])]
+    nets = {ones: MLP(30, (24, 16), 10, activation="relu", dropout=0.25, dtype=dtype, rng=np.random.default_rng(3))
+            for ones in (True, False)}
+    for net in nets.values():
+        net.load_params(params)
+    optimizers = {ones: SGD(net.flat_parameters(), 0.1, momentum=0.9, nesterov=True) for ones, net in nets.items()}
+    for step, batch in enumerate((32, 32, 19)):
+        x, y = rng.normal(size=(batch, 30)).astype(dtype), rng.integers(0, 10, batch)
+        results = {}
+        for ones, net in nets.items():
+            criterion = CrossEntropyLoss()
+            logits = net.train()(with_ones(x) if ones else x).copy()
+            loss = criterion(logits, y)
+            net.backward(criterion.backward())
+            results[ones] = (logits, loss, net.flat.grad.copy())
+            optimizers[ones].step()
+        (logits, loss, grad), (plain_logits, plain_loss, plain_grad) = results[True], results[False]
+        np.testing.assert_allclose(logits, plain_logits, rtol=rtol, atol=rtol, err_msg=f"step {step}")
+        assert loss == pytest.approx(plain_loss, rel=rtol)
+        np.testing.assert_allclose(grad, plain_grad, rtol=rtol, atol=rtol * np.abs(plain_grad).max())
+    np.testing.assert_allclose(nets[True].flat.data, nets[False].flat.data, rtol=rtol, atol=rtol)
+    x = rng.normal(size=(8, 30)).astype(dtype)
+    np.testing.assert_allclose(nets[True].eval()(with_ones(x)), nets[False].eval()(x), rtol=rtol, atol=rtol)
+
+
 def test_all_parameters_are_views_into_one_flat_array() -> None:
     model = MLP(7, (6, 5), 3)
     params = model.parameters()

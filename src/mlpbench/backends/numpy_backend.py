@@ -105,10 +105,17 @@ class NumpyBackend:
         self._batch = Workspace()
 
     def load(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """x: (n, features), y: (n,) -> the same data as contiguous run-dtype / int64 arrays."""
+        """x: (n, features), y: (n,) -> contiguous (n, features + 1) run-dtype and (n,) int64 arrays.
+
+        The extra last column of x is ones: the model's first Linear then adds its bias inside
+        its GEMMs (see ``numpy_nn.Linear``), and a batch gathers its rows with the ones in place.
+        """
         if x.ndim != 2 or y.ndim != 1 or len(x) != len(y):
             raise ValueError(f"load expects x (n, features) and y (n,); got {x.shape} and {y.shape}")
-        return np.ascontiguousarray(x, dtype=self.dtype), np.ascontiguousarray(y, dtype=np.int64)
+        with_ones = np.empty((len(x), x.shape[1] + 1), self.dtype)
+        with_ones[:, :-1] = x
+        with_ones[:, -1] = 1
+        return with_ones, np.ascontiguousarray(y, dtype=np.int64)
 
     def train_step(self, data: tuple[np.ndarray, np.ndarray], idx: np.ndarray) -> tuple[float, int]:
         """One step on rows ``idx`` (int64, all in [0, n)); returns (mean loss, correct count).

@@ -11,20 +11,25 @@ class Linear(Module):
     """Affine map ``y = x @ weight + bias``, like ``torch.nn.Linear``.
 
     The weight is stored ``(in_features, out_features)``, the transpose of torch's layout, so the
-    forward pass is a plain row-major GEMM.
+    forward pass is a plain row-major GEMM. Weight and bias are two views into one
+    ``(in_features + 1, out_features)`` array, ``weight_bias``: the weight's rows, then the bias as
+    the last row. Given an input with an extra last column of ones, ``[x, 1] @ weight_bias`` is
+    ``x @ weight + bias`` and ``[x, 1].T @ grad`` stacks the weight gradient on the bias gradient,
+    so one GEMM each way does what would otherwise take a GEMM plus a pass over the output (the
+    bias add) or a matrix-vector product (the bias gradient).
 
     Parameters
     ----------
     in_features, out_features : int
         Widths of the input and the output.
     dtype : str
-        Array dtype when ``weight``/``bias`` are not given.
+        Array dtype when ``weight_bias`` is not given.
     input_grad : bool
         Whether ``backward`` computes the gradient of the input. The first layer of a network sets
         it False: nothing needs the gradient of the data, and skipping it saves one GEMM per step.
-    weight, bias : Parameter, optional
-        Existing parameters of shapes ``(in_features, out_features)`` and ``(out_features,)``
-        (e.g. views into a model's flat array); zeros if omitted.
+    weight_bias : Parameter, optional
+        An existing ``(in_features + 1, out_features)`` Parameter holding the weight's rows then the
+        bias (e.g. a view into a model's flat array); zeros if omitted.
     """
 
     def __init__(
@@ -34,27 +39,33 @@ class Linear(Module):
         *,
         dtype: str = "float32",
         input_grad: bool = True,
-        weight: Parameter | None = None,
-        bias: Parameter | None = None,
+        weight_bias: Parameter | None = None,
     ) -> None:
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
         self.input_grad = input_grad
-        if weight is None:
-            weight = Parameter(np.zeros((in_features, out_features), dtype))
-        self.weight = weight
-        self.bias = bias if bias is not None else Parameter(np.zeros(out_features, dtype))
-        if self.weight.shape != (in_features, out_features) or self.bias.shape != (out_features,):
+        if weight_bias is None:
+            weight_bias = Parameter(np.zeros((in_features + 1, out_features), dtype))
+        if weight_bias.shape != (in_features + 1, out_features):
             raise ValueError(
-                f"Linear({in_features}, {out_features}) got weight {self.weight.shape} and bias "
-                f"{self.bias.shape}; expected ({in_features}, {out_features}) and ({out_features},)"
+                f"Linear({in_features}, {out_features}) got weight_bias {weight_bias.shape}; expected "
+                f"({in_features + 1}, {out_features}): the weight's rows, then the bias"
             )
+        self.weight_bias = weight_bias
+        self.weight = Parameter(weight_bias.data[:in_features], weight_bias.grad[:in_features])
+        self.bias = Parameter(weight_bias.data[in_features], weight_bias.grad[in_features])
         self._x: np.ndarray | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        """x: (batch, in_features) -> (batch, out_features), both of the weight's dtype."""
+        """x: (batch, in_features) -> (batch, out_features), both of the weight's dtype.
+
+        x may instead be (batch, in_features + 1) with a last column of ones (not checked): the
+        bias then rides in the GEMM.
+        """
         self._x = x
-        y = self.workspace.get("y", (x.shape[0], self.out_features), self.weight.data.dtype)
+        y = self.workspace.get("y", (len(x), self.out_features), self.weight.data.dtype)
+        if self._with_ones(x):
+            return np.matmul(x, self.weight_bias.data, out=y)
         np.matmul(x, self.weight.data, out=y)
         y += self.bias.data
         return y
@@ -65,18 +76,24 @@ class Linear(Module):
         Writes ``weight.grad = x.T @ grad`` and ``bias.grad = grad.sum(0)``.
         """
         x = self._x
-        np.matmul(x.T, grad, out=self.weight.grad)
-        # The column sums as ones @ grad: BLAS's matrix-vector product beats NumPy's sum(axis=0),
-        # which costs ~13 us per call at any size ([512, 256] at batch 512, in training: 116
-        # against 150 us per step for the three layers).
-        ones = self.workspace.get("ones", (len(grad),), grad.dtype)
-        ones.fill(1)
-        np.matmul(ones, grad, out=self.bias.grad)
+        if self._with_ones(x):
+            np.matmul(x.T, grad, out=self.weight_bias.grad)  # the ones column's row: grad.sum(0)
+        else:
+            np.matmul(x.T, grad, out=self.weight.grad)
+            # The column sums as ones @ grad: BLAS's matrix-vector product beats NumPy's
+            # sum(axis=0), which costs ~13 us per call at any size.
+            ones = self.workspace.get("ones", (len(grad),), grad.dtype)
+            ones.fill(1)
+            np.matmul(ones, grad, out=self.bias.grad)
         if not self.input_grad:
             return None
-        grad_x = self.workspace.get("grad_x", x.shape, grad.dtype)
+        grad_x = self.workspace.get("grad_x", (len(grad), self.in_features), grad.dtype)
         np.matmul(grad, self.weight.data.T, out=grad_x)
         return grad_x
+
+    def _with_ones(self, x: np.ndarray) -> bool:
+        """Whether x carries the extra column of ones, i.e. is (batch, in_features + 1)."""
+        return x.shape[1] == self.in_features + 1
 
     def parameters(self) -> list[Parameter]:
         return [self.weight, self.bias]
@@ -134,15 +151,17 @@ class Dropout(Module):
 
     def _keep(self, x: np.ndarray) -> np.ndarray:
         """This step's draws as a boolean array of x's shape: True = kept."""
-        keep = self.workspace.get("keep", x.shape, np.dtype(bool))
         if self.two_bits:
-            raw = self.rng.bit_generator.random_raw(-(-x.size // 32))  # 2 bits each, 32 per draw
-            bits = np.unpackbits(raw.view(np.uint8), count=2 * x.size).view(bool)
-            a, b = bits.reshape(2, *x.shape)
-            if self.p == 0.5:
-                return a
-            # kept with probability 3/4 when either bit is set, 1/4 when both are
-            return (np.logical_or if self.p == 0.25 else np.logical_and)(a, b, out=keep)
+            # Bit i of the first half of the draws and bit i of the second half decide element i:
+            # kept when either is set (p = 1/4), when both are (p = 3/4), or by the first (p = 1/2).
+            # Combining whole 64-bit words before unpacking writes one byte per element, not three.
+            words = -(-x.size // 64)
+            raw = self.rng.bit_generator.random_raw(2 * words)
+            first, second = raw[:words], raw[words:]
+            if self.p != 0.5:
+                (np.bitwise_or if self.p == 0.25 else np.bitwise_and)(first, second, out=first)
+            return np.unpackbits(first.view(np.uint8), count=x.size).reshape(x.shape).view(bool)
+        keep = self.workspace.get("keep", x.shape, np.dtype(bool))
         raw = self.rng.bit_generator.random_raw(-(-x.size // 4))  # 16 bits each, 4 per draw
         return np.greater_equal(raw.view(np.uint16)[: x.size].reshape(x.shape), self.threshold, out=keep)
 

@@ -1,7 +1,9 @@
 """The NumPy MLP: Linear -> activation [-> Dropout] -> ... -> Linear (logits, no softmax).
 
 All weights and biases are views into ONE contiguous array (``flat_parameters()``), and all their
-gradients into one gradient array, so an optimizer step is a few whole-array operations.
+gradients into one gradient array, so an optimizer step is a few whole-array operations. Each
+layer's weight is followed by its bias there, so the pair is also one ``(fan_in + 1, fan_out)``
+matrix, which lets a Linear fold its bias into its GEMMs when its input carries a column of ones.
 """
 from __future__ import annotations
 
@@ -41,6 +43,12 @@ class MLP(Sequential):
 
     The weights start at zero; set them with ``load_params``. With relu and dropout > 0 each
     ReLU + Dropout pair is one ``ReLUDropout`` module working in place (same numbers, fewer passes).
+
+    The input may be (batch, in_features) or, as ``NumpyBackend.load`` prepares the data,
+    (batch, in_features + 1) with a last column of ones: the first Linear then adds its bias inside
+    its GEMMs. The hidden layers keep the separate bias add: their outputs would need the ones
+    column too, and the element-wise passes over such a buffer's strided rows (ReLU test, dropout
+    product) cost more here than the bias add and bias-gradient product they save.
     """
 
     def __init__(
@@ -63,10 +71,9 @@ class MLP(Sequential):
         modules = []
         offset = 0
         for i, (fan_in, fan_out) in enumerate(shapes):
-            weight = self._view(offset, (fan_in, fan_out))
-            bias = self._view(offset + fan_in * fan_out, (fan_out,))
-            offset += fan_in * fan_out + fan_out
-            modules.append(Linear(fan_in, fan_out, input_grad=i > 0, weight=weight, bias=bias))
+            weight_bias = self._view(offset, (fan_in + 1, fan_out))
+            offset += (fan_in + 1) * fan_out
+            modules.append(Linear(fan_in, fan_out, input_grad=i > 0, weight_bias=weight_bias))
             if i == len(shapes) - 1:
                 break  # the output layer: logits, no activation
             if activation == "relu" and dropout > 0:
