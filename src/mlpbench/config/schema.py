@@ -222,6 +222,7 @@ class TrackingConfig:
     uri: Optional[str] = MISSING  # null: mlflow.db at the project root
     experiment: str = MISSING
     ui_url: Optional[str] = MISSING
+    server: bool = MISSING  # true (tracking=server): runs must go to an MLflow server (http/https)
 
 
 @dataclass
