@@ -10,6 +10,7 @@ that need it, naming the package and how to install it.
 """
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import socket
@@ -93,6 +94,7 @@ def s3() -> Iterator[dict[str, str]]:
     """moto's S3 server: ``{"endpoint": url, **AWS credentials env}`` (needs moto[server])."""
     moto_server = pytest.importorskip("moto.server", reason="moto[server] is not installed "
                                       "(pip install 'moto[server]')")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
     port = free_port()
     server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
