@@ -3,6 +3,7 @@
     python pipelines/train.py backend=torch optim.lr=0.01
     python pipelines/train.py -m backend=numpy,torch model.hidden_sizes=[64],[256]
     python pipelines/train.py -m hydra/launcher=joblib backend=numpy,torch   # in parallel
+    python pipelines/train.py -m hydra/launcher=slurm tracking=server backend=numpy,torch   # SLURM jobs
 
 DVC runs it with ``--config-dir . --config-name params`` so that the composed params.yaml (which
 `dvc exp run -S` rewrites) is the configuration, not conf/ directly.

@@ -48,7 +48,7 @@ class _StopsCleanly:
 
 
 class LocalLauncher(_StopsCleanly, stock.LocalLauncher):
-    """``hydra/launcher=submitit_local``: jobs as local processes through submitit."""
+    """``hydra/launcher=local``: jobs as local processes through submitit."""
 
 
 class SlurmLauncher(_StopsCleanly, stock.SlurmLauncher):
