@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,15 +28,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-from support import write_learnable_data  # noqa: E402  (the tests' tiny learnable data)
+from support import free_port, write_learnable_data  # noqa: E402  (the tests' tiny data, a free port)
 
 SETUPS = ("joblib+sqlite", "local+server", "slurm+server")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start(script: str, folder: Path, env: dict[str, str]) -> None:

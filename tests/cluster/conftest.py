@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,15 +21,9 @@ from typing import Iterator
 
 import pytest
 
-from support import PROJECT_ROOT
+from support import PROJECT_ROOT, free_port
 
 SCRIPTS = PROJECT_ROOT / "scripts"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _service_dir(prefix: str) -> Path:

@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import free_port
-from support import tiny_config
+from support import free_port, tiny_config
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 JOBS, STEPS, KEYS = 16, 20, ("train/loss", "train/acc", "val/loss", "val/acc", "lr")
