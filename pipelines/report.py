@@ -55,7 +55,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def build(args: argparse.Namespace):
     params = load_params(args.params) if args.params.is_file() else {}
     track = params.get("tracking") or {}
-    uri = resolve_tracking_uri(ROOT, track.get("uri"))
+    uri = resolve_tracking_uri(ROOT, track.get("uri"), server=bool(track.get("server")))
     ui_url = args.ui_url or track.get("ui_url")
     if args.sweep or args.experiment:
         return build_sweep(uri, args.out, args.sweep, args.experiment, args.filter, ui_url, not args.no_log,

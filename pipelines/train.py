@@ -3,6 +3,7 @@
     python pipelines/train.py backend=torch optim.lr=0.01
     python pipelines/train.py -m backend=numpy,torch model.hidden_sizes=[64],[256]
     python pipelines/train.py -m hydra/launcher=joblib backend=numpy,torch   # in parallel
+    python pipelines/train.py -m hydra/launcher=slurm tracking=server backend=numpy,torch   # SLURM jobs
 
 DVC runs it with ``--config-dir . --config-name params`` so that the composed params.yaml (which
 `dvc exp run -S` rewrites) is the configuration, not conf/ directly.
@@ -36,10 +37,12 @@ def main(cfg: DictConfig) -> float:
     n_jobs = int(OmegaConf.select(hc, "launcher.n_jobs", default=1) or 1) if hc.mode.name == "MULTIRUN" else 1
     if n_jobs < 0:  # joblib: -1 means all cores
         n_jobs = max(1, (os.cpu_count() or 1) + 1 + n_jobs)
+    # submitit launchers (hydra/launcher=slurm, local): each job has its own CPUs
+    cpus = OmegaConf.select(hc, "launcher.cpus_per_task", default=None) if hc.mode.name == "MULTIRUN" else None
     values = OmegaConf.to_container(cfg, resolve=True)
     try:
         summary = train_and_track(values, ROOT, Path(hc.runtime.output_dir), n_jobs=n_jobs,
-                                  parent_run_id=parent_run_id(hc), swept=job_swept(hc))
+                                  parent_run_id=parent_run_id(hc), swept=job_swept(hc), cpus=cpus)
     except (ConfigError, DataFileError, NonFiniteLossError, FileNotFoundError) as err:
         log.error("%s", err)
         sys.exit(f"train failed: {err}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -64,6 +65,13 @@ def tiny_config(root: Path, overrides: Sequence[str] = ()) -> dict:
 
 PIPELINE_FILES = (".dvc/config", ".dvcignore", "dvc.yaml", "params.yaml")
 PIPELINE_DIRS = ("conf", "hydra_plugins", "pipelines", "src")
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (for a server a test starts)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def run_checked(cmd: Sequence[str], cwd: Path, env: dict[str, str], timeout: float = 600) -> str:

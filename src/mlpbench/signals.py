@@ -1,4 +1,8 @@
-"""Turning SIGTERM into an exception, so a killed run unwinds like a Ctrl-C."""
+"""Turning SIGTERM (and a scheduler's SIGUSR2 warning) into an exception, so a stopped run unwinds like a Ctrl-C.
+
+SLURM sends SIGTERM on ``scancel`` and at the time limit; through submitit it also sends SIGUSR2
+``signal_delay_s`` seconds before the time limit (and on preemption). Both end the run KILLED.
+"""
 from __future__ import annotations
 
 import contextlib
@@ -11,22 +15,27 @@ class Terminated(BaseException):
     """Raised in the main thread when the process receives SIGTERM; unwinds like KeyboardInterrupt."""
 
 
+STOPPING = (signal.SIGTERM, signal.SIGUSR2)
+WHY = {signal.SIGUSR2: " (the scheduler's warning before its time limit or a preemption)"}
+
+
 def raise_terminated(signum, frame) -> None:
     """A signal handler: raise ``Terminated`` naming the signal."""
-    raise Terminated(f"received signal {signal.Signals(signum).name}")
+    raise Terminated(f"received signal {signal.Signals(signum).name}{WHY.get(signum, '')}")
 
 
 @contextlib.contextmanager
 def sigterm_raises() -> Iterator[None]:
-    """Within the block, SIGTERM raises ``Terminated`` in the main thread (no-op elsewhere)."""
+    """Within the block, SIGTERM and SIGUSR2 raise ``Terminated`` in the main thread (no-op elsewhere)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, raise_terminated)
+    previous = {sig: signal.signal(sig, raise_terminated) for sig in STOPPING}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @contextlib.contextmanager

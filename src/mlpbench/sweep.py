@@ -11,7 +11,8 @@ in ``conf/config.yaml``), so two sweeps never share a parent. Any error here fai
 one line and a non-zero exit.
 
 The parent ends FINISHED when the sweep completes. If the sweep stops first (SIGTERM, Ctrl-C, a
-job that crashed), an exit hook asks the jobs still running to stop, ends every child still
+job that crashed), an exit hook asks the jobs still running to stop (SIGTERM to those of this host,
+``scancel`` to the SLURM jobs the launcher left in the sweep folder), ends every child still
 RUNNING as KILLED, and ends the parent FAILED (a job failed) or KILLED, saying why in the tag
 ``sweep_end_reason``.
 """
@@ -30,7 +31,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from mlpbench import config as mlpbench_config
-from mlpbench import tracking
+from mlpbench import slurm, tracking
 from mlpbench.config import ConfigError
 from mlpbench.signals import raise_terminated
 from mlpbench.tracking.doctor import live_pid
@@ -148,10 +149,16 @@ def _write_swept(sweep_dir: Path, swept: list[str]) -> None:
     os.replace(tmp, sweep_dir / SWEPT_FILE)
 
 
+def _label(child: dict[str, str]) -> str:
+    """A child run's name, with its SLURM job id when it ran in one."""
+    return f"{child['name']} (SLURM job {child['slurm_job_id']})" if child.get("slurm_job_id") else child["name"]
+
+
 class MlflowSweepCallback(Callback):
     def __init__(self) -> None:
         self.uri: str | None = None
         self.run_id: str | None = None
+        self.sweep_dir: Path | None = None
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         # Hydra turns a callback's exception into a warning and carries on: exit instead.
@@ -173,10 +180,10 @@ class MlflowSweepCallback(Callback):
         root = project_root(hc)
         log.info("checked the config of %d jobs", validate_jobs(config, root))
         track = OmegaConf.select(config, "tracking", default={}) or {}
-        self.uri = tracking.resolve_tracking_uri(root, track.get("uri"))
+        self.uri = tracking.resolve_tracking_uri(root, track.get("uri"), server=bool(track.get("server")))
         experiment_id = tracking.prepare(self.uri, track.get("experiment", "mlpbench"))
         tracking.end_orphans(self.uri, [experiment_id])
-        sweep_dir = Path(hc.sweep.dir)
+        sweep_dir = self.sweep_dir = Path(hc.sweep.dir)
         overrides = " ".join(hc.overrides.task) or "(none)"
         self.run_id = tracking.start_parent_run(
             self.uri, experiment_id, sweep_name(list(hc.overrides.task)),
@@ -196,6 +203,8 @@ class MlflowSweepCallback(Callback):
         """At exit: if the sweep did not complete, stop its jobs and end every run honestly."""
         if self.run_id is None or tracking.get_run(self.uri, self.run_id)["status"] != "RUNNING":
             return
+        # SLURM jobs on any node, pending or running (hydra/launcher=slurm): scancel sends them SIGTERM
+        slurm.cancel(slurm.live_jobs(slurm.read_job_ids(self.sweep_dir)) if self.sweep_dir else [])
         running = [c for c in tracking.children(self.uri, self.run_id) if c["status"] == "RUNNING"]
         for child in running:  # jobs in other processes of this host: ask them to end their runs
             pid = live_pid(child["process"])
@@ -210,7 +219,7 @@ class MlflowSweepCallback(Callback):
         done = tracking.children(self.uri, self.run_id)
         failed = [c for c in done if c["status"] == "FAILED"]
         killed = [c for c in done if c["status"] == "KILLED"]
-        parts = [f"{len(failed)} job(s) FAILED: " + "; ".join(f"{c['name']}: {c['error']}" for c in failed)] if failed else []
-        parts += [f"{len(killed)} job(s) KILLED: " + ", ".join(c["name"] for c in killed)] if killed else []
+        parts = [f"{len(failed)} job(s) FAILED: " + "; ".join(f"{_label(c)}: {c['error']}" for c in failed)] if failed else []
+        parts += [f"{len(killed)} job(s) KILLED: " + ", ".join(_label(c) for c in killed)] if killed else []
         reason = "the sweep stopped before all its jobs finished; " + ("; ".join(parts) or "no job had started")
         tracking.end_parent_run(self.uri, self.run_id, "FAILED" if failed else "KILLED", reason)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -14,16 +13,12 @@ import pytest
 
 from mlpbench.tracking.runs import DESCRIPTION, prepare
 
+from support import free_port
+
 pytestmark = pytest.mark.browser
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 RUN_NAMES = ["numpy h32 relu sgd lr0.1 bs64 e1", "torch h32 relu sgd lr0.1 bs64 e1"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _store(tmp_path: Path) -> tuple[str, str]:
@@ -43,7 +38,7 @@ def _store(tmp_path: Path) -> tuple[str, str]:
 @pytest.fixture
 def server(tmp_path):
     uri, experiment_id = _store(tmp_path)
-    port = _free_port()
+    port = free_port()
     mlflow_bin = Path(sys.executable).with_name("mlflow")
     log = open(tmp_path / "server.log", "w")
     # As `make ui` starts it: MLflow's server with the project's app (mlpbench.tracking.ui).

@@ -132,6 +132,9 @@ def _validate_tracking(t: TrackingConfig) -> None:
         if scheme not in TRACKING_SCHEMES:
             raise ConfigError(f"tracking.uri={t.uri!r} is not a tracking store URI; use e.g. sqlite:////abs/path/"
                               "mlflow.db or http://host:5000, or null for mlflow.db at the project root")
+    if t.server and t.uri is not None and not t.uri.startswith(("http://", "https://")):
+        raise ConfigError(f"tracking=server but tracking.uri={t.uri!r} is not an http(s) URL; give the team "
+                          "server's address, e.g. tracking.uri=http://mlflow.lab:5000, or use tracking=default")
     if t.ui_url is not None and not t.ui_url.startswith(("http://", "https://")):
         raise ConfigError(f"tracking.ui_url={t.ui_url!r} is invalid; give the MLflow UI's http(s) URL or null")
     alias = t.registry_alias

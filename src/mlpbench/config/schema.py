@@ -223,6 +223,7 @@ class TrackingConfig:
     experiment: str = MISSING
     ui_url: Optional[str] = MISSING
     registry_alias: Optional[str] = MISSING  # null: the model is logged, not registered
+    server: bool = MISSING  # true (tracking=server): runs must go to an MLflow server (http/https)
 
 
 @dataclass

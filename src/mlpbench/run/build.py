@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from mlpbench import config
+from mlpbench import config, slurm
 from mlpbench.config import Config, ConfigError
 from mlpbench.data import Dataset, check_split, load_dataset
 from mlpbench.params import resolve
@@ -60,11 +60,15 @@ def run_name(cfg: Config, swept: Mapping[str, str] | None = None) -> str:
     return name
 
 
-def with_threads(cfg: Config, n_jobs: int) -> Config:
-    """Give each of ``n_jobs`` parallel jobs its share of the cores unless threads is set."""
+def with_threads(cfg: Config, n_jobs: int, cpus: int | None = None) -> Config:
+    """Give each of ``n_jobs`` parallel jobs its share of the CPUs unless threads is set.
+
+    cpus: the CPUs each job was given (a submitit launcher's ``cpus_per_task``); else the CPUs this
+    process may use (SLURM's allocation inside a job) shared among ``n_jobs``.
+    """
     if cfg.train.threads > 0:
         return cfg
-    threads = max(1, (os.cpu_count() or 1) // max(1, n_jobs))
+    threads = cpus if cpus else max(1, slurm.available_cpus() // max(1, n_jobs))
     return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, threads=threads))
 
 
@@ -104,9 +108,10 @@ def preflight(cfg: Config, root: Path, outputs: Outputs) -> None:
     check_split(resolve(root, cfg.data.paths.split), cfg.data.split)
 
 
-def prepare_run(values: Mapping[str, Any], root: Path, out_dir: Path, n_jobs: int = 1) -> Prepared:
+def prepare_run(values: Mapping[str, Any], root: Path, out_dir: Path, n_jobs: int = 1,
+                cpus: int | None = None) -> Prepared:
     """Config, checks and data of one run; raises ``ConfigError``/``FileNotFoundError`` before any work."""
-    cfg = with_threads(config.load(values), n_jobs)
+    cfg = with_threads(config.load(values), n_jobs, cpus)
     outputs = output_paths(cfg, root, out_dir)
     preflight(cfg, root, outputs)
     processed, split = resolve(root, cfg.data.paths.processed), resolve(root, cfg.data.paths.split)

@@ -18,7 +18,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from mlpbench import figures, tracking
+from mlpbench import figures, slurm, tracking
 from mlpbench.backends import BACKENDS, Backend
 from mlpbench.backends.build import build_backend
 from mlpbench.config import Config
@@ -174,20 +174,20 @@ def record(run: tracking.TrackedRun, backend: Backend, prep: Prepared, result: T
 
 def train_and_track(values: Mapping[str, Any], root: Path, out_dir: Path, n_jobs: int = 1,
                     parent_run_id: str | None = None, progress: bool | None = None,
-                    swept: Mapping[str, str] | None = None) -> dict[str, Any]:
+                    swept: Mapping[str, str] | None = None, cpus: int | None = None) -> dict[str, Any]:
     """Build, fit and record one configuration; return the summary written to the metrics file.
 
     values: the composed config (see conf/). Unset ``outputs.*`` paths are files in ``out_dir``.
     Invalid values raise ``ConfigError`` before any MLflow run exists. swept: a sweep job's values
-    of the swept keys, shown in its run name.
+    of the swept keys, shown in its run name. cpus: the CPUs the launcher gave this job.
     """
-    prep = prepare_run(values, root, out_dir, n_jobs)
+    prep = prepare_run(values, root, out_dir, n_jobs, cpus)
     cfg = prep.cfg
-    uri = tracking.resolve_tracking_uri(root, cfg.tracking.uri)
+    uri = tracking.resolve_tracking_uri(root, cfg.tracking.uri, server=cfg.tracking.server)
     experiment_id = tracking.prepare(uri, cfg.tracking.experiment)
     tracking.end_orphans(uri, [experiment_id])  # runs an earlier killed process left RUNNING
     tags = {"backend": cfg.backend, "preset": cfg.preset, "dataset": cfg.data.name, "dataset_title": cfg.data.title,
-            **environment_tags(root, prep.processed_dir, prep.split_dir)}
+            **environment_tags(root, prep.processed_dir, prep.split_dir), **slurm.job_tags()}
     with sigterm_raises(), \
             tracking.TrackedRun(uri, experiment_id, run_name(cfg, swept), run_params(cfg), tags, parent_run_id) as run:
         backend = build_backend(cfg, prep.dataset.x_train.shape[1], cfg.data.num_classes)

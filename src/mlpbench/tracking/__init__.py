@@ -5,7 +5,15 @@
 - ``queries``: reading runs back for the report (dicts and DataFrames, no mlflow objects).
 - ``doctor``: ending runs KILLED whose process is gone.
 """
-from mlpbench.tracking.doctor import end_orphans
+import os
+
+# Before mlflow is imported: MLflow's telemetry thread sets and removes an environment variable
+# while requests read the environment; with 16 jobs logging to a server at once, one job's
+# log-batch failed with KeyError('_MLFLOW_TELEMETRY_SESSION_ID'). Compute nodes rarely have a route
+# out for it anyway. MLFLOW_DISABLE_TELEMETRY=false turns it back on.
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+from mlpbench.tracking.doctor import end_orphans  # noqa: E402
 from mlpbench.tracking.queries import (ExperimentNotFoundError, RunNotFoundError, download_artifact,
                                        experiment_id_by_name, get_run, metric_history, search_runs)
 from mlpbench.tracking.runs import (DB_NAME, TrackedRun, children, end_killed, end_parent_run,

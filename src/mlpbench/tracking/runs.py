@@ -35,18 +35,33 @@ def store_root(root: Path) -> Path:
     return Path(os.environ.get("DVC_ROOT") or root)
 
 
-def resolve_tracking_uri(root: Path, configured: str | None = None) -> str:
+def resolve_tracking_uri(root: Path, configured: str | None = None, server: bool = False) -> str:
     """MLFLOW_TRACKING_URI, else ``tracking.uri`` from the config, else mlflow.db in ``store_root``.
 
     A relative ``sqlite:///x.db`` would follow the working directory, which Hydra and DVC change,
-    so relative SQLite paths are anchored at ``store_root(root)``.
+    so relative SQLite paths are anchored at ``store_root(root)``. server (``tracking=server``):
+    the URI must be an MLflow server's http(s) address; ``ConfigError`` says how to give one.
     """
     base = store_root(root)
+    if server:
+        return _server_uri(os.environ.get("MLFLOW_TRACKING_URI") or configured)
     uri = os.environ.get("MLFLOW_TRACKING_URI") or configured or f"sqlite:///{base / DB_NAME}"
     prefix = "sqlite:///"
     if uri.startswith(prefix) and not uri[len(prefix):].startswith("/"):
         uri = prefix + str((base / uri[len(prefix):]).resolve())
     return uri
+
+
+def _server_uri(uri: str | None) -> str:
+    from mlpbench.config import ConfigError
+
+    if not uri:
+        raise ConfigError("tracking=server needs the server's address: set MLFLOW_TRACKING_URI=http://HOST:5000 "
+                          "or tracking.uri=http://HOST:5000 (scripts/mlflow-team-server starts one)")
+    if not uri.startswith(("http://", "https://")):
+        raise ConfigError(f"tracking=server needs an http(s) server address, got {uri!r} "
+                          "(from MLFLOW_TRACKING_URI or tracking.uri); use tracking=default for a local store")
+    return uri.rstrip("/")
 
 
 @contextlib.contextmanager
@@ -150,13 +165,14 @@ def end_parent_run(uri: str, run_id: str, status: str, reason: str | None = None
 
 
 def children(uri: str, parent_run_id: str) -> list[dict[str, str]]:
-    """``{run_id, name, status, process, error}`` of each run whose parent is ``parent_run_id``."""
+    """``{run_id, name, status, process, error, slurm_job_id}`` of each run whose parent is ``parent_run_id``."""
     client = MlflowClient(uri)
     parent = client.get_run(parent_run_id)
     runs = client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent_run_id}'",
                               max_results=5000)
     return [{"run_id": r.info.run_id, "name": r.info.run_name, "status": r.info.status,
-             "process": r.data.tags.get(PROCESS_TAG, ""), "error": r.data.tags.get("error", "")} for r in runs]
+             "process": r.data.tags.get(PROCESS_TAG, ""), "error": r.data.tags.get("error", ""),
+             "slurm_job_id": r.data.tags.get("slurm_job_id", "")} for r in runs]
 
 
 def end_killed(uri: str, run_id: str, reason: str) -> None:

@@ -1,0 +1,114 @@
+"""Sweeps through hydra/launcher=slurm on a one-node SLURM cluster, logging to the team server.
+
+Real processes end to end: pipelines/train.py submits a SLURM job array (hydra-submitit-launcher),
+each job trains on tiny data and logs to the MLflow server on PostgreSQL; statuses, metric
+histories and the sweep report are read back from the server.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from support import PROJECT_ROOT, write_learnable_data
+
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
+TRAIN = [sys.executable, str(PROJECT_ROOT / "pipelines" / "train.py")]
+EPOCHS = 3
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    return write_learnable_data(tmp_path)
+
+
+def _env(slurm: dict[str, str], server: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "DVC_ROOT"}
+    return {**env, **slurm, "MLFLOW_TRACKING_URI": server, "PYTHONUNBUFFERED": "1", "CI": "1"}
+
+
+def _sweep(root: Path, *overrides: str) -> list[str]:
+    data = root / "data"
+    return TRAIN + ["-m", "hydra/launcher=slurm", "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=1",
+                    "tracking=server", "experiment=debug", "model.hidden_sizes=[16]", "train.batch_size=32",
+                    f"data.paths.processed={data / 'processed'}", f"data.paths.split={data / 'split'}",
+                    f"hydra.sweep.dir={root / 'multirun'}", *overrides]
+
+
+def _family(server: str, sweep_dir: Path):
+    """The sweep's parent run (found by its folder) and its children."""
+    client = MlflowClient(server)
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    (parent,) = [r for r in client.search_runs(experiments, "tags.sweep = 'parent'")
+                 if r.data.tags["sweep_dir"] == str(sweep_dir)]
+    children = client.search_runs(experiments, f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    return client, parent, children
+
+
+def test_a_slurm_sweep_of_four_jobs_logs_one_parent_four_children_and_reports(slurm, team_server, root):
+    done = subprocess.run(_sweep(root, "backend=numpy,torch", "optim.lr=0.05,0.1", f"train.epochs={EPOCHS}"),
+                          cwd=root, env=_env(slurm, team_server), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "sacct" not in done.stderr  # the launcher never asks for accounting
+    client, parent, children = _family(team_server, root / "multirun")
+    assert parent.info.status == "FINISHED"
+    assert sorted(c.info.status for c in children) == ["FINISHED"] * 4
+    assert len({c.data.tags["slurm_job_id"] for c in children}) == 4
+    assert {(c.data.params["backend"], c.data.params["optim.lr"]) for c in children} == \
+        {(b, lr) for b in ("numpy", "torch") for lr in ("0.05", "0.1")}
+    for child in children:
+        assert child.data.tags["backend_threads"] == "1"  # cpus_per_task
+        for key in ("train/loss", "val/acc", "lr", "time/epoch_s"):
+            history = client.get_metric_history(child.info.run_id, key)
+            assert sorted(m.step for m in history) == list(range(1, EPOCHS + 1)), (key, history)
+
+    report = subprocess.run([sys.executable, str(PROJECT_ROOT / "pipelines" / "report.py"), "--sweep",
+                             parent.info.run_id, "--out", str(root / "reports"), "--params", str(root / "none.yaml")],
+                            cwd=root, env=_env(slurm, team_server), capture_output=True, text=True, timeout=300)
+    assert report.returncode == 0, report.stdout + report.stderr
+    (markdown,) = (root / "reports").glob(f"sweep_{parent.info.run_id[:8]}_*.md")
+    text = markdown.read_text()
+    assert all(c.info.run_id in text for c in children), text
+
+
+def _wait_running(client: MlflowClient, parent_dir: Path, proc: subprocess.Popen, timeout: float = 240):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"the sweep ended early:\n{proc.stdout.read()}")
+        try:
+            _, _, children = _family(client.tracking_uri, parent_dir)
+        except ValueError:  # no parent yet
+            children = []
+        long = [c for c in children if c.info.status == "RUNNING" and c.data.params.get("train.epochs") == "100000"]
+        if long and client.get_metric_history(long[0].info.run_id, "train/loss"):
+            return long[0]
+        time.sleep(1)
+    pytest.fail(f"the long job did not start training within {timeout} s")
+
+
+def test_scancel_of_one_job_ends_its_run_killed_and_the_parent_names_it(slurm, team_server, root):
+    proc = subprocess.Popen(_sweep(root, "backend=numpy", "train.epochs=2,100000"), cwd=root,
+                            env=_env(slurm, team_server), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        long = _wait_running(MlflowClient(team_server), root / "multirun", proc)
+        subprocess.run(["scancel", long.data.tags["slurm_job_id"]], env=_env(slurm, team_server), check=True)
+        output = proc.communicate(timeout=300)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode != 0, output
+    assert "1 of 2 SLURM jobs did not finish" in output and "its MLflow run ended KILLED" in output, output
+    _, parent, children = _family(team_server, root / "multirun")
+    statuses = {c.data.params["train.epochs"]: c for c in children}
+    assert statuses["2"].info.status == "FINISHED"  # the other job was not abandoned
+    killed = statuses["100000"]
+    assert killed.info.status == "KILLED" and "SIGTERM" in killed.data.tags["error"]
+    assert parent.info.status == "KILLED"
+    reason = parent.data.tags["sweep_end_reason"]
+    assert f"1 job(s) KILLED: {killed.info.run_name} (SLURM job {killed.data.tags['slurm_job_id']})" in reason
