@@ -21,7 +21,7 @@ from mlpbench.config import ConfigError
 from mlpbench.config.store import register_configs
 from mlpbench.data import DataFileError
 from mlpbench.run import train_and_track
-from mlpbench.signals import Terminated
+from mlpbench.signals import Terminated, stop_child_processes
 from mlpbench.sweep import job_swept, parent_run_id
 from mlpbench.training import NonFiniteLossError
 
@@ -58,4 +58,8 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (KeyboardInterrupt, Terminated):  # a stopped sweep: no worker may start its next job
+        stop_child_processes()
+        raise

@@ -47,3 +47,22 @@ def signals_deferred() -> Iterator[None]:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def stop_child_processes(grace_s: float = 10.0) -> None:
+    """SIGTERM every process this one started (a stopped sweep's joblib workers), SIGKILL those left after ``grace_s``.
+
+    A worker that was between jobs when the sweep stopped would otherwise take the next queued job
+    and train it to the end while the interpreter waits for its pool at exit; one in a job ends its
+    run KILLED on the SIGTERM (``sigterm_raises``).
+    """
+    import psutil
+
+    children = psutil.Process().children(recursive=True)
+    for child in children:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            child.terminate()
+    _, alive = psutil.wait_procs(children, timeout=grace_s)
+    for child in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            child.kill()
