@@ -74,6 +74,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def stop(proc: subprocess.Popen, timeout: float = 15) -> None:
+    """End a process a test started: SIGTERM, then SIGKILL if it has not exited within ``timeout`` s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def run_checked(cmd: Sequence[str], cwd: Path, env: dict[str, str], timeout: float = 600) -> str:
     """Run ``cmd``; return stdout + stderr; fail the test with both when it fails or hangs."""
     try:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -21,7 +20,7 @@ from mlpbench.model_io import load_model
 from mlpbench.run import train_and_track
 from mlpbench.tracking.models import model_name
 
-from support import tiny_config
+from support import free_port, stop, tiny_config
 
 pytestmark = pytest.mark.slow
 
@@ -73,12 +72,6 @@ def test_logged_model_predicts_probabilities_and_carries_metrics_and_data(tiny_r
     assert json.loads(inputs["test"].profile)["features_shape"] == [len(x_test), 784]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _post_json(url: str, payload: dict, deadline: float, proc: subprocess.Popen, log: Path) -> dict:
     """POST ``payload`` to ``url`` as JSON once the server answers; fail with its log if it dies or hangs."""
     body = json.dumps(payload).encode()
@@ -113,7 +106,7 @@ def test_registered_alias_follows_the_newest_version_and_serves_over_rest(tiny_r
     np.testing.assert_array_equal(np.asarray(loaded.predict(x_test)).argmax(axis=1), labels)
 
     # The same model behind `mlflow models serve`, bound to 127.0.0.1, answering over REST.
-    port, log = _free_port(), tiny_root / "serve.log"
+    port, log = free_port(), tiny_root / "serve.log"
     bin_dir = Path(sys.executable).parent  # the environment's uvicorn runs the scoring server
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
     with open(log, "w") as out:
@@ -124,11 +117,7 @@ def test_registered_alias_follows_the_newest_version_and_serves_over_rest(tiny_r
         answer = _post_json(f"http://127.0.0.1:{port}/invocations", {"inputs": x_test.tolist()},
                             time.monotonic() + 240, proc, log)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
     probabilities = np.asarray(answer["predictions"], dtype=np.float32)
     assert probabilities.shape == (20, 10)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)

@@ -13,7 +13,7 @@ import pytest
 
 from mlpbench.tracking.runs import DESCRIPTION, prepare
 
-from support import free_port
+from support import free_port, stop
 
 pytestmark = pytest.mark.browser
 
@@ -59,11 +59,7 @@ def server(tmp_path):
                 time.sleep(0.25)
         yield base, experiment_id
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc, 10)
         log.close()
 
 

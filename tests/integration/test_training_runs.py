@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ from mlflow.tracking import MlflowClient
 from mlpbench.model_io import load_model
 from mlpbench.run import train_and_track
 
-from support import PROJECT_ROOT, tiny_config
+from support import PROJECT_ROOT, free_port, stop, tiny_config
 
 pytestmark = pytest.mark.slow
 TRAIN = [sys.executable, str(PROJECT_ROOT / "pipelines" / "train.py")]
@@ -145,12 +144,6 @@ def test_parallel_sweep_has_one_parent_and_four_finished_children(tiny_root):
     assert {r.data.tags["backend_threads"] for r in children} == {str(max(1, os.cpu_count() // 2))}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _wait_for(url: str, proc: subprocess.Popen, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -165,7 +158,7 @@ def _wait_for(url: str, proc: subprocess.Popen, timeout: float = 90) -> None:
 
 
 def test_training_against_a_tracking_server(tiny_root):
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
          "--backend-store-uri", f"sqlite:///{tiny_root / 'server.db'}",
@@ -180,8 +173,7 @@ def test_training_against_a_tracking_server(tiny_root):
         with urllib.request.urlopen(f"{url}/api/2.0/mlflow/runs/get?run_id={summary['run_id']}", timeout=10) as r:
             run = json.load(r)["run"]
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        stop(server, 30)
     assert run["info"]["status"] == "FINISHED"
     metrics = {m["key"]: m["value"] for m in run["data"]["metrics"]}
     assert metrics["test/acc"] == pytest.approx(summary["test_acc"])
