@@ -178,6 +178,7 @@ class MlflowSweepCallback(Callback):
     def _start(self, config: DictConfig) -> None:
         hc = config.hydra
         root = project_root(hc)
+        slurm.check_warning_time(hc.launcher)
         log.info("checked the config of %d jobs", validate_jobs(config, root))
         track = OmegaConf.select(config, "tracking", default={}) or {}
         self.uri = tracking.resolve_tracking_uri(root, track.get("uri"), server=bool(track.get("server")))
