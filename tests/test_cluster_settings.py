@@ -12,6 +12,7 @@ from mlpbench import slurm
 from mlpbench.config import ConfigError
 from mlpbench.run import with_threads
 from mlpbench.signals import Terminated, sigterm_raises
+from mlpbench.sweep import check_warning_time
 from mlpbench.tracking import resolve_tracking_uri
 
 from support import PROJECT_ROOT, tiny_config
@@ -89,12 +90,12 @@ def test_the_schedulers_signals_unwind_a_run(sig, why):
 def test_a_warning_not_below_the_time_limit_is_refused(delay, minutes, refused):
     launcher = {"signal_delay_s": delay, "timeout_min": minutes}
     if not refused:
-        slurm.check_warning_time(launcher)
+        check_warning_time(launcher)
         return
     with pytest.raises(ConfigError, match=f"^hydra.launcher.signal_delay_s={delay} is not below the time limit "
                                           f"hydra.launcher.timeout_min={minutes} "):
-        slurm.check_warning_time(launcher)
-    slurm.check_warning_time({"n_jobs": 2})  # the joblib launcher has no time limit
+        check_warning_time(launcher)
+    check_warning_time({"n_jobs": 2})  # the joblib launcher has no time limit
 
 
 def test_a_slurm_sweep_whose_warning_would_come_at_the_start_stops_with_one_line(tiny_root):

@@ -11,9 +11,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any, Iterable, Mapping
-
-from mlpbench.config import ConfigError
+from typing import Iterable, Mapping
 
 JOBS_FILE = "slurm_job_ids"  # in the sweep folder: one SLURM job id a line
 
@@ -40,21 +38,6 @@ def available_cpus(env: Mapping[str, str] | None = None) -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         return os.cpu_count() or 1
-
-
-def check_warning_time(launcher: Mapping[str, Any]) -> None:
-    """Refuse a launcher whose SIGUSR2 warning would reach every job as it starts.
-
-    submitit asks SLURM for SIGUSR2 ``signal_delay_s`` before the time limit, and SLURM may send it
-    up to 60 s earlier still; a delay not below the limit stops every job before it trains.
-    """
-    delay, minutes = launcher.get("signal_delay_s"), launcher.get("timeout_min")
-    if delay is None or minutes is None or delay < minutes * 60:
-        return
-    raise ConfigError(f"hydra.launcher.signal_delay_s={delay} is not below the time limit "
-                      f"hydra.launcher.timeout_min={minutes} ({minutes * 60} s): SLURM would send every job its "
-                      "SIGUSR2 warning as it starts, ending its run KILLED; lower signal_delay_s (SLURM may send it "
-                      "up to 60 s earlier than asked) or raise timeout_min")
 
 
 def write_job_ids(sweep_dir: Path, job_ids: Iterable[str]) -> None:
