@@ -60,7 +60,7 @@ def time_limited_sweep(slurm, team_server, tmp_path_factory):
     """A sweep of two jobs under a 2-minute limit, one too long for it, started as the first test of the
     module that needs it begins: ``(root, process, log)``. SLURM sends SIGUSR2 ``signal_delay_s`` before
     the limit or up to 60 s earlier (a 1-minute limit warned its job 30 s in, too close to how long a
-    job takes to start on a loaded machine), so here at least a minute in, long after training began."""
+    job takes to start on a loaded machine), so here not before 55 s, long after training began."""
     root = write_learnable_data(tmp_path_factory.mktemp("time-limit"))
     log = root / "sweep.log"
     with log.open("w") as out:
