@@ -12,6 +12,7 @@ from mlpbench import slurm
 from mlpbench.config import ConfigError
 from mlpbench.run import with_threads
 from mlpbench.signals import Terminated, sigterm_raises
+from mlpbench.sweep import check_warning_time
 from mlpbench.tracking import resolve_tracking_uri
 
 from support import PROJECT_ROOT, tiny_config
@@ -57,10 +58,11 @@ def test_tracking_server_with_a_file_uri_in_the_config_is_refused(tiny_root):
         config.load(tiny_config(tiny_root, ["tracking=server", "tracking.uri=sqlite:///x.db"]))
 
 
-def test_slurm_job_tags_name_the_array_task_and_node():
-    env = {"SLURM_JOB_ID": "12", "SLURM_ARRAY_JOB_ID": "10", "SLURM_ARRAY_TASK_ID": "2", "SLURMD_NODENAME": "n3"}
-    assert slurm.job_tags(env) == {"slurm_job_id": "10_2", "slurm_node": "n3"}
-    assert slurm.job_tags({"SLURM_JOB_ID": "12"}) == {"slurm_job_id": "12", "slurm_node": ""}
+def test_slurm_job_tags_name_the_array_task_node_and_cluster():
+    env = {"SLURM_JOB_ID": "12", "SLURM_ARRAY_JOB_ID": "10", "SLURM_ARRAY_TASK_ID": "2", "SLURMD_NODENAME": "n3",
+           "SLURM_CLUSTER_NAME": "lab"}
+    assert slurm.job_tags(env) == {"slurm_job_id": "10_2", "slurm_node": "n3", "slurm_cluster": "lab"}
+    assert slurm.job_tags({"SLURM_JOB_ID": "12"}) == {"slurm_job_id": "12", "slurm_node": "", "slurm_cluster": ""}
     assert slurm.job_tags({}) == {}
 
 
@@ -82,3 +84,27 @@ def test_the_schedulers_signals_unwind_a_run(sig, why):
         with sigterm_raises():
             os.kill(os.getpid(), sig)
     assert signal.getsignal(sig) is not None
+
+
+@pytest.mark.parametrize("delay, minutes, refused", [(60, 1, True), (90, 1, True), (50, 1, False), (60, 2, False)])
+def test_a_warning_not_below_the_time_limit_is_refused(delay, minutes, refused):
+    launcher = {"signal_delay_s": delay, "timeout_min": minutes}
+    if not refused:
+        check_warning_time(launcher)
+        return
+    with pytest.raises(ConfigError, match=f"^hydra.launcher.signal_delay_s={delay} is not below the time limit "
+                                          f"hydra.launcher.timeout_min={minutes} "):
+        check_warning_time(launcher)
+    check_warning_time({"n_jobs": 2})  # the joblib launcher has no time limit
+
+
+def test_a_slurm_sweep_whose_warning_would_come_at_the_start_stops_with_one_line(tiny_root):
+    data = tiny_root / "data"
+    cmd = [sys.executable, str(PROJECT_ROOT / "pipelines" / "train.py"), "-m", "hydra/launcher=slurm",
+           "hydra.launcher.timeout_min=1", f"hydra.sweep.dir={tiny_root / 'multirun'}", "optim.lr=0.1,0.2",
+           f"data.paths.processed={data / 'processed'}", f"data.paths.split={data / 'split'}",
+           f"tracking.uri=sqlite:///{tiny_root / 'mlflow.db'}"]
+    done = subprocess.run(cmd, cwd=tiny_root, capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0
+    assert "sweep not started: hydra.launcher.signal_delay_s=60 is not below the time limit" in done.stderr
+    assert not (tiny_root / "mlflow.db").exists() and not (tiny_root / "multirun" / slurm.JOBS_FILE).exists()

@@ -25,7 +25,7 @@ import secrets
 import signal
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict
@@ -129,6 +129,21 @@ def validate_jobs(config: DictConfig, root: Path) -> int:
     return len(jobs)
 
 
+def check_warning_time(launcher: Mapping[str, Any]) -> None:
+    """Refuse a launcher whose SIGUSR2 warning would reach every job as it starts.
+
+    submitit asks SLURM for SIGUSR2 ``signal_delay_s`` before the time limit, and SLURM may send it
+    up to 60 s earlier still; a delay not below the limit stops every job before it trains.
+    """
+    delay, minutes = launcher.get("signal_delay_s"), launcher.get("timeout_min")
+    if delay is None or minutes is None or delay < minutes * 60:
+        return
+    raise ConfigError(f"hydra.launcher.signal_delay_s={delay} is not below the time limit "
+                      f"hydra.launcher.timeout_min={minutes} ({minutes * 60} s): SLURM would send every job its "
+                      "SIGUSR2 warning as it starts, ending its run KILLED; lower signal_delay_s (SLURM may send it "
+                      "up to 60 s earlier than asked) or raise timeout_min")
+
+
 def _claim(sweep_dir: Path, run_id: str) -> None:
     """Write the parent-run link; refuse a folder that another sweep already claimed."""
     sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -178,6 +193,7 @@ class MlflowSweepCallback(Callback):
     def _start(self, config: DictConfig) -> None:
         hc = config.hydra
         root = project_root(hc)
+        check_warning_time(hc.launcher)
         log.info("checked the config of %d jobs", validate_jobs(config, root))
         track = OmegaConf.select(config, "tracking", default={}) or {}
         self.uri = tracking.resolve_tracking_uri(root, track.get("uri"), server=bool(track.get("server")))

@@ -1,7 +1,8 @@
 """Services for the tests marked ``cluster``, started once per session and stopped after it.
 
 - ``slurm``: a one-node SLURM cluster (scripts/slurm-single-node), its ``SLURM_CONF`` exported.
-- ``team_server``: the team MLflow server on PostgreSQL (scripts/mlflow-team-server), its URL.
+- ``team_server``: the team MLflow server on PostgreSQL (scripts/mlflow-team-server), its URL; it
+  begins starting in the background as the first cluster test starts, since its start is the slowest.
 - ``s3``: moto's S3 server (``ThreadedMotoServer``), its endpoint URL and credentials.
 
 Each binds to 127.0.0.1 on a free port and lives in its own temporary folder (readable by the
@@ -63,23 +64,59 @@ def slurm() -> Iterator[dict[str, str]]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
-def team_server() -> Iterator[str]:
-    """The URL of an MLflow server on PostgreSQL (needs postgresql and psycopg[binary])."""
-    _need({"postgresql (initdb)": next(Path("/usr/lib/postgresql").glob("*/bin/initdb"), None)
-           if Path("/usr/lib/postgresql").is_dir() else None})
-    pytest.importorskip("psycopg", reason="psycopg[binary] is not installed (pip install 'psycopg[binary]')")
+def _team_server_missing() -> str | None:
+    """Why the team server cannot start here, or None."""
+    pg = Path("/usr/lib/postgresql")
+    if not (pg.is_dir() and next(pg.glob("*/bin/initdb"), None)):
+        return "postgresql (initdb) not installed (.ci/run installs them as root with apt-get)"
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        return "psycopg[binary] is not installed (pip install 'psycopg[binary]')"
+    return None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _team_server_started(request) -> Iterator[tuple[subprocess.Popen, str] | None]:
+    """Begins starting the team server as the first cluster test starts, when a collected test needs it.
+
+    Its start (initdb, ``mlflow db upgrade``, the server's workers: 20-50 s) then overlaps the tests
+    that come before the first one using it; ``team_server`` waits for it. Stopped after the session.
+    """
+    if _team_server_missing() or not any("team_server" in item.fixturenames for item in request.session.items):
+        yield None
+        return
     folder = _service_dir("mlflow")
     port = free_port()
     env = {**os.environ, "MLFLOW": str(Path(sys.executable).with_name("mlflow")), "MLFLOW_PORT": str(port),
            "PG_PORT": str(free_port()), "MLFLOW_WORKERS": "2"}
     env.pop("MLFLOW_TRACKING_URI", None)
+    start = subprocess.Popen([str(SCRIPTS / "mlflow-team-server"), "start", str(folder)], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        _script("mlflow-team-server", "start", folder, env, timeout=300)
-        yield f"http://127.0.0.1:{port}"
+        yield start, f"http://127.0.0.1:{port}"
     finally:
+        if start.poll() is None:
+            start.kill()
+            start.wait()
         subprocess.run([str(SCRIPTS / "mlflow-team-server"), "stop", str(folder)], env=env, timeout=120)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def team_server(_team_server_started) -> str:
+    """The URL of an MLflow server on PostgreSQL (needs postgresql and psycopg[binary])."""
+    missing = _team_server_missing()
+    if missing:
+        pytest.skip(missing)
+    start, url = _team_server_started
+    try:
+        out, err = start.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        pytest.fail("mlflow-team-server start did not finish within 300 s")
+    if start.returncode != 0:
+        pytest.fail(f"mlflow-team-server start failed:\n{out}\n{err}")
+    return url
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,7 @@
 - ``runs``: the store and experiment, sweep parent runs, ``TrackedRun`` (one run, honest status).
 - ``models``: logging a trained model in its backend's flavour.
 - ``queries``: reading runs back for the report (dicts and DataFrames, no mlflow objects).
-- ``doctor``: ending runs KILLED whose process is gone.
+- ``doctor``: ending runs KILLED whose process is gone (or whose SLURM job is over).
 """
 import os
 
