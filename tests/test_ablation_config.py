@@ -14,6 +14,10 @@ from mlpbench.report.ablation import step_of
 ROOT = Path(__file__).resolve().parents[1]
 STEPS = sorted((ROOT / "conf" / "experiment" / "ablation").glob("*.yaml"))
 NAMES = ("preset",)  # what every step sets besides its change: its name
+# The one change of each step, as the settings it names; two keys only where they are one change.
+CHANGES = {"init": {"model.init"}, "width": {"model.hidden_sizes"}, "depth": {"model.hidden_sizes"},
+           "momentum": {"optim.momentum", "optim.nesterov"}, "batch": {"optim.lr", "train.batch_size"},
+           "schedule": {"schedule"}, "dropout": {"model.dropout"}, "epochs": {"train.epochs"}}
 
 
 def leaves(values: dict, prefix: str = "") -> dict[str, object]:
@@ -70,6 +74,7 @@ def test_each_step_changes_exactly_the_settings_it_names(index):
     before, after = composed(STEPS[index - 1]), composed(STEPS[index])
     changed = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
     names = named(STEPS[index])
+    assert names == CHANGES[step_of(f"ablation_{STEPS[index].stem}")[1]], f"{STEPS[index].name} is not one change"
     assert changed, f"{STEPS[index].name} changes nothing"
     assert all(any(k == n or k.startswith(n + ".") for n in names) for k in changed), \
         f"{STEPS[index].name} changes {sorted(changed)}, but names only {sorted(names)}"
