@@ -35,8 +35,10 @@ ui: $(STAMP)
 
 # The ablation (README, "Which change matters"): every step of conf/experiment/ablation/ for both
 # backends, one job at a time (its step times are measured), then reports/ablation/ablation.{md,html}.
-# ABLATION_URI: another MLflow store, e.g. sqlite:////tmp/ablation.db (default: the project's).
+# ABLATION_URI: another MLflow store, e.g. sqlite:////tmp/ablation.db (default: the project's);
+# ABLATION_ARGS: overrides for every step, e.g. "train.epochs=1" for a quick check of the wiring.
 ABLATION_URI ?=
+ABLATION_ARGS ?=
 empty :=
 space := $(empty) $(empty)
 comma := ,
@@ -45,7 +47,7 @@ ablation: $(STAMP)
 	@dir=multirun/ablation/$$(date +%Y-%m-%d_%H-%M-%S); \
 	python pipelines/train.py -m hydra/launcher=joblib hydra.launcher.n_jobs=1 hydra.sweep.dir=$$dir \
 		experiment=$(ABLATION_STEPS) backend=numpy,torch tracking.experiment=mlpbench-ablation \
-		$(if $(ABLATION_URI),tracking.uri=$(ABLATION_URI)) && \
+		$(if $(ABLATION_URI),tracking.uri=$(ABLATION_URI)) $(ABLATION_ARGS) && \
 	$(if $(ABLATION_URI),MLFLOW_TRACKING_URI=$(ABLATION_URI)) python pipelines/report.py \
 		--ablation $$(cat $$dir/mlflow_parent_run_id) \
 		--machine "Measured on $$(nproc) CPU cores; at the end of the sweep: $$(uptime | sed 's/^ *//')."
