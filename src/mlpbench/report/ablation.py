@@ -171,12 +171,17 @@ def missing_steps(frame: pd.DataFrame, steps: list[str], backends: list[str]) ->
             "the nearest earlier step. Rerun them (`make ablation`) for a complete path.")
 
 
-def make_figures(frame: pd.DataFrame, order: list[str], folder: Path) -> list[Figure]:
+def make_figures(frame: pd.DataFrame, folder: Path) -> list[Figure]:
+    """Each plotted metric along the steps (labelled on two lines, number over change), one line per backend."""
+    def tick(row: Mapping[str, Any]) -> str:
+        return step_label(row).replace(" ", "\n", 1)
+
+    order = list(dict.fromkeys(tick(r) for _, r in frame.iterrows()))
     out = []
     for metric, name, short, scale in PLOTTED:
         series: dict[str, list[tuple[str, float]]] = {}
         for _, row in frame.dropna(subset=[metric]).iterrows():
-            series.setdefault(label(row["backend"]), []).append((step_label(row), scale * row[metric]))
+            series.setdefault(label(row["backend"]), []).append((tick(row), scale * row[metric]))
         if series:
             out.append(Figure(figures.against_param(series, folder / f"{short}.png", xlabel="ablation step",
                                                     ylabel=name, order=order),
@@ -259,7 +264,6 @@ def build_ablation(uri: str, out_dir: Path, parent_run_id: str, trials_run_ids: 
         raise ReportError(f"none of the {len(every)} runs of ablation sweep {parent_run_id} FINISHED; rerun it")
     steps, backends = expected(parent, runs)
     frame = path_frame(runs)
-    order = list(dict.fromkeys(step_label(r) for _, r in frame.iterrows()))
     intro = [f"Child runs of the ablation sweep parent run {fmt.run_ref(ui_url, parent['experiment_id'], parent_run_id)} "
              f"({parent['name']}, status {parent['status']}) in {fmt.code(uri)}: {len(every)} runs, {len(runs)} "
              "finished step runs (only these are compared).",
@@ -276,7 +280,7 @@ def build_ablation(uri: str, out_dir: Path, parent_run_id: str, trials_run_ids: 
                     notes=("What changed is read from the runs' params (machine settings aside).",)),
             *([Section("Runs that did not finish or are no step", table=not_finished_table(others, ui_url))]
               if len(others) else []),
-            Section("Along the path", figures=tuple(make_figures(frame, order, figure_dir(out_dir, STEM))))]
+            Section("Along the path", figures=tuple(make_figures(frame, figure_dir(out_dir, STEM))))]
     summarised = [parent_run_id, *frame["run_id"]]
     if trials_run_ids:
         section, trial_ids = trials_section(uri, trials_run_ids, ui_url)
