@@ -4,8 +4,8 @@ The steps are the presets ``ablation_<NN>_<change>`` of ``conf/experiment/ablati
 ablation`` sweeps them for every backend). Per step and backend: validation and test accuracy, the
 time of a training step and of an epoch, and the contribution of the step's change (its difference
 to the previous step of the same backend). What a step changed is read from the runs' own params.
-Optionally a second sweep, the trials that try to reproduce the tutorial's published NumPy numbers,
-gets a table of its own. Every number comes from MLflow.
+Optionally the sweeps of trials that try to reproduce the tutorial's published NumPy numbers get a
+section of their own (``report.trials``). Every number comes from MLflow.
 """
 from __future__ import annotations
 
@@ -20,19 +20,17 @@ from mlpbench.backends import label
 from mlpbench.report import format as fmt
 from mlpbench.report import tables
 from mlpbench.report.render import Figure, ReportFiles, Section, figure_dir, log, write
-from mlpbench.report.runs import ReportError, backend_rank, history, load_sweep
-from mlpbench.report.sweep import MACHINE_KEYS, finished_only, not_finished_table, sort_key, swept_params
+from mlpbench.report.runs import ReportError, backend_rank, load_sweep
+from mlpbench.report.sweep import MACHINE_KEYS, finished_only, not_finished_table
+from mlpbench.report.trials import trials_section
 
 STEP = re.compile(r"ablation_(\d+)_(\w+)")  # a step's preset: ablation_03_depth
 STEM = "ablation"
 # Two backends disagree on a change when its contributions to validation accuracy differ by more than this.
 DISAGREE = 0.003
-TARGET = tables.TUTORIAL_PUBLISHED["numpy"]  # what the reproduction trials aim at
-# A trial matches when it is this close to the published validation accuracy and train/val gap.
-MATCH_VAL, MATCH_GAP = 0.005, 0.01
 PLOTTED = (("final/val_acc", "validation accuracy (%)", "val_acc", 100.0),
            ("time/step_median_s", "median training step (ms)", "step_time", 1000.0))
-NOT_COMPARED = MACHINE_KEYS | {"preset"}
+NOT_COMPARED = MACHINE_KEYS | {"preset"}  # params that never count as a step's change
 
 
 def step_of(preset: str) -> tuple[int, str] | None:
@@ -187,62 +185,6 @@ def make_figures(frame: pd.DataFrame, folder: Path) -> list[Figure]:
                                                     ylabel=name, order=order),
                               f"{name} at each step of the path, one line per backend."))
     return out
-
-
-def closest_epoch(uri: str, run_id: str) -> dict[str, float]:
-    """The epoch of a run whose validation accuracy and train/val gap come closest to the published ones
-    (the sum of both distances), with its train and validation accuracy."""
-    curves = history(uri, run_id)
-    gap = TARGET["final/train_acc"] - TARGET["final/val_acc"]
-    best = min(range(len(curves["epoch"])), default=None,
-               key=lambda i: abs(curves["val/acc"][i] - TARGET["final/val_acc"])
-               + abs(curves["train/acc"][i] - curves["val/acc"][i] - gap))
-    if best is None:
-        return {}
-    return {"near_epoch": curves["epoch"][best], "near_train": curves["train/acc"][best],
-            "near_val": curves["val/acc"][best]}
-
-
-def trials_section(uri: str, trials_run_ids: Sequence[str], ui_url: str | None) -> tuple[Section, list[str]]:
-    """The reproduction trials (the child runs of one or more sweeps): each finished run's settings,
-    train and validation accuracy and their gap against the published ones, at the last epoch and at
-    the epoch that comes closest."""
-    loaded = [load_sweep(uri, run_id, None, "") for run_id in trials_run_ids]
-    every = pd.concat([frame for _, frame in loaded], ignore_index=True)
-    runs, others = finished_only(every)
-    if runs.empty:
-        raise ReportError(f"none of the {len(every)} runs of the trials sweep(s) {', '.join(trials_run_ids)} "
-                          "FINISHED; rerun them")
-    params = [p for p in swept_params(runs) if p not in NOT_COMPARED]
-    gap = TARGET["final/train_acc"] - TARGET["final/val_acc"]
-    runs = runs.assign(gap=runs["final/train_acc"] - runs["final/val_acc"])
-    runs = runs.assign(d_val=runs["final/val_acc"] - TARGET["final/val_acc"], d_gap=runs["gap"] - gap)
-    runs = runs.assign(match=[("yes" if abs(v) <= MATCH_VAL and abs(g) <= MATCH_GAP else "no")
-                              for v, g in zip(runs["d_val"], runs["d_gap"])])
-    near = pd.DataFrame([closest_epoch(uri, r) for r in runs["run_id"]], index=runs.index)
-    runs = runs.join(near.reindex(columns=["near_epoch", "near_train", "near_val"]))
-    runs = runs.sort_values(["backend", *(f"params.{p}" for p in params)], key=lambda s: s.map(sort_key))
-    refs = [fmt.run_ref(ui_url, e, r) for e, r in zip(runs["experiment_id"], runs["run_id"])]
-    columns = (*((f"params.{p}", p, fmt.text) for p in params),
-               ("final/train_acc", "train acc", fmt.pct), ("final/val_acc", "val acc", fmt.pct),
-               ("gap", "gap", fmt.points), ("d_val", "val − 90.65", fmt.points), ("d_gap", "gap − 8.50", fmt.points),
-               ("match", "match", fmt.text), ("near_epoch", "closest epoch", fmt.count),
-               ("near_train", "its train acc", fmt.pct), ("near_val", "its val acc", fmt.pct),
-               ("time/train_s", "training", fmt.seconds), ("ref", "MLflow run", fmt.text))
-    matches = runs[runs["match"] == "yes"]
-    sweeps = ", ".join(f"{fmt.run_ref(ui_url, parent['experiment_id'], parent['run_id'])} "
-                       f"({fmt.code(parent['tags'].get('sweep_overrides', fmt.MISSING))})" for parent, _ in loaded)
-    text = (f"Trials (child runs of the sweeps {sweeps}) of the tutorial's net and init, aiming at its published "
-            f"NumPy numbers: train {fmt.pct(TARGET['final/train_acc'])}, validation {fmt.pct(TARGET['final/val_acc'])} "
-            f"(gap {fmt.points(gap)}). Train accuracy is the mean over an epoch's batches in training mode (with "
-            "full-batch gradient descent: the accuracy just before the epoch's one step). The closest epoch is the "
-            "epoch of the run whose validation accuracy and gap, summed distances, come nearest the published ones.",
-            f"{len(matches)} of {len(runs)} trials end within {100 * MATCH_VAL:.1f} points of the published "
-            f"validation accuracy and {100 * MATCH_GAP:.1f} points of its gap: "
-            + (", ".join(matches["name"]) if len(matches) else "none") + ".")
-    unfinished = [f"Trials that did not finish: {', '.join(others['name'])}."] if len(others) else []
-    return Section("The tutorial's numbers: reproduction trials", text=text,
-                   table=tables.table(runs.assign(ref=refs), columns), notes=tuple(unfinished)), list(runs["run_id"])
 
 
 def build_ablation(uri: str, out_dir: Path, parent_run_id: str, trials_run_ids: Sequence[str] = (),
