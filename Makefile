@@ -7,7 +7,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed-stamp
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: repro test params bench ui doctor clean-env
+.PHONY: repro test params bench ui doctor ablation clean-env
 
 $(STAMP): pyproject.toml
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,25 @@ bench: $(STAMP)
 ui: $(STAMP)
 	@echo "Open http://127.0.0.1:5000/ (experiments open on their training runs; see README, 'MLflow: where results land')"
 	mlflow ui --backend-store-uri sqlite:///$(abspath mlflow.db) --host 127.0.0.1 --port 5000 --app-name mlpbench
+
+# The ablation (README, "Which change matters"): every step of conf/experiment/ablation/ for both
+# backends, one job at a time (its step times are measured), then reports/ablation/ablation.{md,html}.
+# ABLATION_URI: another MLflow store, e.g. sqlite:////tmp/ablation.db (default: the project's);
+# ABLATION_ARGS: overrides for every step, e.g. "train.epochs=1" for a quick check of the wiring.
+ABLATION_URI ?=
+ABLATION_ARGS ?=
+empty :=
+space := $(empty) $(empty)
+comma := ,
+ABLATION_STEPS = $(subst $(space),$(comma),$(patsubst conf/experiment/%.yaml,%,$(sort $(wildcard conf/experiment/ablation/*.yaml))))
+ablation: $(STAMP)
+	@dir=multirun/ablation/$$(date +%Y-%m-%d_%H-%M-%S); \
+	python pipelines/train.py -m hydra/launcher=joblib hydra.launcher.n_jobs=1 hydra.sweep.dir=$$dir \
+		experiment=$(ABLATION_STEPS) backend=numpy,torch tracking.experiment=mlpbench-ablation \
+		$(if $(ABLATION_URI),tracking.uri=$(ABLATION_URI)) $(ABLATION_ARGS) && \
+	$(if $(ABLATION_URI),MLFLOW_TRACKING_URI=$(ABLATION_URI)) python pipelines/report.py \
+		--ablation $$(cat $$dir/mlflow_parent_run_id) \
+		--machine "Measured on $$(nproc) CPU cores; at the end of the sweep: $$(uptime | sed 's/^ *//')."
 
 # End RUNNING runs whose process is gone (killed with SIGKILL, a crash) as KILLED.
 doctor: $(STAMP)

@@ -5,6 +5,8 @@
     python pipelines/report.py --sweep PARENT_RUN_ID                     # reports/sweep_<id[:8]>_<name>.*
     python pipelines/report.py --experiment mlpbench --filter "params.preset = 'default'"
                                                           # reports/experiment_mlpbench_<filter>_<hash>.*
+    python pipelines/report.py --ablation PARENT_RUN_ID [--trials PARENT_RUN_ID ...]
+                                                          # reports/ablation/ablation.* (`make ablation`)
 Only FINISHED runs are compared (the others are listed apart); an --experiment selection that
 mixes presets is refused unless --mixed-presets. Errors print one line and exit 1; --debug or
 MLPBENCH_DEBUG=1 shows the traceback.
@@ -19,7 +21,7 @@ import sys
 from pathlib import Path
 
 from mlpbench.params import load_params
-from mlpbench.report import ReportError, build_comparison, build_sweep, read_run_ids
+from mlpbench.report import ReportError, build_ablation, build_comparison, build_sweep, read_run_ids
 from mlpbench.tracking import resolve_tracking_uri
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,6 +42,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     scope = parser.add_mutually_exclusive_group()
     scope.add_argument("--sweep", metavar="PARENT_RUN_ID", help="report on the child runs of this sweep parent run")
     scope.add_argument("--experiment", metavar="NAME", help="report on the runs of this MLflow experiment")
+    scope.add_argument("--ablation", metavar="PARENT_RUN_ID",
+                       help="the ablation report of this sweep parent run (make ablation), in <out>/ablation/")
+    parser.add_argument("--trials", metavar="PARENT_RUN_ID", action="append", default=[],
+                        help="with --ablation: a sweep of tutorial-reproduction trials, reported in a section of "
+                        "their own (repeat for several sweeps)")
+    parser.add_argument("--machine", default="", help="with --ablation: a sentence on the machine and its load")
     parser.add_argument("--filter", default="", help="MLflow search filter for --experiment/--sweep, "
                         "e.g. \"params.backend = 'numpy'\"")
     parser.add_argument("--out", type=Path, default=ROOT / "reports", help="output folder (default: reports/)")
@@ -57,6 +65,13 @@ def build(args: argparse.Namespace):
     track = params.get("tracking") or {}
     uri = resolve_tracking_uri(ROOT, track.get("uri"), server=bool(track.get("server")))
     ui_url = args.ui_url or track.get("ui_url")
+    if (args.trials or args.machine) and not args.ablation:
+        raise ReportError("--trials and --machine apply to --ablation only")
+    if args.ablation:
+        if args.filter or args.mixed_presets:
+            raise ReportError("--filter and --mixed-presets apply to --sweep/--experiment only")
+        return build_ablation(uri, args.out / "ablation", args.ablation, args.trials, ui_url, not args.no_log,
+                              machine=args.machine)
     if args.sweep or args.experiment:
         return build_sweep(uri, args.out, args.sweep, args.experiment, args.filter, ui_url, not args.no_log,
                            mixed_presets=args.mixed_presets)

@@ -115,7 +115,8 @@ def default_vs_rerun(rows: Rows, config: pd.DataFrame) -> str | None:
              and (test := _minus(rows.get(DEFAULT, b, TEST), rows.get(RERUN, b, TEST))) is not None)
     gained = _sentence(" Against the rerun tutorial setup, our default's accuracy changes by:", gains, least=1,
                        tail=" These runs change several settings at once, so they do not say which change matters;"
-                            " a sweep over one setting at a time would.")
+                            " the ablation report (`reports/ablation/ablation.md`, `make ablation`) changes them one"
+                            " at a time.")
     return (text or "Our default and the tutorial setup have the same settings.") + (gained or "")
 
 

@@ -1,0 +1,236 @@
+"""The ablation report: the path from the tutorial's setup to our default, one change per step.
+
+The steps are the presets ``ablation_<NN>_<change>`` of ``conf/experiment/ablation/`` (``make
+ablation`` sweeps them for every backend). Per step and backend: validation and test accuracy, the
+time of a training step and of an epoch, and the contribution of the step's change (its difference
+to the previous step of the same backend). What a step changed is read from the runs' own params.
+Optionally the sweeps of trials that try to reproduce the tutorial's published NumPy numbers get a
+section of their own (``report.trials``). Every number comes from MLflow.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import pandas as pd
+
+from mlpbench import figures
+from mlpbench.backends import label
+from mlpbench.report import format as fmt
+from mlpbench.report import tables
+from mlpbench.report.render import Figure, ReportFiles, Section, figure_dir, log, write
+from mlpbench.report.runs import ReportError, backend_rank, load_sweep
+from mlpbench.report.sweep import MACHINE_KEYS, finished_only, not_finished_table
+from mlpbench.report.trials import trials_section
+
+STEP = re.compile(r"ablation_(\d+)_(\w+)")  # a step's preset: ablation_03_depth
+STEM = "ablation"
+# Two backends disagree on a change when its contributions to validation accuracy differ by more than this.
+DISAGREE = 0.003
+PLOTTED = (("final/val_acc", "validation accuracy (%)", "val_acc", 100.0),
+           ("time/step_median_s", "median training step (ms)", "step_time", 1000.0))
+NOT_COMPARED = MACHINE_KEYS | {"preset"}  # params that never count as a step's change
+
+
+def step_of(preset: str) -> tuple[int, str] | None:
+    """``ablation_03_depth`` -> (3, "depth"); None for a preset that is no ablation step."""
+    match = STEP.fullmatch(str(preset))
+    return (int(match.group(1)), match.group(2)) if match else None
+
+
+def _override_values(overrides: str, key: str) -> list[str]:
+    """The comma-separated values of ``key=...`` in a sweep's override line."""
+    for item in overrides.split():
+        if item.split("=", 1)[0] == key and "=" in item:
+            return [v for v in item.split("=", 1)[1].split(",") if v]
+    return []
+
+
+def expected(parent: Mapping[str, Any], runs: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """(step presets, backends) the sweep asked for: from its overrides, else what its runs have."""
+    overrides = parent["tags"].get("sweep_overrides", "")
+    steps = [v.replace("/", "_") for v in _override_values(overrides, "experiment")]
+    steps = [s for s in steps if step_of(s)] or sorted({p for p in runs["preset"] if step_of(p)})
+    backends = _override_values(overrides, "backend") or sorted(set(runs["backend"]), key=backend_rank)
+    return sorted(steps, key=step_of), sorted(backends, key=backend_rank)
+
+
+def param_changes(before: pd.Series, after: pd.Series) -> str:
+    """``key a → b`` for each param (machine keys and preset aside) that differs between two runs."""
+    keys = sorted({k for k in (*before.index, *after.index) if k.startswith("params.")
+                   and k.removeprefix("params.") not in NOT_COMPARED})
+    parts = [f"{k.removeprefix('params.')} {fmt.text(before.get(k))} → {fmt.text(after.get(k))}" for k in keys
+             if fmt.text(before.get(k)) != fmt.text(after.get(k))]
+    return "; ".join(parts) if parts else "nothing"
+
+
+def path_frame(runs: pd.DataFrame) -> pd.DataFrame:
+    """The finished step runs in step then backend order, with the change and contribution of each.
+
+    A (step, backend) with several finished runs keeps the latest. ``previous`` names the step a
+    contribution is measured against (the nearest earlier step this backend has).
+    """
+    runs = runs.assign(step=runs["preset"].map(lambda p: step_of(p)[0]),
+                       change=runs["preset"].map(lambda p: step_of(p)[1]))
+    runs = runs.drop_duplicates(["step", "backend"], keep="last")  # runs come oldest first
+    rows = []
+    for backend in sorted(set(runs["backend"]), key=backend_rank):
+        prev = None
+        for _, run in runs[runs["backend"] == backend].sort_values("step").iterrows():
+            row = run.to_dict()
+            if prev is not None:
+                row |= {"previous": f"{prev['step']:02d}", "changed": param_changes(prev, run),
+                        "d_val": run["final/val_acc"] - prev["final/val_acc"],
+                        "d_test": run["test/acc"] - prev["test/acc"]}
+            rows.append(row)
+            prev = run
+    frame = pd.DataFrame(rows).reindex(columns=[*runs.columns, "previous", "changed", "d_val", "d_test"])
+    order = frame.assign(rank=frame["backend"].map(backend_rank)).sort_values(["step", "rank"]).index
+    return frame.loc[order].reset_index(drop=True)
+
+
+def step_label(row: Mapping[str, Any]) -> str:
+    return f"{row['step']:02d} {row['change']}"
+
+
+def path_table(frame: pd.DataFrame, ui_url: str | None) -> pd.DataFrame:
+    refs = [fmt.run_ref(ui_url, e, r) for e, r in zip(frame["experiment_id"], frame["run_id"])]
+    return tables.table(frame.assign(label=[step_label(r) for _, r in frame.iterrows()], ref=refs), (
+        ("label", "step", fmt.text), ("backend", "backend", fmt.text), ("final/val_acc", "val acc", fmt.pct),
+        ("test/acc", "test acc", fmt.pct), ("d_val", "Δ val", fmt.points), ("d_test", "Δ test", fmt.points),
+        ("time/step_median_s", "training step", fmt.seconds), ("time/epoch_median_s", "median epoch", fmt.seconds),
+        ("time/train_s", "training", fmt.seconds), ("ref", "MLflow run", fmt.text)))
+
+
+def contributions(frame: pd.DataFrame, backends: list[str]) -> pd.DataFrame:
+    """One row per step after the first: what changed, each backend's Δ val, and whether they agree."""
+    rows = []
+    for step, group in frame[frame["d_val"].notna()].groupby("step", sort=True):
+        by = {r["backend"]: r for _, r in group.iterrows()}
+        first = next(iter(by.values()))
+        changed = sorted({r["changed"] for r in by.values()})
+        row = {"step": step_label(first), "changed": " / ".join(changed)}
+        row |= {b: fmt.points(by[b]["d_val"]) if b in by else fmt.MISSING for b in backends}
+        if any(by[b]["previous"] != f"{step - 1:02d}" for b in by):
+            row["note"] = "against an earlier step (a step is missing)"
+        elif len(by) < 2:
+            row["note"] = "one backend only"
+        else:
+            values = [by[b]["d_val"] for b in backends if b in by]
+            row["note"] = ("backends disagree" if max(values) - min(values) > DISAGREE else "backends agree")
+        rows.append(row)
+    headers = {"step": "step", "changed": "what changed", **{b: f"Δ val {label(b)}" for b in backends},
+               "note": f"agreement (within {100 * DISAGREE:.1f} points)"}
+    return pd.DataFrame(rows, columns=list(headers)).rename(columns=headers)
+
+
+def disagreements(frame: pd.DataFrame, backends: list[str]) -> str | None:
+    """One sentence naming the steps whose contributions differ between backends, or None."""
+    found = []
+    for step, group in frame[frame["d_val"].notna()].groupby("step", sort=True):
+        by = dict(zip(group["backend"], group["d_val"]))
+        if len(by) > 1 and max(by.values()) - min(by.values()) > DISAGREE:
+            first = group.iloc[0]
+            found.append(f"{step_label(first)} (" + ", ".join(f"{label(b)} {fmt.points(by[b])}"
+                                                               for b in backends if b in by) + ")")
+    if not found:
+        return None
+    return (f"The backends disagree (contributions more than {100 * DISAGREE:.1f} points of validation accuracy "
+            f"apart) on: {'; '.join(found)}. Both backends see the same batches in the same order but draw "
+            "their initial weights and dropout masks from different generators, so a difference of this size can "
+            "be that draw rather than the change.")
+
+
+def headline(frame: pd.DataFrame, backends: list[str]) -> list[str]:
+    """Per backend: first to last step's validation accuracy, and the largest contribution."""
+    out = []
+    for b in backends:
+        mine = frame[frame["backend"] == b]
+        if mine.empty:
+            continue
+        first, last = mine.iloc[0], mine.iloc[-1]
+        text = (f"{label(b)}: validation accuracy {fmt.pct(first['final/val_acc'])} at step {step_label(first)} → "
+                f"{fmt.pct(last['final/val_acc'])} at step {step_label(last)}")
+        steps = mine[mine["d_val"].notna()]
+        if not steps.empty:
+            top = steps.loc[steps["d_val"].idxmax()]
+            text += f"; the largest gain is step {step_label(top)} ({fmt.points(top['d_val'])})"
+        out.append(text + ".")
+    return out
+
+
+def missing_steps(frame: pd.DataFrame, steps: list[str], backends: list[str]) -> str | None:
+    have = {(f"ablation_{r['step']:02d}_{r['change']}", r["backend"]) for _, r in frame.iterrows()}
+    lost = [f"{s} ({label(b)})" for s in steps for b in backends if (s, b) not in have]
+    if not lost:
+        return None
+    return (f"Missing steps (no finished run): {', '.join(lost)}; the contribution after a gap is measured against "
+            "the nearest earlier step. Rerun them (`make ablation`) for a complete path.")
+
+
+def make_figures(frame: pd.DataFrame, folder: Path) -> list[Figure]:
+    """Each plotted metric along the steps (labelled on two lines, number over change), one line per backend."""
+    def tick(row: Mapping[str, Any]) -> str:
+        return step_label(row).replace(" ", "\n", 1)
+
+    order = list(dict.fromkeys(tick(r) for _, r in frame.iterrows()))
+    out = []
+    for metric, name, short, scale in PLOTTED:
+        series: dict[str, list[tuple[str, float]]] = {}
+        for _, row in frame.dropna(subset=[metric]).iterrows():
+            series.setdefault(label(row["backend"]), []).append((tick(row), scale * row[metric]))
+        if series:
+            out.append(Figure(figures.against_param(series, folder / f"{short}.png", xlabel="ablation step",
+                                                    ylabel=name, order=order),
+                              f"{name} at each step of the path, one line per backend."))
+    return out
+
+
+def build_ablation(uri: str, out_dir: Path, parent_run_id: str, trials_run_ids: Sequence[str] = (),
+                   ui_url: str | None = None, log_to_mlflow: bool = True, machine: str = "") -> ReportFiles:
+    """Build ``out_dir/ablation.{md,html}`` (and its figures) from the ablation sweep ``parent_run_id``.
+
+    ``trials_run_ids``: sweeps of reproduction trials, reported together in a section of their own.
+    ``machine``: a sentence on the machine and its load, put in the introduction.
+    Raises ``ReportError`` for a sweep that is not an ablation or has no finished step run.
+    """
+    parent, every = load_sweep(uri, parent_run_id, None, "")
+    is_step = every["preset"].map(lambda p: step_of(p) is not None)
+    if not is_step.any():
+        raise ReportError(f"sweep {parent_run_id} ({parent['name']}) is not an ablation: none of its {len(every)} "
+                          "runs has an ablation step preset (ablation_<NN>_<change>); run `make ablation` and pass "
+                          "its parent run id")
+    runs, others = finished_only(every[is_step])
+    if runs.empty:
+        raise ReportError(f"none of the {len(every)} runs of ablation sweep {parent_run_id} FINISHED; rerun it")
+    steps, backends = expected(parent, runs)
+    frame = path_frame(runs)
+    intro = [f"Child runs of the ablation sweep parent run {fmt.run_ref(ui_url, parent['experiment_id'], parent_run_id)} "
+             f"({parent['name']}, status {parent['status']}) in {fmt.code(uri)}: {len(every)} runs, {len(runs)} "
+             "finished step runs (only these are compared).",
+             "Each step takes the previous one and changes one setting (`conf/experiment/ablation/`); step 00 is the "
+             "tutorial's setup, the last step our default. Δ is the difference to the previous step of the same "
+             "backend (the change's contribution); a training step's time is the median of paired timings after "
+             "training (`time/step_median_s`), an epoch's the median over the epochs.",
+             *([machine] if machine else [])]
+    notes = [s for s in (missing_steps(frame, steps, backends), disagreements(frame, backends)) if s]
+    others = pd.concat([others, every[~is_step]])
+    body = [Section("Headline", bullets=tuple(headline(frame, backends))),
+            Section("The path", table=path_table(frame, ui_url), notes=tuple(notes)),
+            Section("Contribution of each change", table=contributions(frame, backends),
+                    notes=("What changed is read from the runs' params (machine settings aside).",)),
+            *([Section("Runs that did not finish or are no step", table=not_finished_table(others, ui_url))]
+              if len(others) else []),
+            Section("Along the path", figures=tuple(make_figures(frame, figure_dir(out_dir, STEM))))]
+    summarised = [parent_run_id, *frame["run_id"]]
+    if trials_run_ids:
+        section, trial_ids = trials_section(uri, trials_run_ids, ui_url)
+        body.append(section)
+        summarised += [*trials_run_ids, *trial_ids]
+    body.append(Section("Environment", table=tables.environment(runs)))
+    files = write("Ablation: from the tutorial's setup to our default", intro, body, out_dir, STEM)
+    if not log_to_mlflow:
+        return files
+    tags = {"report_kind": "ablation", "report_parent_run_id": parent_run_id, "report_runs": ",".join(frame["run_id"])}
+    return log(files, uri, parent["experiment_id"], f"report {STEM} {parent_run_id[:8]}", tags, summarised)
