@@ -21,7 +21,13 @@ def test_title_falls_back_to_the_dataset_tag_then_to_a_generic_name():
 def test_environment_shows_one_value_or_each_runs_own():
     runs = pd.DataFrame({"name": ["a", "b"], "tags.cpu": ["X", "X"], "tags.git_commit": ["111", "222"]})
     env = dict(tables.environment(runs).itertuples(index=False))
-    assert env["CPU"] == "X" and env["git commit"] == "a: 111; b: 222" and env["Python"] == "—"
+    assert env["CPU"] == "X" and env["git commit"] == "111: a; 222: b" and env["Python"] == "—"
+
+
+def test_environment_counts_the_runs_of_a_value_shared_by_many():
+    runs = pd.DataFrame({"name": list("abcdef"), "tags.git_commit": ["111"] * 4 + ["222"] * 2})
+    env = dict(tables.environment(runs).itertuples(index=False))
+    assert env["git commit"] == "111: 4 runs; 222: e, f"
 
 
 def test_configuration_joins_the_distinct_values_of_a_group():

@@ -115,10 +115,18 @@ def configuration(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def environment(runs: pd.DataFrame) -> pd.DataFrame:
-    """Machine and code facts from the run tags; one value when the runs agree, else per run."""
+    """Machine and code facts from the run tags; one value when the runs agree, else each value with its runs."""
     values = []
     for key, _ in ENVIRONMENT:
         tags = [fmt.text(v) for v in column(runs, f"tags.{key}")]
-        same = len(set(tags)) <= 1
-        values.append(tags[0] if same and tags else "; ".join(f"{n}: {v}" for n, v in zip(runs["name"], tags)))
+        values.append(tags[0] if len(set(tags)) == 1 else _per_value(tags, list(runs["name"])))
     return pd.DataFrame({"item": [label for _, label in ENVIRONMENT], "value": values})
+
+
+def _per_value(values: list[str], names: list[str], max_names: int = 3) -> str:
+    """``value: run, run; value: N runs`` in order of first appearance; runs named while few."""
+    groups: dict[str, list[str]] = {}
+    for value, name in zip(values, names):
+        groups.setdefault(value, []).append(name)
+    return "; ".join(f"{value}: {', '.join(runs) if len(runs) <= max_names else f'{len(runs)} runs'}"
+                     for value, runs in groups.items())
