@@ -63,7 +63,7 @@ def tiny_config(root: Path, overrides: Sequence[str] = ()) -> dict:
     return values
 
 
-PIPELINE_FILES = (".dvc/config", ".dvcignore", "dvc.yaml", "params.yaml")
+PIPELINE_FILES = (".dvc/config", ".dvcignore", ".gitignore", "dvc.yaml", "params.yaml")
 PIPELINE_DIRS = ("conf", "hydra_plugins", "pipelines", "src")
 
 
@@ -98,7 +98,8 @@ def run_checked(cmd: Sequence[str], cwd: Path, env: dict[str, str], timeout: flo
 def make_pipeline_repo(tmp_path: Path, **env_extra: str) -> tuple[Path, dict[str, str]]:
     """A git + DVC repository in ``tmp_path/repo`` holding what `dvc repro` needs, and its env.
 
-    Only conf/, pipelines/, src/ and the DVC files are copied (never .venv/ or data/). The copy's
+    Only conf/, pipelines/, src/, the DVC files and .gitignore are copied (never .venv/ or data/);
+    as in a clone, git ignores what the pipeline and MLflow write. The copy's
     own src/ comes first on PYTHONPATH, so stages run the code DVC hashes as their dependencies;
     MLFLOW_TRACKING_URI is removed, so runs land in the copy's own mlflow.db.
     """

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from support import PROJECT_ROOT, make_pipeline_repo, run_checked
+from support import make_pipeline_repo, run_checked
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 SHARED = ("data/raw", "data/processed", "data/split", "models/numpy")
@@ -35,7 +35,6 @@ def repo(tmp_path, tiny_raw_dir, s3):
 
     env_s3 = {k: v for k, v in s3.items() if k != "endpoint"}
     repo, env = make_pipeline_repo(tmp_path, **env_s3)
-    shutil.copy2(PROJECT_ROOT / ".gitignore", repo / ".gitignore")  # git must not carry data/processed either
     values = compose(repo, ["model.hidden_sizes=[16]", "train.epochs=1", "train.batch_size=64"])
     (repo / "params.yaml").write_text(yaml.safe_dump(values, sort_keys=False))
     shutil.copytree(tiny_raw_dir, repo / "data" / "raw")

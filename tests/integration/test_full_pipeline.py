@@ -21,27 +21,30 @@ from support import make_pipeline_repo, run_checked
 
 pytestmark = pytest.mark.slow
 TRAIN_STAGES = ("train@numpy", "train@torch", "tutorial@numpy", "tutorial@torch")
-TINY_SCALING = ["scaling.grids.quick.widths=[16]", "scaling.grids.quick.batch_sizes=[8]",
-                "scaling.grids.quick.depths=[1]", "scaling.grids.quick.dtypes=[float32]",
-                "scaling.grids.quick.repeats=2"]
+# Written into the copy's conf/config.yaml (after its defaults, so over the groups' values): `dvc exp run`
+# composes params.yaml from conf/ anew, and every experiment must stay this small.
+TINY = {"model": {"hidden_sizes": [16]}, "train": {"epochs": 2, "batch_size": 64},
+        "scaling": {"grids": {"quick": {"widths": [16], "batch_sizes": [8], "depths": [1], "dtypes": ["float32"],
+                                        "repeats": 2}}}}
 
 
 def dvc(repo: Path, env: dict[str, str], *args: str) -> str:
     return run_checked([sys.executable, "-m", "dvc", *args], repo, env, timeout=600)
 
 
-def shrink_params(repo: Path) -> None:
-    """Compose conf/ with small-model overrides into params.yaml, as `make params` would."""
+def shrink(repo: Path) -> None:
+    """Make the copy's conf/ small, then compose params.yaml from it, as `make params` would."""
     from mlpbench.compose import compose
 
-    values = compose(repo, ["model.hidden_sizes=[16]", "train.epochs=2", "train.batch_size=64", *TINY_SCALING])
-    (repo / "params.yaml").write_text(yaml.safe_dump(values, sort_keys=False))
+    config = repo / "conf" / "config.yaml"
+    config.write_text(config.read_text() + "\n" + yaml.safe_dump(TINY, sort_keys=False))
+    (repo / "params.yaml").write_text(yaml.safe_dump(compose(repo, []), sort_keys=False))
 
 
 @pytest.fixture
 def repo(tmp_path, tiny_raw_dir) -> tuple[Path, dict[str, str]]:
     repo, env = make_pipeline_repo(tmp_path)
-    shrink_params(repo)
+    shrink(repo)
     shutil.copytree(tiny_raw_dir, repo / "data" / "raw")
     dvc(repo, env, "commit", "--force", "download")
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
@@ -102,7 +105,8 @@ def test_repro_trains_tracks_reports_then_is_a_no_op_and_exp_run_changes_trainin
     for backend in ("numpy", "torch"):
         identity = json.loads((repo / "metrics" / f"{backend}_run.json").read_text())
         assert identity["run_id"] != runs[backend].info.run_id
-        assert client.get_run(identity["run_id"]).data.params["train.epochs"] == "1"
+        params = client.get_run(identity["run_id"]).data.params
+        assert params["train.epochs"] == "1" and params["model.hidden_sizes"] == "[16]"  # conf/ composed anew
     tutorial = json.loads((repo / "metrics" / "tutorial_numpy_run.json").read_text())
     assert tutorial["run_id"] == runs["tutorial_numpy"].info.run_id  # its params did not change
 
@@ -110,8 +114,13 @@ def test_repro_trains_tracks_reports_then_is_a_no_op_and_exp_run_changes_trainin
 def test_queued_experiments_log_to_the_repository_store(repo):
     repo, env = repo
     dvc(repo, env, "repro")
-    for lr in ("0.05", "0.2"):
-        dvc(repo, env, "exp", "run", "--queue", "-S", f"optim.lr={lr}", "-S", "train.epochs=1")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    run_checked(git + ["add", "-A"], repo, env)
+    run_checked(git + ["commit", "-q", "-m", "baseline results"], repo, env)
+    # train.epochs is a param of the train stages only: each queued experiment reruns train@numpy,
+    # train@torch and the report, and restores the rest from the committed baseline.
+    for epochs in ("1", "3"):
+        dvc(repo, env, "exp", "run", "--queue", "-S", f"train.epochs={epochs}")
     dvc(repo, env, "queue", "start", "-j", "2")
     deadline = time.monotonic() + 600
     while "Queued" in (status := dvc(repo, env, "queue", "status")) or "Running" in status:
@@ -122,9 +131,11 @@ def test_queued_experiments_log_to_the_repository_store(repo):
     client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
     runs = client.search_runs([client.get_experiment_by_name("mlpbench").experiment_id])
     queued = [r for r in runs if r.data.tags.get("dvc_experiment")]
-    # Every stage of both experiments ran (the first repro is not committed, so their baseline has
-    # no results): train and tutorial for each backend, all in the repository's own store.
-    assert len(queued) == 8 and {r.info.status for r in queued} == {"FINISHED"}
-    assert sorted(r.data.params["optim.lr"] for r in queued if r.data.tags["preset"] == "default") == \
-        ["0.05", "0.05", "0.2", "0.2"]
+    # Both experiments' train stages ran, for each backend, all in the repository's own store.
+    assert len(queued) == 4 and {r.info.status for r in queued} == {"FINISHED"}
+    assert {r.data.tags["preset"] for r in queued} == {"default"}
+    assert sorted(r.data.params["train.epochs"] for r in queued) == ["1", "1", "3", "3"]
     assert len({r.data.tags["dvc_experiment"] for r in queued}) == 2
+    for experiment in {r.data.tags["dvc_experiment"] for r in queued}:
+        assert sorted(r.data.params["backend"] for r in queued
+                      if r.data.tags["dvc_experiment"] == experiment) == ["numpy", "torch"]
