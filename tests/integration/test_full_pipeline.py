@@ -24,6 +24,8 @@ TRAIN_STAGES = ("train@numpy", "train@torch", "tutorial@numpy", "tutorial@torch"
 TINY_SCALING = ["scaling.grids.quick.widths=[16]", "scaling.grids.quick.batch_sizes=[8]",
                 "scaling.grids.quick.depths=[1]", "scaling.grids.quick.dtypes=[float32]",
                 "scaling.grids.quick.repeats=2"]
+# eager float32 and bf16 autocast only: torch.compile's compilation would take longer than the rest
+TINY_TORCH_OPTIONS = ["torch_options.variants=[bf16_autocast]", "torch_options.settings.quick.epochs=2"]
 
 
 def dvc(repo: Path, env: dict[str, str], *args: str) -> str:
@@ -34,7 +36,8 @@ def shrink_params(repo: Path) -> None:
     """Compose conf/ with small-model overrides into params.yaml, as `make params` would."""
     from mlpbench.compose import compose
 
-    values = compose(repo, ["model.hidden_sizes=[16]", "train.epochs=2", "train.batch_size=64", *TINY_SCALING])
+    values = compose(repo, ["model.hidden_sizes=[16]", "train.epochs=2", "train.batch_size=64", *TINY_SCALING,
+                     *TINY_TORCH_OPTIONS])
     (repo / "params.yaml").write_text(yaml.safe_dump(values, sort_keys=False))
 
 
@@ -53,7 +56,7 @@ def repo(tmp_path, tiny_raw_dir) -> tuple[Path, dict[str, str]]:
 def test_repro_trains_tracks_reports_then_is_a_no_op_and_exp_run_changes_training(repo):
     repo, env = repo
     first = dvc(repo, env, "repro")
-    for stage in ("normalise", "split", *TRAIN_STAGES, "report", "scaling"):
+    for stage in ("normalise", "split", *TRAIN_STAGES, "report", "scaling", "torch_options"):
         assert f"Running stage '{stage}'" in first, first
     assert "Running stage 'download'" not in first
 
@@ -75,6 +78,9 @@ def test_repro_trains_tracks_reports_then_is_a_no_op_and_exp_run_changes_trainin
     assert runs["tutorial_numpy"].data.tags["preset"] == "tutorial"
     report = (repo / "reports" / "comparison.md").read_text()
     assert runs["numpy"].info.run_id in report and "Tutorial (published)" in report
+    study = json.loads((repo / "metrics" / "torch_options_run.json").read_text())
+    assert list(study["runs"])[:2] == ["eager", "bf16_autocast"]
+    assert "## Torch's built-in optimizations, measured" in report and study["runs"]["bf16_autocast"] in report
     report_run = client.get_run(client.get_run(runs["numpy"].info.run_id).data.tags["report_run_id"])
     assert client.get_experiment(report_run.info.experiment_id).name == "mlpbench-reports"
     # the train stages register their models; the tutorial reruns do not
