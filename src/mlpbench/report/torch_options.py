@@ -1,0 +1,111 @@
+"""Torch's built-in optimizations, measured: the torch options study's runs (DVC stage
+``torch_options``) as a table and plain sentences, each variant against eager float32 on its device.
+
+The study's run file (``metrics/torch_options_run.json``) gives the run ids; every number comes from
+MLflow. Torch-only options get NumPy rows that say so instead of being left out.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from mlpbench.backends import BACKENDS
+from mlpbench.report import format as fmt
+from mlpbench.report.render import Section
+from mlpbench.report.runs import ReportError, load_runs
+from mlpbench.torch_options.variants import FIRST_EXTRA, LOAD, STEADY, VARIANTS
+
+HEADING = "Torch's built-in optimizations, measured"
+NOT_AVAILABLE = "n/a"
+CLEAR = 0.05  # a ratio within 5 % of 1 is called no clear change
+HEADERS = ("backend", "variant", "device", "optimizer implementation", "val acc", "test acc", "steady epoch",
+           "× eager float32", "first-epoch extra", "load (1 min)", "MLflow run")
+
+
+def read_study(path: Path) -> dict:
+    """The run file's ``runs`` (variant -> run id), ``skipped`` and ``setting``."""
+    try:
+        study = json.loads(Path(path).read_text())
+        runs = study["runs"]
+    except (OSError, json.JSONDecodeError, KeyError, TypeError) as err:
+        raise ReportError(f"{path} is not the torch options study's run file ({err}); rerun "
+                          "`dvc repro torch_options` (pipelines/torch_options.py)") from err
+    if not runs or not all(isinstance(v, str) for v in runs.values()):
+        raise ReportError(f"{path} names no runs; rerun `dvc repro torch_options`")
+    return {"runs": runs, "skipped": study.get("skipped") or {}, "setting": study.get("setting", "?")}
+
+
+def variant_rows(runs: pd.DataFrame, ids: dict[str, str]) -> pd.DataFrame:
+    """One row per variant in run order, with its baseline's steady epoch time as ``base_s``."""
+    by_id = runs.set_index("run_id")
+    rows = by_id.loc[list(ids.values())].reset_index()
+    base = [by_id.loc[ids[b], STEADY] if b in ids else float("nan") for b in rows["tags.baseline"]]
+    return rows.assign(variant=list(ids), base_s=base)
+
+
+def table(rows: pd.DataFrame, ui_url: str | None) -> pd.DataFrame:
+    """The torch rows, then one NumPy row per torch-only CPU option (n/a)."""
+    torch_rows = [[BACKENDS["torch"].label, r["tags.variant_label"], r["tags.backend_device"],
+                   fmt.text(r.get("tags.backend_optimizer_impl")), fmt.pct(r["final/val_acc"]),
+                   fmt.pct(r["test/acc"]), fmt.seconds(r[STEADY]), fmt.ratio(r[STEADY] / r["base_s"]),
+                   fmt.seconds(r[FIRST_EXTRA]), _load(r.get(LOAD)), fmt.run_ref(ui_url, r["experiment_id"], r["run_id"])]
+                  for _, r in rows.iterrows()]
+    options = dict.fromkeys(r["tags.variant_label"] for _, r in rows.iterrows()
+                            if r["variant"] != r["tags.baseline"] and r["tags.backend_device"] == "cpu")
+    numpy_rows = [[BACKENDS["numpy"].label, option, "cpu", *[NOT_AVAILABLE] * 6, fmt.MISSING, fmt.MISSING]
+                  for option in options]
+    return pd.DataFrame(torch_rows + numpy_rows, columns=list(HEADERS))
+
+
+def _load(value: object) -> str:
+    return f"{value:.1f}" if isinstance(value, float) and value == value else fmt.MISSING
+
+
+def verdict(ratio: float) -> str:
+    if ratio < 1 - CLEAR:
+        return "helped"
+    return "hurt" if ratio > 1 + CLEAR else "made no clear difference (within 5 %)"
+
+
+def sentence(r: pd.Series, base: pd.Series) -> str:
+    """E.g. "bf16 autocast on cpu helped: a steady epoch took 0.80 s against 1.10 s (0.73×); ..."."""
+    ratio = r[STEADY] / r["base_s"]
+    text = (f"{r['tags.variant_label']} on {r['tags.backend_device']} {verdict(ratio)}: a steady epoch took "
+            f"{fmt.seconds(r[STEADY])} against {fmt.seconds(r['base_s'])} for eager float32 ({fmt.ratio(ratio)}); "
+            f"validation accuracy {fmt.pct(r['final/val_acc'])} against {fmt.pct(base['final/val_acc'])} "
+            f"({fmt.points(r['final/val_acc'] - base['final/val_acc'])}).")
+    if r.get("params.torch.compile") == "True":
+        text += f" Its first epoch took {fmt.seconds(r[FIRST_EXTRA])} longer than a steady one: compilation."
+    return text
+
+
+def _label(name: str) -> str:
+    """E.g. "bf16 autocast on cuda"; the name itself if it is not a registered variant."""
+    return f"{VARIANTS[name].label} on {VARIANTS[name].device}" if name in VARIANTS else name
+
+
+def section(uri: str, run_file: Path, ui_url: str | None = None) -> list[Section]:
+    """The section from the study's run file; nothing when the file does not exist."""
+    if not Path(run_file).is_file():
+        return []
+    study = read_study(run_file)
+    rows = variant_rows(load_runs(uri, list(study["runs"].values())), study["runs"])
+    by_variant = rows.set_index("variant")
+    bullets = [sentence(r, by_variant.loc[r["tags.baseline"]]) for _, r in rows.iterrows()
+               if r["variant"] != r["tags.baseline"] and r["tags.baseline"] in by_variant.index]
+    bullets += [f"{_label(name)} did not run: {why}." for name, why in study["skipped"].items()]
+    epochs = fmt.text(rows["params.train.epochs"].iloc[0])
+    text = (f"The torch backend trained with each of torch's own optimizations against eager float32: same "
+            f"config and seed (same initial weights, batches and dropout masks), {epochs} epochs each "
+            f"({study['setting']} setting of `dvc repro torch_options`), all in one process.",)
+    notes = ("A steady epoch is the median over the epochs after the first (training steps only); '× eager "
+             "float32' divides it by eager float32's on the same device, so below 1.00× is faster. The first-"
+             "epoch extra is how much longer the first epoch (steps and evaluation) took than the later ones: "
+             "torch.compile's compilation, which a warm compile cache on the machine shortens. The variants "
+             "run one after another, so a machine whose load (the 1-minute load average as each variant ended, "
+             "against the run's CPU cores) changed between them shifts the ratios.",
+             "The NumPy backend computes in float32 or float64 only (train.dtype): NumPy has no bfloat16, no graph "
+             "compiler and one optimizer implementation of its own, so its rows read n/a.")
+    return [Section(HEADING, text=text, table=table(rows, ui_url), notes=notes, bullets=tuple(bullets))]

@@ -1,0 +1,40 @@
+"""The torch options section's sentences from hand-made rows (its table from real runs: see
+tests/integration/test_torch_options_stage.py)."""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from mlpbench.report import ReportError
+from mlpbench.report.torch_options import read_study, sentence, verdict
+
+BASE = pd.Series({"final/val_acc": 0.9717})
+
+
+def row(label: str, steady: float, val_acc: float, compiled: bool = False) -> pd.Series:
+    return pd.Series({"tags.variant_label": label, "tags.backend_device": "cpu", "time/epoch_steady_s": steady,
+                      "base_s": 1.10, "final/val_acc": val_acc, "time/first_epoch_extra_s": 21.5,
+                      "params.torch.compile": str(compiled)})
+
+
+def test_a_variant_helps_hurts_or_makes_no_clear_difference():
+    assert verdict(0.70) == "helped" and verdict(1.60) == "hurt"
+    assert verdict(0.96) == verdict(1.04) == "made no clear difference (within 5 %)"
+
+
+def test_the_sentences_give_both_times_the_ratio_the_accuracy_and_compile_s_one_off_cost():
+    assert sentence(row("bf16 autocast", 0.77, 0.9707), BASE) == (
+        "bf16 autocast on cpu helped: a steady epoch took 0.77 s against 1.10 s for eager float32 (0.70×); "
+        "validation accuracy 97.07 % against 97.17 % (-0.10 points).")
+    compiled = sentence(row("torch.compile", 1.65, 0.9717, compiled=True), BASE)
+    assert "hurt" in compiled and "(1.50×)" in compiled
+    assert compiled.endswith("Its first epoch took 21.5 s longer than a steady one: compilation.")
+
+
+def test_a_run_file_that_is_not_the_study_s_fails_in_one_line(tmp_path):
+    path = tmp_path / "torch_run.json"
+    path.write_text(json.dumps({"run_id": "abc"}))
+    with pytest.raises(ReportError, match=r"is not the torch options study's run file .* rerun `dvc repro torch_options`"):
+        read_study(path)
