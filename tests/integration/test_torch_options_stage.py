@@ -59,7 +59,9 @@ def test_the_stage_records_one_run_per_variant_with_what_torch_really_ran(study)
     for name, run in runs.items():
         assert run.info.status == "FINISHED" and run.data.tags["variant"] == name
         assert run.data.params["train.epochs"] == "2" and run.data.params["train.seed"] == "0"
-        assert {"time/epoch_steady_s", "time/first_epoch_extra_s", "final/val_acc", "test/acc"} <= set(run.data.metrics)
+        assert {"time/epoch_steady_s", "time/first_epoch_extra_s", "time/step_interleaved_s", "machine/load_1min",
+                "final/val_acc", "test/acc"} <= set(run.data.metrics)
+        assert run.data.metrics["time/step_interleaved_s"] > 0
         assert [m.step for m in client.get_metric_history(run.info.run_id, "val/acc")] == [1, 2]
         if name in impl:
             assert run.data.tags["backend_optimizer_impl"] == impl[name]
@@ -78,7 +80,8 @@ def test_the_report_section_reads_the_runs_back_with_numpy_rows_that_say_n_a(stu
     torch_rows, numpy_rows = table[table["backend"] == "PyTorch"], table[table["backend"] != "PyTorch"]
     assert list(torch_rows["variant"])[0] == "eager float32" and list(torch_rows["× eager float32"])[0] == "1.00×"
     assert list(numpy_rows["variant"]) == ["bf16 autocast", "foreach optimizer", "fused optimizer"]
-    assert set(numpy_rows["steady epoch"]) == {"n/a"} and set(numpy_rows["val acc"]) == {"n/a"}
+    assert set(numpy_rows["steady epoch"]) == {"n/a"} and set(numpy_rows["× eager (steps)"]) == {"n/a"}
+    assert list(torch_rows["× eager (steps)"])[0] == "1.00×"
     assert all(v.endswith(" %") for v in torch_rows["val acc"])
     run_ids = json.loads((root / "run.json").read_text())["runs"].values()
     assert [c.strip("`") for c in torch_rows["MLflow run"]] == list(run_ids)

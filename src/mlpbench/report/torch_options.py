@@ -14,14 +14,15 @@ import pandas as pd
 from mlpbench.backends import BACKENDS
 from mlpbench.report import format as fmt
 from mlpbench.report.render import Section
-from mlpbench.report.runs import ReportError, load_runs
-from mlpbench.torch_options.variants import FIRST_EXTRA, LOAD, STEADY, VARIANTS
+from mlpbench.report.runs import ReportError, column, load_runs
+from mlpbench.torch_options.variants import FIRST_EXTRA, LOAD, STEADY, STEP, VARIANTS
 
 HEADING = "Torch's built-in optimizations, measured"
 NOT_AVAILABLE = "n/a"
 CLEAR = 0.05  # a ratio within 5 % of 1 is called no clear change
 HEADERS = ("backend", "variant", "device", "optimizer implementation", "val acc", "test acc", "steady epoch",
-           "× eager float32", "first-epoch extra", "load (1 min)", "MLflow run")
+           "× eager float32", "step, timed in turn", "× eager (steps)", "first-epoch extra", "load (1 min)",
+           "MLflow run")
 
 
 def read_study(path: Path) -> dict:
@@ -38,11 +39,15 @@ def read_study(path: Path) -> dict:
 
 
 def variant_rows(runs: pd.DataFrame, ids: dict[str, str]) -> pd.DataFrame:
-    """One row per variant in run order, with its baseline's steady epoch time as ``base_s``."""
+    """One row per variant in run order, with its baseline's steady epoch and step times as ``base_s``
+    and ``base_step_s``."""
     by_id = runs.set_index("run_id")
     rows = by_id.loc[list(ids.values())].reset_index()
-    base = [by_id.loc[ids[b], STEADY] if b in ids else float("nan") for b in rows["tags.baseline"]]
-    return rows.assign(variant=list(ids), base_s=base)
+
+    def base(key: str) -> list[float]:
+        return [by_id.loc[ids[b], key] if b in ids else float("nan") for b in rows["tags.baseline"]]
+
+    return rows.assign(variant=list(ids), base_s=base(STEADY), base_step_s=base(STEP))
 
 
 def table(rows: pd.DataFrame, ui_url: str | None) -> pd.DataFrame:
@@ -50,17 +55,28 @@ def table(rows: pd.DataFrame, ui_url: str | None) -> pd.DataFrame:
     torch_rows = [[BACKENDS["torch"].label, r["tags.variant_label"], r["tags.backend_device"],
                    fmt.text(r.get("tags.backend_optimizer_impl")), fmt.pct(r["final/val_acc"]),
                    fmt.pct(r["test/acc"]), fmt.seconds(r[STEADY]), fmt.ratio(r[STEADY] / r["base_s"]),
-                   fmt.seconds(r[FIRST_EXTRA]), _load(r.get(LOAD)), fmt.run_ref(ui_url, r["experiment_id"], r["run_id"])]
+                   fmt.seconds(r[STEP]), fmt.ratio(r[STEP] / r["base_step_s"]), fmt.seconds(r[FIRST_EXTRA]), _load(r.get(LOAD)), fmt.run_ref(ui_url, r["experiment_id"], r["run_id"])]
                   for _, r in rows.iterrows()]
     options = dict.fromkeys(r["tags.variant_label"] for _, r in rows.iterrows()
                             if r["variant"] != r["tags.baseline"] and r["tags.backend_device"] == "cpu")
-    numpy_rows = [[BACKENDS["numpy"].label, option, "cpu", *[NOT_AVAILABLE] * 6, fmt.MISSING, fmt.MISSING]
+    numpy_rows = [[BACKENDS["numpy"].label, option, "cpu", *[NOT_AVAILABLE] * 8, fmt.MISSING, fmt.MISSING]
                   for option in options]
     return pd.DataFrame(torch_rows + numpy_rows, columns=list(HEADERS))
 
 
 def _load(value: object) -> str:
     return f"{value:.1f}" if isinstance(value, float) and value == value else fmt.MISSING
+
+
+def busy(rows: pd.DataFrame) -> str | None:
+    """A warning when the load average exceeded the CPU cores while the variants trained."""
+    loads = pd.to_numeric(column(rows, LOAD), errors="coerce")
+    cores = pd.to_numeric(column(rows, "tags.cpu_count"), errors="coerce")
+    if not (loads > cores).any():
+        return None
+    return (f"The machine was busy while the study ran (1-minute load average up to {loads.max():.1f} on "
+            f"{cores.max():.0f} CPU cores): the epoch times share the CPUs with other work; the steps timed in turn "
+            "are the fairer comparison, and a quiet machine may give other ratios.")
 
 
 def verdict(ratio: float) -> str:
@@ -70,11 +86,13 @@ def verdict(ratio: float) -> str:
 
 
 def sentence(r: pd.Series, base: pd.Series) -> str:
-    """E.g. "bf16 autocast on cpu helped: a steady epoch took 0.80 s against 1.10 s (0.73×); ..."."""
-    ratio = r[STEADY] / r["base_s"]
-    text = (f"{r['tags.variant_label']} on {r['tags.backend_device']} {verdict(ratio)}: a steady epoch took "
-            f"{fmt.seconds(r[STEADY])} against {fmt.seconds(r['base_s'])} for eager float32 ({fmt.ratio(ratio)}); "
-            f"validation accuracy {fmt.pct(r['final/val_acc'])} against {fmt.pct(base['final/val_acc'])} "
+    """E.g. "bf16 autocast on cpu helped: a training step took 15.3 ms against 22.2 ms for eager float32
+    (0.69×, timed in turn), a steady epoch 0.80 s against 1.10 s (0.73×); validation accuracy ..."."""
+    steps, epochs = r[STEP] / r["base_step_s"], r[STEADY] / r["base_s"]
+    text = (f"{r['tags.variant_label']} on {r['tags.backend_device']} {verdict(steps)}: a training step took "
+            f"{fmt.seconds(r[STEP])} against {fmt.seconds(r['base_step_s'])} for eager float32 ({fmt.ratio(steps)}, "
+            f"timed in turn), a steady epoch {fmt.seconds(r[STEADY])} against {fmt.seconds(r['base_s'])} "
+            f"({fmt.ratio(epochs)}); validation accuracy {fmt.pct(r['final/val_acc'])} against {fmt.pct(base['final/val_acc'])} "
             f"({fmt.points(r['final/val_acc'] - base['final/val_acc'])}).")
     if r.get("params.torch.compile") == "True":
         text += f" Its first epoch took {fmt.seconds(r[FIRST_EXTRA])} longer than a steady one: compilation."
@@ -93,19 +111,23 @@ def section(uri: str, run_file: Path, ui_url: str | None = None) -> list[Section
     study = read_study(run_file)
     rows = variant_rows(load_runs(uri, list(study["runs"].values())), study["runs"])
     by_variant = rows.set_index("variant")
-    bullets = [sentence(r, by_variant.loc[r["tags.baseline"]]) for _, r in rows.iterrows()
-               if r["variant"] != r["tags.baseline"] and r["tags.baseline"] in by_variant.index]
+    bullets = [warning] if (warning := busy(rows)) else []
+    bullets += [sentence(r, by_variant.loc[r["tags.baseline"]]) for _, r in rows.iterrows()
+                if r["variant"] != r["tags.baseline"] and r["tags.baseline"] in by_variant.index]
     bullets += [f"{_label(name)} did not run: {why}." for name, why in study["skipped"].items()]
     epochs = fmt.text(rows["params.train.epochs"].iloc[0])
     text = (f"The torch backend trained with each of torch's own optimizations against eager float32: same "
             f"config and seed (same initial weights, batches and dropout masks), {epochs} epochs each "
             f"({study['setting']} setting of `dvc repro torch_options`), all in one process.",)
     notes = ("A steady epoch is the median over the epochs after the first (training steps only); '× eager "
-             "float32' divides it by eager float32's on the same device, so below 1.00× is faster. The first-"
+             "float32' divides it by eager float32's on the same device, so below 1.00× is faster. After training, "
+             "every variant's step is timed on the same batch, the variants in turn over several rounds (median): "
+             "a change of the machine's load slows them alike, so '× eager (steps)' is the ratio that tells "
+             "whether a variant helped. The first-"
              "epoch extra is how much longer the first epoch (steps and evaluation) took than the later ones: "
              "torch.compile's compilation, which a warm compile cache on the machine shortens. The variants "
-             "run one after another, so a machine whose load (the 1-minute load average as each variant ended, "
-             "against the run's CPU cores) changed between them shifts the ratios.",
+             "train one after another, so a machine whose load (the 1-minute load average as each variant's "
+             "training ended, against its CPU cores) changed between them shifts the epoch ratios.",
              "The NumPy backend computes in float32 or float64 only (train.dtype): NumPy has no bfloat16, no graph "
              "compiler and one optimizer implementation of its own, so its rows read n/a.")
     return [Section(HEADING, text=text, table=table(rows, ui_url), notes=notes, bullets=tuple(bullets))]

@@ -1,31 +1,37 @@
 """The torch options study end to end: config -> one training per variant -> MLflow runs -> files.
 
 Every variant trains the same config from the same seed (same initial weights, batch order and
-dropout masks) on the real split, in this one process, so torch and the data are loaded once.
+dropout masks) on the real split, in this one process, so torch and the data are loaded once; then
+the trained variants' steps are timed in turn on one batch.
 ``run_study`` is what ``pipelines/torch_options.py`` calls; tests call it directly.
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+import numpy as np
+
 from mlpbench import config
+from mlpbench.backends import Backend
 from mlpbench.backends.build import build_backend
 from mlpbench.config import Config, ConfigError
-from mlpbench.data import check_split, load_dataset
+from mlpbench.data import Dataset, check_split, load_dataset
 from mlpbench.environment import environment_tags
 from mlpbench.io import write_json
 from mlpbench.params import resolve
 from mlpbench.run.build import run_name, with_threads
 from mlpbench.run.record import run_params, summary_metrics
-from mlpbench.torch_options.variants import FIRST_EXTRA, LOAD, STEADY, VARIANTS, chosen
+from mlpbench.torch_options.variants import FIRST_EXTRA, LOAD, STEADY, STEP, VARIANTS, chosen
 from mlpbench.tracking import TrackedRun, resolve_tracking_uri
 from mlpbench.tracking.studies import prepare_study
-from mlpbench.training import EpochMetrics, fit
+from mlpbench.training import EpochMetrics, TrainResult, fit
+from mlpbench.training.speed import interleaved
 
 DESCRIPTION = """\
 mlpbench torch options study: the torch backend trained with each of torch's own optimizations
@@ -34,6 +40,7 @@ seed, on the real split. One run per variant; the comparison report's section "T
 optimizations" reads them back (its run file: metrics/torch_options_run.json).
 """
 VariantCallback = Callable[[int, int, str], None]  # (index, count, variant name)
+MIN_TIME_S = 0.05  # a step timing repeats the step until it lasts this long
 
 
 @dataclass(frozen=True)
@@ -64,17 +71,52 @@ def timing_metrics(history: list[EpochMetrics]) -> dict[str, float]:
             FIRST_EXTRA: max(0.0, first.epoch_time + first.eval_time - whole)}
 
 
-def _run_variant(cfg: Config, name: str, dataset, uri: str, experiment_id: str, tags: Mapping[str, str]):
-    v = VARIANTS[name]
-    params = {**run_params(cfg), "variant": name}
-    run_tags = {**tags, "variant": name, "variant_label": v.label, "baseline": v.baseline}
-    with TrackedRun(uri, experiment_id, f"{v.label} {v.device}: {run_name(cfg)}", params, run_tags) as run:
+@dataclass(frozen=True)
+class Trained:
+    """A variant after training: its config, backend (weights as trained) and result."""
+
+    cfg: Config
+    backend: Backend
+    result: TrainResult
+    load: float  # the machine's 1-minute load average as its training ended
+
+
+def train_variants(configs: Mapping[str, Config], dataset: Dataset,
+                   on_variant: VariantCallback | None = None) -> dict[str, Trained]:
+    """Train every variant in turn, each from the same initial weights."""
+    trained = {}
+    for i, (name, cfg) in enumerate(configs.items()):
+        if on_variant is not None:
+            on_variant(i, len(configs), name)
         backend = build_backend(cfg, dataset.x_train.shape[1], cfg.data.num_classes)
-        run.set_tags({f"backend_{k}": str(value) for k, value in backend.info().items()})
-        result = fit(backend, dataset, cfg.train, on_epoch=lambda m: run.log_metrics(m.as_dict(), step=m.epoch))
-        # the machine's load when the variant ends: variants run one after another, so a load that
-        # changed between them shifts their ratios
-        metrics = {**summary_metrics(result), **timing_metrics(result.history), LOAD: os.getloadavg()[0]}
+        result = fit(backend, dataset, cfg.train)
+        trained[name] = Trained(cfg, backend, result, os.getloadavg()[0])
+    return trained
+
+
+def interleaved_steps(trained: Mapping[str, Trained], dataset: Dataset, batch: int, seed: int,
+                      repeats: int = 7) -> dict[str, float]:
+    """Median seconds of a training step of each trained variant on the same ``batch`` rows, the
+    variants timed in turn (ABAB...), so a machine whose load changes slows them alike; epochs, timed
+    one variant after another, cannot tell a faster variant from a quieter minute."""
+    rows = np.random.default_rng(seed).integers(0, len(dataset.y_train), size=batch)
+    every = np.arange(batch, dtype=np.int64)
+    calls = {name: functools.partial(t.backend.train_step, t.backend.load(dataset.x_train[rows],
+                                                                          dataset.y_train[rows]), every)
+             for name, t in trained.items()}
+    return {name: statistics.median(times) for name, times in interleaved(calls, repeats, MIN_TIME_S).items()}
+
+
+def _record(name: str, t: Trained, step_s: float, uri: str, experiment_id: str,
+            tags: Mapping[str, str]) -> tuple[str, dict[str, float]]:
+    v, cfg = VARIANTS[name], t.cfg
+    run_tags = {**tags, "variant": name, "variant_label": v.label, "baseline": v.baseline,
+                **{f"backend_{k}": str(value) for k, value in t.backend.info().items()}}
+    with TrackedRun(uri, experiment_id, f"{v.label} {v.device}: {run_name(cfg)}", {**run_params(cfg), "variant": name},
+                    run_tags) as run:
+        for m in t.result.history:
+            run.log_metrics(m.as_dict(), step=m.epoch)
+        metrics = {**summary_metrics(t.result), **timing_metrics(t.result.history), LOAD: t.load, STEP: step_s}
         run.log_metrics(metrics)
     return run.run_id, metrics
 
@@ -103,8 +145,11 @@ def prepare(values: Mapping[str, Any], setting: str | None) -> tuple[Config, str
 
 def run_study(values: Mapping[str, Any], root: Path, setting: str | None = None,
               on_variant: VariantCallback | None = None) -> StudyResult:
-    """Train every variant of ``torch_options`` (the composed config ``values``) and record each as an
-    MLflow run in ``torch_options.experiment``. setting: overrides ``torch_options.setting``."""
+    """Train every variant of ``torch_options`` (the composed config ``values``), time their steps in
+    turn, and record each as an MLflow run in ``torch_options.experiment``.
+
+    setting: overrides ``torch_options.setting``. Raises ``ConfigError`` before any training.
+    """
     cfg, setting, configs, skipped = prepare(values, setting)
     processed, split = resolve(root, cfg.data.paths.processed), resolve(root, cfg.data.paths.split)
     check_split(split, cfg.data.split)
@@ -113,11 +158,11 @@ def run_study(values: Mapping[str, Any], root: Path, setting: str | None = None,
     experiment_id = prepare_study(uri, cfg.torch_options.experiment, DESCRIPTION)
     tags = {"study": "torch_options", "setting": setting, "backend": "torch", "preset": cfg.preset,
             "dataset": cfg.data.name, "dataset_title": cfg.data.title, **environment_tags(root, processed, split)}
+    trained = train_variants(configs, dataset, on_variant)
+    steps = interleaved_steps(trained, dataset, cfg.train.batch_size, cfg.train.seed)
     runs, metrics = {}, {}
-    for i, (name, variant_cfg) in enumerate(configs.items()):
-        if on_variant is not None:
-            on_variant(i, len(configs), name)
-        runs[name], metrics[name] = _run_variant(variant_cfg, name, dataset, uri, experiment_id, tags)
+    for name, t in trained.items():
+        runs[name], metrics[name] = _record(name, t, steps[name], uri, experiment_id, tags)
     return StudyResult(setting, runs, skipped, metrics, experiment_id)
 
 
