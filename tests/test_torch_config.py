@@ -74,7 +74,8 @@ def test_torch_runs_record_the_options_as_params_and_in_their_names():
 def test_cuda_variants_run_with_their_baseline_where_cuda_is_present_and_are_skipped_with_why_elsewhere():
     names = ["bf16_autocast", "compile", "eager_cuda", "bf16_autocast_cuda"]
     assert chosen(names, cuda=True) == (["eager", "eager_cuda", "bf16_autocast", "compile", "bf16_autocast_cuda"], {})
+    no_cuda = "no CUDA device here"
     assert chosen(names, cuda=False) == (["eager", "bf16_autocast", "compile"],
-                                         {"eager_cuda": "no CUDA device here", "bf16_autocast_cuda": "no CUDA device here"})
+                                         {"eager_cuda": no_cuda, "bf16_autocast_cuda": no_cuda})
     assert chosen(["bf16_autocast_cuda"], cuda=True)[0] == ["eager", "eager_cuda", "bf16_autocast_cuda"]
     assert VARIANTS["bf16_autocast_cuda"].baseline == "eager_cuda" and VARIANTS["compile"].baseline == "eager"

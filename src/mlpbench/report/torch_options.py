@@ -55,7 +55,8 @@ def table(rows: pd.DataFrame, ui_url: str | None) -> pd.DataFrame:
     torch_rows = [[BACKENDS["torch"].label, r["tags.variant_label"], r["tags.backend_device"],
                    fmt.text(r.get("tags.backend_optimizer_impl")), fmt.pct(r["final/val_acc"]),
                    fmt.pct(r["test/acc"]), fmt.seconds(r[STEADY]), fmt.ratio(r[STEADY] / r["base_s"]),
-                   fmt.seconds(r[STEP]), fmt.ratio(r[STEP] / r["base_step_s"]), fmt.seconds(r[FIRST_EXTRA]), _load(r.get(LOAD)), fmt.run_ref(ui_url, r["experiment_id"], r["run_id"])]
+                   fmt.seconds(r[STEP]), fmt.ratio(r[STEP] / r["base_step_s"]), fmt.seconds(r[FIRST_EXTRA]),
+                   _load(r.get(LOAD)), fmt.run_ref(ui_url, r["experiment_id"], r["run_id"])]
                   for _, r in rows.iterrows()]
     options = dict.fromkeys(r["tags.variant_label"] for _, r in rows.iterrows()
                             if r["variant"] != r["tags.baseline"] and r["tags.backend_device"] == "cpu")
@@ -92,8 +93,8 @@ def sentence(r: pd.Series, base: pd.Series) -> str:
     text = (f"{r['tags.variant_label']} on {r['tags.backend_device']} {verdict(steps)}: a training step took "
             f"{fmt.seconds(r[STEP])} against {fmt.seconds(r['base_step_s'])} for eager float32 ({fmt.ratio(steps)}, "
             f"timed in turn), a steady epoch {fmt.seconds(r[STEADY])} against {fmt.seconds(r['base_s'])} "
-            f"({fmt.ratio(epochs)}); validation accuracy {fmt.pct(r['final/val_acc'])} against {fmt.pct(base['final/val_acc'])} "
-            f"({fmt.points(r['final/val_acc'] - base['final/val_acc'])}).")
+            f"({fmt.ratio(epochs)}); validation accuracy {fmt.pct(r['final/val_acc'])} against "
+            f"{fmt.pct(base['final/val_acc'])} ({fmt.points(r['final/val_acc'] - base['final/val_acc'])}).")
     if r.get("params.torch.compile") == "True":
         text += f" Its first epoch took {fmt.seconds(r[FIRST_EXTRA])} longer than a steady one: compilation."
     return text
