@@ -24,8 +24,6 @@ TRAIN_STAGES = ("train@numpy", "train@torch", "tutorial@numpy", "tutorial@torch"
 TINY_SCALING = ["scaling.grids.quick.widths=[16]", "scaling.grids.quick.batch_sizes=[8]",
                 "scaling.grids.quick.depths=[1]", "scaling.grids.quick.dtypes=[float32]",
                 "scaling.grids.quick.repeats=2"]
-# eager float32 and bf16 autocast only: torch.compile's compilation would take longer than the rest
-TINY_TORCH_OPTIONS = ["torch_options.variants=[bf16_autocast]", "torch_options.settings.quick.epochs=2"]
 
 
 def dvc(repo: Path, env: dict[str, str], *args: str) -> str:
@@ -36,14 +34,23 @@ def shrink_params(repo: Path) -> None:
     """Compose conf/ with small-model overrides into params.yaml, as `make params` would."""
     from mlpbench.compose import compose
 
-    values = compose(repo, ["model.hidden_sizes=[16]", "train.epochs=2", "train.batch_size=64", *TINY_SCALING,
-                     *TINY_TORCH_OPTIONS])
+    values = compose(repo, ["model.hidden_sizes=[16]", "train.epochs=2", "train.batch_size=64", *TINY_SCALING])
     (repo / "params.yaml").write_text(yaml.safe_dump(values, sort_keys=False))
+
+
+def shrink_torch_options(repo: Path) -> None:
+    """The copy's conf/torch_options: eager float32 and bf16 autocast only, since `dvc exp run` composes
+    conf/ anew (torch.compile's compilation would take longer than the rest of the pipeline)."""
+    path = repo / "conf" / "torch_options" / "default.yaml"
+    values = yaml.safe_load(path.read_text())
+    values["variants"] = ["bf16_autocast"]
+    path.write_text(yaml.safe_dump(values, sort_keys=False))
 
 
 @pytest.fixture
 def repo(tmp_path, tiny_raw_dir) -> tuple[Path, dict[str, str]]:
     repo, env = make_pipeline_repo(tmp_path)
+    shrink_torch_options(repo)
     shrink_params(repo)
     shutil.copytree(tiny_raw_dir, repo / "data" / "raw")
     dvc(repo, env, "commit", "--force", "download")

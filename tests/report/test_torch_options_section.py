@@ -16,6 +16,8 @@ BASE = pd.Series({"final/val_acc": 0.9717})
 def row(label: str, steady: float, val_acc: float, compiled: bool = False) -> pd.Series:
     return pd.Series({"tags.variant_label": label, "tags.backend_device": "cpu", "time/epoch_steady_s": steady,
                       "base_s": 1.10, "time/step_interleaved_s": steady / 50, "base_step_s": 0.0222,
+                      "time/step_interleaved_min_s": steady / 52, "time/step_interleaved_max_s": steady / 48,
+                      "base_step_min_s": 0.0215, "base_step_max_s": 0.0230,
                       "final/val_acc": val_acc, "time/first_epoch_extra_s": 21.5,
                       "params.torch.compile": str(compiled)})
 
@@ -23,6 +25,13 @@ def row(label: str, steady: float, val_acc: float, compiled: bool = False) -> pd
 def test_a_variant_helps_hurts_or_makes_no_clear_difference():
     assert verdict(0.70) == "helped" and verdict(1.60) == "hurt"
     assert verdict(0.96) == verdict(1.04) == "made no clear difference (within 5 %)"
+    assert verdict(0.70, overlapping=True).startswith("made no clear difference (its step timings' spread overlaps")
+
+
+def test_overlapping_step_spreads_make_the_verdict_unclear_whatever_the_medians():
+    spread = row("fused optimizer", 0.77, 0.9717).copy()
+    spread["time/step_interleaved_max_s"] = 0.0216  # reaches into eager float32's 21.5-23.0 ms
+    assert sentence(spread, BASE).startswith("fused optimizer on cpu made no clear difference (its step timings'")
 
 
 def test_the_sentences_give_both_times_the_ratio_the_accuracy_and_compile_s_one_off_cost():

@@ -15,7 +15,7 @@ from mlpbench.backends import BACKENDS
 from mlpbench.report import format as fmt
 from mlpbench.report.render import Section
 from mlpbench.report.runs import ReportError, column, load_runs
-from mlpbench.torch_options.variants import FIRST_EXTRA, LOAD, STEADY, STEP, VARIANTS
+from mlpbench.torch_options.variants import FIRST_EXTRA, LOAD, STEADY, STEP, STEP_MAX, STEP_MIN, VARIANTS
 
 HEADING = "Torch's built-in optimizations, measured"
 NOT_AVAILABLE = "n/a"
@@ -47,7 +47,8 @@ def variant_rows(runs: pd.DataFrame, ids: dict[str, str]) -> pd.DataFrame:
     def base(key: str) -> list[float]:
         return [by_id.loc[ids[b], key] if b in ids else float("nan") for b in rows["tags.baseline"]]
 
-    return rows.assign(variant=list(ids), base_s=base(STEADY), base_step_s=base(STEP))
+    return rows.assign(variant=list(ids), base_s=base(STEADY), base_step_s=base(STEP), base_step_min_s=base(STEP_MIN),
+                       base_step_max_s=base(STEP_MAX))
 
 
 def table(rows: pd.DataFrame, ui_url: str | None) -> pd.DataFrame:
@@ -80,7 +81,14 @@ def busy(rows: pd.DataFrame) -> str | None:
             "are the fairer comparison, and a quiet machine may give other ratios.")
 
 
-def verdict(ratio: float) -> str:
+def overlap(r: pd.Series) -> bool:
+    """Whether the min–max spreads of the variant's and its baseline's step timings overlap."""
+    return bool(r[STEP_MIN] <= r["base_step_max_s"] and r["base_step_min_s"] <= r[STEP_MAX])
+
+
+def verdict(ratio: float, overlapping: bool = False) -> str:
+    if overlapping:
+        return "made no clear difference (its step timings' spread overlaps eager float32's)"
     if ratio < 1 - CLEAR:
         return "helped"
     return "hurt" if ratio > 1 + CLEAR else "made no clear difference (within 5 %)"
@@ -90,9 +98,9 @@ def sentence(r: pd.Series, base: pd.Series) -> str:
     """E.g. "bf16 autocast on cpu helped: a training step took 15.3 ms against 22.2 ms for eager float32
     (0.69×, timed in turn), a steady epoch 0.80 s against 1.10 s (0.73×); validation accuracy ..."."""
     steps, epochs = r[STEP] / r["base_step_s"], r[STEADY] / r["base_s"]
-    text = (f"{r['tags.variant_label']} on {r['tags.backend_device']} {verdict(steps)}: a training step took "
-            f"{fmt.seconds(r[STEP])} against {fmt.seconds(r['base_step_s'])} for eager float32 ({fmt.ratio(steps)}, "
-            f"timed in turn), a steady epoch {fmt.seconds(r[STEADY])} against {fmt.seconds(r['base_s'])} "
+    text = (f"{r['tags.variant_label']} on {r['tags.backend_device']} {verdict(steps, overlap(r))}: a training "
+            f"step took {fmt.seconds(r[STEP])} against {fmt.seconds(r['base_step_s'])} for eager float32 "
+            f"({fmt.ratio(steps)}, timed in turn), a steady epoch {fmt.seconds(r[STEADY])} against {fmt.seconds(r['base_s'])} "
             f"({fmt.ratio(epochs)}); validation accuracy {fmt.pct(r['final/val_acc'])} against "
             f"{fmt.pct(base['final/val_acc'])} ({fmt.points(r['final/val_acc'] - base['final/val_acc'])}).")
     if r.get("params.torch.compile") == "True":
@@ -122,9 +130,10 @@ def section(uri: str, run_file: Path, ui_url: str | None = None) -> list[Section
             f"({study['setting']} setting of `dvc repro torch_options`), all in one process.",)
     notes = ("A steady epoch is the median over the epochs after the first (training steps only); '× eager "
              "float32' divides it by eager float32's on the same device, so below 1.00× is faster. After training, "
-             "every variant's step is timed on the same batch, the variants in turn over several rounds (median): "
+             "every variant's step is timed on the same batch, the variants in turn over seven rounds (median): "
              "a change of the machine's load slows them alike, so '× eager (steps)' is the ratio that tells "
-             "whether a variant helped. The first-"
+             "whether a variant helped; where the min–max of its rounds overlaps eager float32's, the "
+             "difference is called unclear. The first-"
              "epoch extra is how much longer the first epoch (steps and evaluation) took than the later ones: "
              "torch.compile's compilation, which a warm compile cache on the machine shortens. The variants "
              "train one after another, so a machine whose load (the 1-minute load average as each variant's "

@@ -27,7 +27,7 @@ from mlpbench.io import write_json
 from mlpbench.params import resolve
 from mlpbench.run.build import run_name, with_threads
 from mlpbench.run.record import run_params, summary_metrics
-from mlpbench.torch_options.variants import FIRST_EXTRA, LOAD, STEADY, STEP, VARIANTS, chosen
+from mlpbench.torch_options.variants import FIRST_EXTRA, LOAD, STEADY, STEP, STEP_MAX, STEP_MIN, VARIANTS, chosen
 from mlpbench.tracking import TrackedRun, resolve_tracking_uri
 from mlpbench.tracking.studies import prepare_study
 from mlpbench.training import EpochMetrics, TrainResult, fit
@@ -95,19 +95,21 @@ def train_variants(configs: Mapping[str, Config], dataset: Dataset,
 
 
 def interleaved_steps(trained: Mapping[str, Trained], dataset: Dataset, batch: int, seed: int,
-                      repeats: int = 7) -> dict[str, float]:
-    """Median seconds of a training step of each trained variant on the same ``batch`` rows, the
-    variants timed in turn (ABAB...), so a machine whose load changes slows them alike; epochs, timed
-    one variant after another, cannot tell a faster variant from a quieter minute."""
+                      repeats: int = 7) -> dict[str, dict[str, float]]:
+    """Median, min and max seconds (``STEP``, ``STEP_MIN``, ``STEP_MAX``) of a training step of each
+    trained variant on the same ``batch`` rows, the variants timed in turn (ABAB...), so a machine whose
+    load changes slows them alike; epochs, timed one variant after another, cannot tell a faster
+    variant from a quieter minute."""
     rows = np.random.default_rng(seed).integers(0, len(dataset.y_train), size=batch)
     every = np.arange(batch, dtype=np.int64)
     calls = {name: functools.partial(t.backend.train_step, t.backend.load(dataset.x_train[rows],
                                                                           dataset.y_train[rows]), every)
              for name, t in trained.items()}
-    return {name: statistics.median(times) for name, times in interleaved(calls, repeats, MIN_TIME_S).items()}
+    return {name: {STEP: statistics.median(times), STEP_MIN: min(times), STEP_MAX: max(times)}
+            for name, times in interleaved(calls, repeats, MIN_TIME_S).items()}
 
 
-def _record(name: str, t: Trained, step_s: float, uri: str, experiment_id: str,
+def _record(name: str, t: Trained, steps: Mapping[str, float], uri: str, experiment_id: str,
             tags: Mapping[str, str]) -> tuple[str, dict[str, float]]:
     v, cfg = VARIANTS[name], t.cfg
     run_tags = {**tags, "variant": name, "variant_label": v.label, "baseline": v.baseline,
@@ -116,7 +118,7 @@ def _record(name: str, t: Trained, step_s: float, uri: str, experiment_id: str,
                     run_tags) as run:
         for m in t.result.history:
             run.log_metrics(m.as_dict(), step=m.epoch)
-        metrics = {**summary_metrics(t.result), **timing_metrics(t.result.history), LOAD: t.load, STEP: step_s}
+        metrics = {**summary_metrics(t.result), **timing_metrics(t.result.history), LOAD: t.load, **steps}
         run.log_metrics(metrics)
     return run.run_id, metrics
 

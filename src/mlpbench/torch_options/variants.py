@@ -40,10 +40,10 @@ VARIANTS.register("eager_cuda", Variant("eager float32", device="cuda"))
 VARIANTS.register("bf16_autocast_cuda", Variant("bf16 autocast", device="cuda", autocast="bfloat16"))
 BASELINES = {"cpu": "eager", "cuda": "eager_cuda"}
 # The study's own metrics beside a training run's: the steady epoch time, the first epoch's one-off
-# extra, a step's median timed in turn with the other variants, and the machine's 1-minute load
-# average as the variant's training ended.
-STEADY, FIRST_EXTRA, STEP, LOAD = ("time/epoch_steady_s", "time/first_epoch_extra_s", "time/step_interleaved_s",
-                                   "machine/load_1min")
+# extra, a step's median (min, max) timed in turn with the other variants, and the machine's 1-minute
+# load average as the variant's training ended.
+STEADY, FIRST_EXTRA, LOAD = "time/epoch_steady_s", "time/first_epoch_extra_s", "machine/load_1min"
+STEP, STEP_MIN, STEP_MAX = "time/step_interleaved_s", "time/step_interleaved_min_s", "time/step_interleaved_max_s"
 
 
 def chosen(names: list[str] | tuple[str, ...], cuda: bool) -> tuple[list[str], dict[str, str]]:
