@@ -87,11 +87,11 @@ def overlap(r: pd.Series) -> bool:
 
 
 def verdict(ratio: float, overlapping: bool = False) -> str:
-    if overlapping:
-        return "made no clear difference (its step timings' spread overlaps eager float32's)"
-    if ratio < 1 - CLEAR:
-        return "helped"
-    return "hurt" if ratio > 1 + CLEAR else "made no clear difference (within 5 %)"
+    """helped / hurt / no clear difference from the step ratio; a caveat where the spreads overlap."""
+    if 1 - CLEAR <= ratio <= 1 + CLEAR:
+        return "made no clear difference (within 5 %)"
+    caveat = " (though its step timings' spread overlaps eager float32's)" if overlapping else ""
+    return ("helped" if ratio < 1 else "hurt") + caveat
 
 
 def sentence(r: pd.Series, base: pd.Series) -> str:
@@ -132,8 +132,8 @@ def section(uri: str, run_file: Path, ui_url: str | None = None) -> list[Section
              "float32' divides it by eager float32's on the same device, so below 1.00× is faster. After training, "
              "every variant's step is timed on the same batch, the variants in turn over seven rounds (median): "
              "a change of the machine's load slows them alike, so '× eager (steps)' is the ratio that tells "
-             "whether a variant helped; where the min–max of its rounds overlaps eager float32's, the "
-             "difference is called unclear. The first-"
+             "whether a variant helped; where the min–max of its rounds overlaps eager float32's, the order "
+             "may not hold on a quieter machine. The first-"
              "epoch extra is how much longer the first epoch (steps and evaluation) took than the later ones: "
              "torch.compile's compilation, which a warm compile cache on the machine shortens. The variants "
              "train one after another, so a machine whose load (the 1-minute load average as each variant's "
