@@ -25,6 +25,7 @@ from mlpbench.report import ReportError, build_ablation, build_comparison, build
 from mlpbench.tracking import resolve_tracking_uri
 
 ROOT = Path(__file__).resolve().parents[1]
+TORCH_OPTIONS_FILE = ROOT / "metrics" / "torch_options_run.json"  # written by the torch_options stage
 DEBUG_ENV = "MLPBENCH_DEBUG"  # set (or pass --debug): a failed report shows its traceback
 
 
@@ -50,6 +51,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--machine", default="", help="with --ablation: a sentence on the machine and its load")
     parser.add_argument("--filter", default="", help="MLflow search filter for --experiment/--sweep, "
                         "e.g. \"params.backend = 'numpy'\"")
+    parser.add_argument("--torch-options", type=Path, metavar="RUN_FILE",
+                        help="run file of the torch options study, whose section is added when the file exists "
+                        f"(default without run files: {TORCH_OPTIONS_FILE.relative_to(ROOT)})")
     parser.add_argument("--out", type=Path, default=ROOT / "reports", help="output folder (default: reports/)")
     parser.add_argument("--params", type=Path, default=ROOT / "params.yaml", help="tracking.* settings")
     parser.add_argument("--ui-url", default=None, help="MLflow UI base URL for run links (default: tracking.ui_url)")
@@ -78,7 +82,8 @@ def build(args: argparse.Namespace):
     if args.filter or args.mixed_presets:
         raise ReportError("--filter and --mixed-presets apply to --sweep/--experiment only")
     run_files = args.run_files or default_run_files(params)
-    return build_comparison(uri, read_run_ids(run_files), args.out, ui_url, not args.no_log)
+    return build_comparison(uri, read_run_ids(run_files), args.out, ui_url, not args.no_log,
+                            torch_options_file=args.torch_options or (None if args.run_files else TORCH_OPTIONS_FILE))
 
 
 def main(argv=None) -> None:

@@ -22,10 +22,12 @@ from support import make_pipeline_repo, run_checked
 pytestmark = pytest.mark.slow
 TRAIN_STAGES = ("train@numpy", "train@torch", "tutorial@numpy", "tutorial@torch")
 # Written into the copy's conf/config.yaml (after its defaults, so over the groups' values): `dvc exp run`
-# composes params.yaml from conf/ anew, and every experiment must stay this small.
+# composes params.yaml from conf/ anew, and every experiment must stay this small. The torch options study
+# keeps eager float32 and bf16 autocast (torch.compile's compilation would take longer than the rest).
 TINY = {"model": {"hidden_sizes": [16]}, "train": {"epochs": 2, "batch_size": 64},
         "scaling": {"grids": {"quick": {"widths": [16], "batch_sizes": [8], "depths": [1], "dtypes": ["float32"],
-                                        "repeats": 2}}}}
+                                        "repeats": 2}}},
+        "torch_options": {"variants": ["bf16_autocast"]}}
 
 
 def dvc(repo: Path, env: dict[str, str], *args: str) -> str:
@@ -56,7 +58,7 @@ def repo(tmp_path, tiny_raw_dir) -> tuple[Path, dict[str, str]]:
 def test_repro_trains_tracks_reports_then_is_a_no_op_and_exp_run_changes_training(repo):
     repo, env = repo
     first = dvc(repo, env, "repro")
-    for stage in ("normalise", "split", *TRAIN_STAGES, "report", "scaling"):
+    for stage in ("normalise", "split", *TRAIN_STAGES, "report", "scaling", "torch_options"):
         assert f"Running stage '{stage}'" in first, first
     assert "Running stage 'download'" not in first
 
@@ -78,6 +80,9 @@ def test_repro_trains_tracks_reports_then_is_a_no_op_and_exp_run_changes_trainin
     assert runs["tutorial_numpy"].data.tags["preset"] == "tutorial"
     report = (repo / "reports" / "comparison.md").read_text()
     assert runs["numpy"].info.run_id in report and "Tutorial (published)" in report
+    study = json.loads((repo / "metrics" / "torch_options_run.json").read_text())
+    assert list(study["runs"])[:2] == ["eager", "bf16_autocast"]
+    assert "## Torch's built-in optimizations, measured" in report and study["runs"]["bf16_autocast"] in report
     report_run = client.get_run(client.get_run(runs["numpy"].info.run_id).data.tags["report_run_id"])
     assert client.get_experiment(report_run.info.experiment_id).name == "mlpbench-reports"
     # the train stages register their models; the tutorial reruns do not

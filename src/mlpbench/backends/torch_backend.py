@@ -20,6 +20,7 @@ from mlpbench.registry import implementations
 from .base import ACTIVATIONS as ACTIVATION_NAMES
 from .base import layer_sizes
 from .torch_gemm import blas_info, gemm_step
+from .torch_speedups import IMPL_KWARGS, autocast, check_impl, used_impl
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -72,17 +73,18 @@ class MLP(nn.Sequential):
             linear.bias.copy_(torch.from_numpy(np.ascontiguousarray(b)))
 
 
-# Option name -> factory over torch.optim; every name registered in mlpbench.config has one.
+# Option name -> factory(config, params, **impl) over torch.optim (impl: foreach/fused, see torch_speedups);
+# every name registered in mlpbench.config has one.
 OPTIMIZERS = implementations(config.OPTIMIZERS, {
-    "sgd": lambda c, params: torch.optim.SGD(params, lr=c.lr, momentum=c.momentum, nesterov=c.nesterov,
-                                             weight_decay=c.weight_decay),
-    "adam": lambda c, params: torch.optim.Adam(params, lr=c.lr, betas=(c.beta1, c.beta2), eps=c.eps,
-                                               weight_decay=c.weight_decay),
-    "adamw": lambda c, params: torch.optim.AdamW(params, lr=c.lr, betas=(c.beta1, c.beta2), eps=c.eps,
-                                                 weight_decay=c.weight_decay),
-    "rmsprop": lambda c, params: torch.optim.RMSprop(params, lr=c.lr, alpha=c.alpha, eps=c.eps,
-                                                     weight_decay=c.weight_decay, momentum=c.momentum,
-                                                     centered=c.centered),
+    "sgd": lambda c, params, **impl: torch.optim.SGD(params, lr=c.lr, momentum=c.momentum, nesterov=c.nesterov,
+                                                     weight_decay=c.weight_decay, **impl),
+    "adam": lambda c, params, **impl: torch.optim.Adam(params, lr=c.lr, betas=(c.beta1, c.beta2), eps=c.eps,
+                                                       weight_decay=c.weight_decay, **impl),
+    "adamw": lambda c, params, **impl: torch.optim.AdamW(params, lr=c.lr, betas=(c.beta1, c.beta2), eps=c.eps,
+                                                         weight_decay=c.weight_decay, **impl),
+    "rmsprop": lambda c, params, **impl: torch.optim.RMSprop(params, lr=c.lr, alpha=c.alpha, eps=c.eps,
+                                                             weight_decay=c.weight_decay, momentum=c.momentum,
+                                                             centered=c.centered, **impl),
 }, "the torch backend")
 SCHEDULES = implementations(config.SCHEDULES, {
     "constant": lambda c, optimizer, epochs: None,
@@ -114,8 +116,21 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+def check_options(cfg: Config) -> None:
+    """What only torch can tell about ``cfg.torch`` (``ConfigError``): whether it runs the optimizer_impl."""
+    if cfg.torch.optimizer_impl != "default":
+        check_impl(lambda params, **impl: OPTIMIZERS[cfg.optim.name](cfg.optim, params, **impl), cfg.optim.name,
+                   cfg.torch.optimizer_impl, resolve_device(cfg.train.device), DTYPES[cfg.train.dtype])
+
+
 class TorchBackend:
-    """``MLP`` + nn.CrossEntropyLoss + torch.optim optimizer + lr_scheduler, started from ``params``."""
+    """``MLP`` + nn.CrossEntropyLoss + torch.optim optimizer + lr_scheduler, started from ``params``.
+
+    ``cfg.torch``: ``compile`` runs the steps through ``torch.compile(module)`` (``module`` stays the
+    plain one that is saved and logged); ``autocast`` puts training and evaluation forward passes
+    under ``torch.autocast``, the loss is taken on float32 logits; ``optimizer_impl`` picks
+    torch.optim's implementation.
+    """
 
     name = "torch"
 
@@ -131,8 +146,12 @@ class TorchBackend:
             activation=cfg.model.activation, dropout=cfg.model.dropout, leaky_slope=cfg.model.leaky_slope,
         ).to(device=self.device, dtype=self.dtype)
         self.module.load_params(params)
+        self.net = torch.compile(self.module) if cfg.torch.compile else self.module  # what the steps call
+        self.autocast = cfg.torch.autocast
         self.criterion = nn.CrossEntropyLoss()
-        self.optimizer = OPTIMIZERS[cfg.optim.name](cfg.optim, self.module.parameters())
+        self.optimizer = OPTIMIZERS[cfg.optim.name](cfg.optim, self.module.parameters(),
+                                                    **IMPL_KWARGS[cfg.torch.optimizer_impl])
+        self.options = cfg.torch
         self.scheduler = SCHEDULES[cfg.schedule.name](cfg.schedule, self.optimizer, cfg.train.epochs)
         self.meta = {"backend": self.name, "hidden_sizes": list(hidden), "activation": cfg.model.activation,
                      "leaky_slope": cfg.model.leaky_slope}
@@ -153,7 +172,7 @@ class TorchBackend:
         xb, yb = x[index], y[index]
         self.module.train()
         self.optimizer.zero_grad()
-        logits = self.module(xb)
+        logits = self.logits(xb)
         loss = self.criterion(logits, yb)
         loss.backward()
         self.optimizer.step()
@@ -168,10 +187,16 @@ class TorchBackend:
         total = torch.zeros((), dtype=torch.float64, device=self.device)
         predictions = []
         for start in range(0, len(y), batch_size):
-            logits = self.module(x[start : start + batch_size])
+            logits = self.logits(x[start : start + batch_size])
             total += nn.functional.cross_entropy(logits, y[start : start + batch_size], reduction="sum")
             predictions.append(logits.argmax(dim=1))
         return total.item() / len(y), torch.cat(predictions).cpu().numpy().astype(np.int64, copy=False)
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """The forward pass (compiled, under autocast where configured); logits in float32 or float64."""
+        with autocast(self.device, self.autocast):
+            logits = self.net(x)
+        return logits.to(self.dtype)  # the loss in full precision, as torch's autocast guide advises
 
     def scheduler_step(self) -> None:
         if self.scheduler is not None:
@@ -195,6 +220,9 @@ class TorchBackend:
             "dtype": str(self.dtype).removeprefix("torch."),
             "torch": torch.__version__,
             "blas": blas_info(self.device),
+            "compile": str(self.options.compile).lower(),
+            "autocast": self.autocast or "off",
+            "optimizer_impl": used_impl(self.optimizer),
         }
 
     def gemm_step(self, batch: int) -> Callable[[], None]:

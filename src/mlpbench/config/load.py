@@ -74,6 +74,7 @@ def _field_names(cls: type | None) -> list[str]:
 def validate(cfg: Config) -> Config:
     """Raise ``ConfigError`` on the first value out of range; return ``cfg`` unchanged otherwise."""
     from mlpbench.backends import ACTIVATIONS, BACKENDS, INIT_SCHEMES
+    from mlpbench.torch_options.variants import VARIANTS
 
     checks.choice("backend", cfg.backend, BACKENDS)
     for name in cfg.backends:
@@ -104,6 +105,8 @@ def validate(cfg: Config) -> Config:
     _validate_data(cfg.data)
     _validate_tracking(cfg.tracking)
     cfg.scaling.check(DTYPES)
+    cfg.torch.check(cfg.backend, t.dtype)
+    cfg.torch_options.check(VARIANTS)
     return cfg
 
 

@@ -153,6 +153,47 @@ class CosineSchedule(ScheduleConfig):
                                      "schedule anneals down to min_lr: set it below the learning rate (e.g. 0)")
 
 
+# --- Torch's own optimizations (backend=torch only) ---
+
+AUTOCAST_DTYPES = ("bfloat16",)  # torch.autocast's lower precision for matmuls; null: no autocast
+# How torch.optim runs the update: "default" lets torch pick (the for-loop on the CPU, foreach on CUDA),
+# "single_tensor" forces the for-loop, "foreach" the multi-tensor kernels, "fused" one fused kernel.
+OPTIMIZER_IMPLS = ("default", "single_tensor", "foreach", "fused")
+
+
+@dataclass
+class TorchConfig:
+    """Options of the torch backend; their defaults (eager, float32, torch's own pick) change nothing."""
+
+    compile: bool = MISSING  # torch.compile the model (the saved and logged model stays the plain module)
+    autocast: Optional[str] = MISSING  # null | bfloat16: forward passes under torch.autocast
+    optimizer_impl: str = MISSING  # a name in OPTIMIZER_IMPLS
+
+    def changed(self) -> dict[str, object]:
+        """The options set away from their defaults, as ``{"compile": True, ...}``."""
+        defaults = {"compile": False, "autocast": None, "optimizer_impl": "default"}
+        return {k: getattr(self, k) for k, v in defaults.items() if getattr(self, k) != v}
+
+    def check(self, backend: str, dtype: str) -> None:
+        """Range checks, and that the options fit the backend and dtype (``ConfigError``)."""
+        if self.autocast is not None:
+            checks.choice("torch.autocast", self.autocast, ("null", *AUTOCAST_DTYPES))
+        checks.choice("torch.optimizer_impl", self.optimizer_impl, OPTIMIZER_IMPLS)
+        changed = self.changed()
+        if backend != "torch" and changed:
+            key, value = next(iter(changed.items()))
+            raise checks.ConfigError(f"torch.{key}={_text(value)} applies to backend=torch only; set backend=torch "
+                                     f"or drop the option (backend={backend} runs without it)")
+        if self.autocast is not None and dtype != "float32":
+            raise checks.ConfigError(f"torch.autocast={self.autocast} needs train.dtype=float32 (autocast leaves "
+                                     f"{dtype} alone); set train.dtype=float32 or torch.autocast=null")
+
+
+def _text(value: object) -> str:
+    """A value as written on the command line: true, null, bfloat16."""
+    return {True: "true", False: "false", None: "null"}.get(value, str(value)) if not isinstance(value, str) else value
+
+
 @dataclass
 class TrainConfig:
     epochs: int = MISSING
@@ -273,6 +314,35 @@ class ScalingConfig:
 
 
 @dataclass
+class TorchOptionsSetting:
+    epochs: int = MISSING  # 0: train.epochs; else at least 2 (the first epoch holds one-off costs)
+
+
+@dataclass
+class TorchOptionsConfig:
+    """The torch options study (DVC stage ``torch_options``): each variant against eager float32."""
+
+    setting: str = MISSING  # a name in settings
+    settings: Dict[str, TorchOptionsSetting] = MISSING
+    variants: List[str] = MISSING  # names in mlpbench.torch_options.VARIANTS; eager float32 always runs
+    experiment: str = MISSING  # MLflow experiment of the study's runs
+
+    def check(self, variants) -> None:
+        """Range checks (``ConfigError`` naming the key); ``variants``: the registered names."""
+        if self.setting not in self.settings:
+            raise checks.ConfigError(f"torch_options.setting={self.setting!r} is not a setting; choose one of: "
+                                     f"{', '.join(self.settings)} (or add it under torch_options.settings)")
+        for name, setting in self.settings.items():
+            if setting.epochs == 1 or setting.epochs < 0:
+                raise checks.ConfigError(f"torch_options.settings.{name}.epochs={setting.epochs} is invalid; give 2 "
+                                         "or more (the first epoch holds one-off costs such as compilation, the "
+                                         "later ones give the steady epoch time), or 0 for train.epochs")
+        for name in self.variants:
+            checks.choice("torch_options.variants[]", name, variants)
+        checks.non_empty("torch_options.experiment", self.experiment)
+
+
+@dataclass
 class Config:
     """The whole composed configuration (``conf/config.yaml``), as typed values."""
 
@@ -286,6 +356,8 @@ class Config:
     tracking: TrackingConfig = MISSING
     outputs: OutputsConfig = MISSING
     scaling: ScalingConfig = MISSING
+    torch: TorchConfig = MISSING
+    torch_options: TorchOptionsConfig = MISSING
     # The backends dvc.yaml's train/tutorial matrix trains (through params.yaml): every registered
     # one, filled in by config.store.register_configs.
     backends: List[str] = field(default_factory=list)

@@ -8,7 +8,7 @@ import pandas as pd
 
 from mlpbench import figures
 from mlpbench.backends import BACKENDS, label
-from mlpbench.report import explain, speed, tables
+from mlpbench.report import explain, speed, tables, torch_options
 from mlpbench.report import format as fmt
 from mlpbench.report.render import Figure, ReportFiles, Section, figure_dir, log, write
 from mlpbench.report.runs import backend_rank, column, history, load_runs
@@ -60,8 +60,9 @@ def make_figures(rows: pd.DataFrame, uri: str, folder: Path) -> list[Figure]:
     return out
 
 
-def sections(runs: pd.DataFrame, uri: str, ui_url: str | None, folder: Path) -> tuple[list[str], list[Section]]:
-    """The intro paragraph and the sections, top to bottom."""
+def sections(runs: pd.DataFrame, uri: str, ui_url: str | None, folder: Path,
+             torch_options_file: Path | None = None) -> tuple[list[str], list[Section]]:
+    """The intro paragraph and the sections, top to bottom (the torch options study's when its run file exists)."""
     rows = tables.rows(runs)
     config = tables.configuration(rows)
     intro = (f"{len(runs)} MLflow runs from the tracking store {fmt.code(uri)} set against the reference "
@@ -75,6 +76,7 @@ def sections(runs: pd.DataFrame, uri: str, ui_url: str | None, folder: Path) -> 
                 notes=("Training time covers the whole fit, per-epoch evaluation included; 'of which steps' counts "
                        "the training steps only. Peak memory is the training process's maximum resident set size.",)),
         *speed.section(rows),
+        *(torch_options.section(uri, torch_options_file, ui_url) if torch_options_file else ()),
         Section("Where the numbers differ", bullets=tuple(explain.explanation(rows, config))),
         Section("Figures", figures=tuple(make_figures(rows, uri, folder))),
         Section("Configurations", table=config),
@@ -84,16 +86,17 @@ def sections(runs: pd.DataFrame, uri: str, ui_url: str | None, folder: Path) -> 
 
 
 def build_comparison(uri: str, run_ids: Sequence[str], out_dir: Path, ui_url: str | None = None,
-                     log_to_mlflow: bool = True) -> ReportFiles:
+                     log_to_mlflow: bool = True, torch_options_file: Path | None = None) -> ReportFiles:
     """Build ``out_dir/comparison.{md,html}`` (figures in ``out_dir/comparison_figures``) from the runs.
 
+    torch_options_file: the torch options study's run file; its section is added when the file exists.
     Raises ``ReportError`` naming the run ids and the store when some run does not exist. When
     ``log_to_mlflow``, the files are also logged as artifacts of a new run tagged ``report=true``
     in the reports experiment of the first run's experiment, and each run is tagged ``report_run_id``.
     """
     run_ids = list(run_ids)
     runs = load_runs(uri, run_ids)
-    intro, body = sections(runs, uri, ui_url, figure_dir(out_dir, STEM))
+    intro, body = sections(runs, uri, ui_url, figure_dir(out_dir, STEM), torch_options_file)
     files = write(title(runs), intro, body, out_dir, STEM)
     if not log_to_mlflow:
         return files

@@ -46,14 +46,21 @@ def optim_label(optim: Any) -> str:
     return optim.name
 
 
+def torch_label(key: str, value: object) -> str:
+    """A torch option in a run name: ``compiled``, ``autocast-bfloat16``, ``optim-fused``."""
+    return {"compile": "compiled", "autocast": f"autocast-{value}", "optimizer_impl": f"optim-{value}"}[key]
+
+
 def run_name(cfg: Config, swept: Mapping[str, str] | None = None) -> str:
-    """E.g. ``numpy h512-256 relu nesterov lr0.3 bs768 e13`` (the preset first unless it is ``default``).
+    """E.g. ``numpy h512-256 relu nesterov lr0.3 bs768 e13`` (the preset first unless it is ``default``),
+    then the torch options set away from their defaults (``torch ... e13 compiled optim-fused``).
 
     swept: in a sweep, this job's values of the swept keys, appended as ``[backend=numpy optim.lr=0.05]``.
     """
     m, o, t = cfg.model, cfg.optim, cfg.train
     name = (f"{cfg.backend} h{'-'.join(map(str, m.hidden_sizes))} {m.activation} {optim_label(o)} "
             f"lr{o.lr:g} bs{t.batch_size} e{t.epochs}")
+    name += "".join(f" {torch_label(k, v)}" for k, v in cfg.torch.changed().items())
     name = name if cfg.preset == "default" else f"{cfg.preset} {name}"
     if swept:
         name += " [" + " ".join(f"{k}={v}" for k, v in swept.items()) + "]"
@@ -95,12 +102,15 @@ def _check_writable(key: str, path: Path, is_dir: bool) -> None:
 
 def preflight(cfg: Config, root: Path, outputs: Outputs) -> None:
     """The checks that need this machine or the files on disk (``ConfigError`` naming the key)."""
-    if cfg.backend == "torch" and cfg.train.device == "cuda":
+    if cfg.backend == "torch":
         import torch
 
-        if not torch.cuda.is_available():
+        if cfg.train.device == "cuda" and not torch.cuda.is_available():
             raise ConfigError("train.device=cuda but torch sees no CUDA device here; "
                               "use train.device=auto (CUDA when present) or train.device=cpu")
+        from mlpbench.backends.torch_backend import check_options
+
+        check_options(cfg)
     _check_writable("outputs.model_dir", outputs.model_dir, is_dir=True)
     _check_writable("outputs.metrics_file", outputs.metrics_file, is_dir=False)
     _check_writable("outputs.history_file", outputs.history_file, is_dir=False)

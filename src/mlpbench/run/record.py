@@ -48,9 +48,10 @@ def run_params(cfg: Config) -> dict[str, Any]:
     """What is logged as MLflow params: what the run trained with, and only that.
 
     The backend, preset, model, the chosen optimizer's and schedule's own keys, train (threads
-    resolved), and the data set's name and split.
+    resolved), the torch options (torch runs only), and the data set's name and split.
     """
-    params = {k: dataclasses.asdict(getattr(cfg, k)) for k in ("model", "optim", "schedule", "train")}
+    sections = ("model", "optim", "schedule", "train", *(("torch",) if cfg.backend == "torch" else ()))
+    params = {k: dataclasses.asdict(getattr(cfg, k)) for k in sections}
     params["model"]["hidden_sizes"] = list(cfg.model.hidden_sizes)
     params["data"] = {"name": cfg.data.name, "split": dataclasses.asdict(cfg.data.split)}
     return {"backend": cfg.backend, "preset": cfg.preset, **params}

@@ -1,0 +1,46 @@
+"""Train the torch backend with each of torch's own optimizations against eager float32 (DVC stage
+``torch_options``).
+
+    python pipelines/torch_options.py                   # the setting params.yaml names (quick)
+    python pipelines/torch_options.py --setting full    # the default epochs
+
+Records one MLflow run per variant in ``torch_options.experiment`` and writes the run file (which
+runs the report reads) and the metrics file.
+"""
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from mlpbench.config import ConfigError
+from mlpbench.data import DataFileError
+from mlpbench.params import load_params
+from mlpbench.torch_options.study import run_study, write_files
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--params", type=Path, default=ROOT / "params.yaml", help="the composed config")
+    parser.add_argument("--setting", help="a name under torch_options.settings (default: torch_options.setting)")
+    parser.add_argument("--run-file", type=Path, default=ROOT / "metrics" / "torch_options_run.json")
+    parser.add_argument("--metrics-file", type=Path, default=ROOT / "metrics" / "torch_options.json")
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+
+    def progress(i: int, n: int, name: str) -> None:
+        print(f"[{i + 1}/{n}] {name}", file=sys.stderr, flush=True)
+
+    try:
+        result = run_study(load_params(args.params), ROOT, args.setting, progress)
+    except (ConfigError, DataFileError, FileNotFoundError) as err:
+        sys.exit(f"torch_options failed: {err}")
+    write_files(result, args.run_file, args.metrics_file)
+    skipped = "".join(f"; skipped {name}: {why}" for name, why in result.skipped.items())
+    print(f"{len(result.runs)} variants ({result.setting}) in {time.perf_counter() - start:.1f} s; wrote "
+          f"{args.run_file} and {args.metrics_file}{skipped}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,177 @@
+"""The torch options study end to end: config -> one training per variant -> MLflow runs -> files.
+
+Every variant trains the same config from the same seed (same initial weights, batch order and
+dropout masks) on the real split, in this one process, so torch and the data are loaded once; then
+the trained variants' steps are timed in turn on one batch.
+``run_study`` is what ``pipelines/torch_options.py`` calls; tests call it directly.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from mlpbench import config
+from mlpbench.backends import Backend
+from mlpbench.backends.build import build_backend
+from mlpbench.config import Config, ConfigError
+from mlpbench.data import Dataset, check_split, load_dataset
+from mlpbench.environment import environment_tags
+from mlpbench.io import write_json
+from mlpbench.params import resolve
+from mlpbench.run.build import run_name, with_threads
+from mlpbench.run.record import run_params, summary_metrics
+from mlpbench.torch_options.variants import FIRST_EXTRA, LOAD, STEADY, STEP, STEP_MAX, STEP_MIN, VARIANTS, chosen
+from mlpbench.tracking import TrackedRun, resolve_tracking_uri
+from mlpbench.tracking.studies import prepare_study
+from mlpbench.training import EpochMetrics, TrainResult, fit
+from mlpbench.training.speed import interleaved
+
+DESCRIPTION = """\
+mlpbench torch options study: the torch backend trained with each of torch's own optimizations
+(torch.compile, bf16 autocast, foreach and fused optimizers) against eager float32, same config and
+seed, on the real split. One run per variant; the comparison report's section "Torch's built-in
+optimizations" reads them back (its run file: metrics/torch_options_run.json).
+"""
+VariantCallback = Callable[[int, int, str], None]  # (index, count, variant name)
+MIN_TIME_S = 0.05  # a step timing repeats the step until it lasts this long
+
+
+@dataclass(frozen=True)
+class StudyResult:
+    setting: str
+    runs: dict[str, str]  # variant name -> MLflow run id, in the order they ran
+    skipped: dict[str, str]  # variant name -> why it did not run
+    metrics: dict[str, dict[str, float]]  # variant name -> summary metrics (MLflow keys)
+    experiment_id: str
+
+
+def variant_config(cfg: Config, name: str, epochs: int) -> Config:
+    """``cfg`` as the torch backend runs variant ``name`` for ``epochs`` epochs (validated)."""
+    v = VARIANTS[name]
+    train = dataclasses.replace(cfg.train, device=v.device, epochs=epochs)
+    torch_cfg = dataclasses.replace(cfg.torch, **v.torch_options())
+    return config.validate(dataclasses.replace(cfg, backend="torch", train=train, torch=torch_cfg))
+
+
+def timing_metrics(history: list[EpochMetrics]) -> dict[str, float]:
+    """The steady epoch time (median of the epochs after the first, steps only) and the first epoch's
+    one-off extra (its steps and evaluation over the later epochs' median of the same): compilation
+    above all."""
+    later = history[1:]
+    whole = statistics.median(m.epoch_time + m.eval_time for m in later)
+    first = history[0]
+    return {STEADY: statistics.median(m.epoch_time for m in later),
+            FIRST_EXTRA: max(0.0, first.epoch_time + first.eval_time - whole)}
+
+
+@dataclass(frozen=True)
+class Trained:
+    """A variant after training: its config, backend (weights as trained) and result."""
+
+    cfg: Config
+    backend: Backend
+    result: TrainResult
+    load: float  # the machine's 1-minute load average as its training ended
+
+
+def train_variants(configs: Mapping[str, Config], dataset: Dataset,
+                   on_variant: VariantCallback | None = None) -> dict[str, Trained]:
+    """Train every variant in turn, each from the same initial weights."""
+    trained = {}
+    for i, (name, cfg) in enumerate(configs.items()):
+        if on_variant is not None:
+            on_variant(i, len(configs), name)
+        backend = build_backend(cfg, dataset.x_train.shape[1], cfg.data.num_classes)
+        result = fit(backend, dataset, cfg.train)
+        trained[name] = Trained(cfg, backend, result, os.getloadavg()[0])
+    return trained
+
+
+def interleaved_steps(trained: Mapping[str, Trained], dataset: Dataset, batch: int, seed: int,
+                      repeats: int = 7) -> dict[str, dict[str, float]]:
+    """Median, min and max seconds (``STEP``, ``STEP_MIN``, ``STEP_MAX``) of a training step of each
+    trained variant on the same ``batch`` rows, the variants timed in turn (ABAB...), so a machine whose
+    load changes slows them alike; epochs, timed one variant after another, cannot tell a faster
+    variant from a quieter minute."""
+    rows = np.random.default_rng(seed).integers(0, len(dataset.y_train), size=batch)
+    every = np.arange(batch, dtype=np.int64)
+    calls = {name: functools.partial(t.backend.train_step, t.backend.load(dataset.x_train[rows],
+                                                                          dataset.y_train[rows]), every)
+             for name, t in trained.items()}
+    return {name: {STEP: statistics.median(times), STEP_MIN: min(times), STEP_MAX: max(times)}
+            for name, times in interleaved(calls, repeats, MIN_TIME_S).items()}
+
+
+def _record(name: str, t: Trained, steps: Mapping[str, float], uri: str, experiment_id: str,
+            tags: Mapping[str, str]) -> tuple[str, dict[str, float]]:
+    v, cfg = VARIANTS[name], t.cfg
+    run_tags = {**tags, "variant": name, "variant_label": v.label, "baseline": v.baseline,
+                **{f"backend_{k}": str(value) for k, value in t.backend.info().items()}}
+    with TrackedRun(uri, experiment_id, f"{v.label} {v.device}: {run_name(cfg)}", {**run_params(cfg), "variant": name},
+                    run_tags) as run:
+        for m in t.result.history:
+            run.log_metrics(m.as_dict(), step=m.epoch)
+        metrics = {**summary_metrics(t.result), **timing_metrics(t.result.history), LOAD: t.load, **steps}
+        run.log_metrics(metrics)
+    return run.run_id, metrics
+
+
+def prepare(values: Mapping[str, Any], setting: str | None) -> tuple[Config, str, dict[str, Config], dict[str, str]]:
+    """(config, setting, the checked config of each variant to run, skipped variants with why); raises
+    ``ConfigError`` before any training."""
+    import torch
+
+    from mlpbench.backends.torch_backend import check_options
+
+    if setting is not None:
+        values = {**values, "torch_options": {**values.get("torch_options", {}), "setting": setting}}
+    cfg = with_threads(config.load(values), n_jobs=1)
+    opts = cfg.torch_options
+    epochs = opts.settings[opts.setting].epochs or cfg.train.epochs
+    if epochs < 2:
+        raise ConfigError(f"torch_options.setting={opts.setting} trains train.epochs={epochs} epoch; the study needs "
+                          "2 or more (the first holds one-off costs): set train.epochs or the setting's epochs")
+    names, skipped = chosen(opts.variants, torch.cuda.is_available())
+    configs = {name: variant_config(cfg, name, epochs) for name in names}
+    for variant_cfg in configs.values():
+        check_options(variant_cfg)
+    return cfg, opts.setting, configs, skipped
+
+
+def run_study(values: Mapping[str, Any], root: Path, setting: str | None = None,
+              on_variant: VariantCallback | None = None) -> StudyResult:
+    """Train every variant of ``torch_options`` (the composed config ``values``), time their steps in
+    turn, and record each as an MLflow run in ``torch_options.experiment``.
+
+    setting: overrides ``torch_options.setting``. Raises ``ConfigError`` before any training.
+    """
+    cfg, setting, configs, skipped = prepare(values, setting)
+    processed, split = resolve(root, cfg.data.paths.processed), resolve(root, cfg.data.paths.split)
+    check_split(split, cfg.data.split)
+    dataset = load_dataset(processed, split, cfg.data.num_classes, cfg.train.dtype)
+    uri = resolve_tracking_uri(root, cfg.tracking.uri, server=cfg.tracking.server)
+    experiment_id = prepare_study(uri, cfg.torch_options.experiment, DESCRIPTION)
+    tags = {"study": "torch_options", "setting": setting, "backend": "torch", "preset": cfg.preset,
+            "dataset": cfg.data.name, "dataset_title": cfg.data.title, **environment_tags(root, processed, split)}
+    trained = train_variants(configs, dataset, on_variant)
+    steps = interleaved_steps(trained, dataset, cfg.train.batch_size, cfg.train.seed)
+    runs, metrics = {}, {}
+    for name, t in trained.items():
+        runs[name], metrics[name] = _record(name, t, steps[name], uri, experiment_id, tags)
+    return StudyResult(setting, runs, skipped, metrics, experiment_id)
+
+
+def write_files(result: StudyResult, run_file: Path, metrics_file: Path) -> None:
+    """The run file (which MLflow runs the report reads) and the metrics file DVC shows."""
+    write_json(run_file, {"study": "torch_options", "setting": result.setting, "experiment_id": result.experiment_id,
+                          "runs": result.runs, "skipped": result.skipped}, sort_keys=False)
+    numbers = {name: {"val_acc": m["final/val_acc"], "test_acc": m["test/acc"], "epoch_s": m[STEADY]}
+               for name, m in result.metrics.items()}
+    write_json(metrics_file, {"torch_options": numbers}, sort_keys=False)

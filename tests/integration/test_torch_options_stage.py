@@ -1,0 +1,106 @@
+"""The torch_options stage's script on tiny data with a tmp SQLite store, and the report section built
+from the MLflow runs it recorded. torch.compile is left to the backend's unit test (its compilation
+takes seconds); here eager float32, bf16 autocast and the foreach and fused optimizers run."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from mlflow.tracking import MlflowClient
+
+from mlpbench.report import torch_options as section_module
+from mlpbench.report.render import markdown
+
+from support import PROJECT_ROOT, run_checked, tiny_config, write_learnable_data
+
+pytestmark = pytest.mark.slow
+SCRIPT = [sys.executable, str(PROJECT_ROOT / "pipelines" / "torch_options.py")]
+VARIANTS = "torch_options.variants=[bf16_autocast,foreach,fused,eager_cuda]"
+CUDA = torch.cuda.is_available()
+
+
+def _env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+
+
+def tiny_params(root: Path, *extra: str) -> Path:
+    values = tiny_config(root, [VARIANTS, "torch_options.settings.quick.epochs=2", *extra])
+    path = root / "params.yaml"
+    path.write_text(yaml.safe_dump(values, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory) -> tuple[Path, str]:
+    """The stage run once: (its folder, its output)."""
+    root = write_learnable_data(tmp_path_factory.mktemp("torch_options"))
+    out = run_checked([*SCRIPT, "--params", str(tiny_params(root)), "--run-file", str(root / "run.json"),
+                       "--metrics-file", str(root / "metrics.json")], root, _env(), timeout=600)
+    return root, out
+
+
+def test_the_stage_records_one_run_per_variant_with_what_torch_really_ran(study):
+    root, out = study
+    identity = json.loads((root / "run.json").read_text())
+    expected = ["eager", *(["eager_cuda"] if CUDA else []), "bf16_autocast", "foreach", "fused"]
+    assert list(identity["runs"]) == expected and identity["setting"] == "quick"
+    assert identity["skipped"] == ({} if CUDA else {"eager_cuda": "no CUDA device here"})
+    assert f"{len(expected)} variants (quick)" in out
+    client = MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
+    assert client.get_experiment(identity["experiment_id"]).name == "mlpbench-torch-options"
+    runs = {name: client.get_run(run_id) for name, run_id in identity["runs"].items()}
+    impl = {"eager": "single_tensor", "bf16_autocast": "single_tensor", "foreach": "foreach", "fused": "fused"}
+    for name, run in runs.items():
+        assert run.info.status == "FINISHED" and run.data.tags["variant"] == name
+        assert run.data.params["train.epochs"] == "2" and run.data.params["train.seed"] == "0"
+        assert {"time/epoch_steady_s", "time/first_epoch_extra_s", "time/step_interleaved_s", "machine/load_1min",
+                "final/val_acc", "test/acc"} <= set(run.data.metrics)
+        steps = [run.data.metrics[f"time/step_interleaved{k}_s"] for k in ("_min", "", "_max")]
+        assert 0 < steps[0] <= steps[1] <= steps[2]
+        assert [m.step for m in client.get_metric_history(run.info.run_id, "val/acc")] == [1, 2]
+        if name in impl:
+            assert run.data.tags["backend_optimizer_impl"] == impl[name]
+    assert runs["bf16_autocast"].data.params["torch.autocast"] == "bfloat16"
+    assert runs["bf16_autocast"].data.tags["backend_autocast"] == "bfloat16"
+    assert runs["fused"].data.params["torch.optimizer_impl"] == "fused"
+    metrics = json.loads((root / "metrics.json").read_text())["torch_options"]
+    assert list(metrics) == expected
+    assert metrics["fused"]["epoch_s"] == runs["fused"].data.metrics["time/epoch_steady_s"]
+
+
+def test_the_report_section_reads_the_runs_back_with_numpy_rows_that_say_n_a(study):
+    root, _ = study
+    [section] = section_module.section(f"sqlite:///{root / 'mlflow.db'}", root / "run.json")
+    table = section.table
+    torch_rows, numpy_rows = table[table["backend"] == "PyTorch"], table[table["backend"] != "PyTorch"]
+    assert list(torch_rows["variant"])[0] == "eager float32" and list(torch_rows["× eager float32"])[0] == "1.00×"
+    assert list(numpy_rows["variant"]) == ["bf16 autocast", "foreach optimizer", "fused optimizer"]
+    assert set(numpy_rows["steady epoch"]) == {"n/a"} and set(numpy_rows["× eager (steps)"]) == {"n/a"}
+    assert list(torch_rows["× eager (steps)"])[0] == "1.00×"
+    assert all(v.endswith(" %") for v in torch_rows["val acc"])
+    run_ids = json.loads((root / "run.json").read_text())["runs"].values()
+    assert [c.strip("`") for c in torch_rows["MLflow run"]] == list(run_ids)
+    bullets = " ".join(section.bullets)
+    for label in ("bf16 autocast on cpu", "foreach optimizer on cpu", "fused optimizer on cpu"):
+        assert label in bullets
+    assert any(word in bullets for word in ("helped", "hurt", "no clear difference"))
+    assert ("eager float32 on cuda did not run: no CUDA device here." in bullets) != CUDA
+    text = markdown("t", [], [section], root)
+    assert "## Torch's built-in optimizations, measured" in text and "float32 or float64 only" in text
+
+
+def test_an_unknown_setting_fails_in_one_line_before_any_training(tmp_path):
+    root = write_learnable_data(tmp_path)
+    done = subprocess.run([*SCRIPT, "--params", str(tiny_params(root)), "--setting", "huge",
+                           "--run-file", str(root / "run.json"), "--metrics-file", str(root / "m.json")],
+                          cwd=root, env=_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1
+    assert done.stderr.strip() == ("torch_options failed: torch_options.setting='huge' is not a setting; choose one "
+                                   "of: quick, full (or add it under torch_options.settings)")
+    assert not (root / "run.json").exists() and not (root / "mlflow.db").exists()

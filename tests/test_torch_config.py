@@ -1,0 +1,81 @@
+"""The torch options (``torch.*``) and the torch options study (``torch_options.*``) in the typed config:
+each bad value fails in one line naming the key and the fix; MLflow records what a run used."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mlpbench import config
+from mlpbench.compose import compose
+from mlpbench.config import ConfigError
+from mlpbench.run.build import run_name
+from mlpbench.run.record import run_params
+from mlpbench.torch_options import VARIANTS, chosen
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load(*overrides: str) -> config.Config:
+    return config.load(compose(ROOT, list(overrides)))
+
+
+def test_the_defaults_change_nothing_and_compose_for_both_backends():
+    for backend in ("numpy", "torch"):
+        cfg = load(f"backend={backend}")
+        assert (cfg.torch.compile, cfg.torch.autocast, cfg.torch.optimizer_impl) == (False, None, "default")
+        assert cfg.torch.changed() == {}
+    assert load("backend=torch", "torch.compile=true", "torch.autocast=bfloat16",
+                "torch.optimizer_impl=fused").torch.changed() == {"compile": True, "autocast": "bfloat16",
+                                                                  "optimizer_impl": "fused"}
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    (["torch.compile=true"], "torch.compile=true applies to backend=torch only; set backend=torch or drop the "
+                             "option (backend=numpy runs without it)"),
+    (["torch.autocast=bfloat16"], "torch.autocast=bfloat16 applies to backend=torch only; set backend=torch or "
+                                  "drop the option (backend=numpy runs without it)"),
+    (["torch.optimizer_impl=foreach"], "torch.optimizer_impl=foreach applies to backend=torch only; set "
+                                       "backend=torch or drop the option (backend=numpy runs without it)"),
+    (["backend=torch", "torch.autocast=float16"], "torch.autocast='float16' is not allowed; choose one of: null, "
+                                                  "bfloat16"),
+    (["backend=torch", "torch.optimizer_impl=fast"], "torch.optimizer_impl='fast' is not allowed; choose one of: "
+                                                     "default, single_tensor, foreach, fused"),
+    (["backend=torch", "train.dtype=float64", "torch.autocast=bfloat16"],
+     "torch.autocast=bfloat16 needs train.dtype=float32 (autocast leaves float64 alone); set train.dtype=float32 "
+     "or torch.autocast=null"),
+    (["torch_options.setting=huge"], "torch_options.setting='huge' is not a setting; choose one of: quick, full "
+                                     "(or add it under torch_options.settings)"),
+    (["torch_options.settings.quick.epochs=1"], "torch_options.settings.quick.epochs=1 is invalid; give 2 or more "
+     "(the first epoch holds one-off costs such as compilation, the later ones give the steady epoch time), or 0 "
+     "for train.epochs"),
+    (["torch_options.variants=[compile,turbo]"], "torch_options.variants[]='turbo' is not allowed; choose one of: "
+     + ", ".join(VARIANTS)),
+])
+def test_a_bad_torch_option_fails_in_one_line(overrides, message):
+    with pytest.raises(ConfigError) as err:
+        load(*overrides)
+    assert str(err.value) == message
+
+
+def test_an_unknown_torch_key_fails_while_composing():
+    with pytest.raises(Exception, match="torch.jit"):
+        load("backend=torch", "+torch.jit=true")
+
+
+def test_torch_runs_record_the_options_as_params_and_in_their_names():
+    cfg = load("backend=torch", "torch.compile=true", "torch.optimizer_impl=fused")
+    params = run_params(cfg)
+    assert params["torch"] == {"compile": True, "autocast": None, "optimizer_impl": "fused"}
+    assert run_name(cfg).endswith(" compiled optim-fused")
+    assert "torch" not in run_params(load("backend=numpy")) and "torch" in run_params(load("backend=torch"))
+
+
+def test_cuda_variants_run_with_their_baseline_where_cuda_is_present_and_are_skipped_with_why_elsewhere():
+    names = ["bf16_autocast", "compile", "eager_cuda", "bf16_autocast_cuda"]
+    assert chosen(names, cuda=True) == (["eager", "eager_cuda", "bf16_autocast", "compile", "bf16_autocast_cuda"], {})
+    no_cuda = "no CUDA device here"
+    assert chosen(names, cuda=False) == (["eager", "bf16_autocast", "compile"],
+                                         {"eager_cuda": no_cuda, "bf16_autocast_cuda": no_cuda})
+    assert chosen(["bf16_autocast_cuda"], cuda=True)[0] == ["eager", "eager_cuda", "bf16_autocast_cuda"]
+    assert VARIANTS["bf16_autocast_cuda"].baseline == "eager_cuda" and VARIANTS["compile"].baseline == "eager"
