@@ -68,7 +68,7 @@ def against_param(series: Mapping[str, Sequence[tuple[str, float]]], path: Path,
     labels = [str(x) for x in order] if order is not None else list(
         dict.fromkeys(str(x) for points in series.values() for x, _ in points))
     where = {x: i for i, x in enumerate(labels)}
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(labels)), 4))  # room for each category's label
     for j, (label, points) in enumerate(series.items()):
         shift = (j - (len(series) - 1) / 2) * 0.06
         xs = [where[str(x)] + shift for x, _ in points]
