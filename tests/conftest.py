@@ -120,6 +120,18 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
         )
 
 
+@pytest.fixture(autouse=True)
+def _restore_tracking_uri():
+    """Leave MLflow's tracking URI as the test found it: ``mlflow.set_tracking_uri`` also sets
+    MLFLOW_TRACKING_URI, which every later test's subprocesses would inherit."""
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    yield
+    if os.environ.get("MLFLOW_TRACKING_URI") != before:
+        import mlflow
+
+        mlflow.set_tracking_uri(before)  # None unsets the variable too
+
+
 @pytest.fixture(name="write_idx")
 def _write_idx() -> Callable[..., Path]:
     """``write_idx(path, magic, dims, payload)``: any IDX file, including broken ones."""

@@ -157,13 +157,14 @@ def main(argv=None) -> int:
     from mlpbench.tracking.runs import resolve_tracking_uri
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--uri", help="tracking store (default: MLFLOW_TRACKING_URI, else mlflow.db in --root)")
+    parser.add_argument("--uri", help="tracking store, over MLFLOW_TRACKING_URI (default: MLFLOW_TRACKING_URI, "
+                                      "else mlflow.db in --root)")
     parser.add_argument("--root", type=Path, default=Path.cwd(), help="project root (default: the current folder)")
     parser.add_argument("--dry-run", action="store_true", help="list the runs, change nothing")
     parser.add_argument("--no-slurm", action="store_true",
                         help="never ask SLURM (by default runs of other hosts are checked with squeue when it is on PATH)")
     args = parser.parse_args(argv)
-    uri = resolve_tracking_uri(args.root, args.uri)
+    uri = args.uri or resolve_tracking_uri(args.root)  # the store named on the command line wins
     try:
         orphans = end_orphans(uri, dry_run=args.dry_run, slurm_jobs=not args.no_slurm and bool(shutil.which("squeue")))
     except slurm.SlurmUnavailable as err:
