@@ -121,8 +121,13 @@ def make_pipeline_repo(tmp_path: Path, **env_extra: str) -> tuple[Path, dict[str
         "CI": "1",
         **env_extra,
     })
-    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
-    run_checked(git + ["init", "-q"], repo, env)
-    run_checked(git + ["add", "-A"], repo, env)
-    run_checked(git + ["commit", "-q", "-m", "pipeline"], repo, env)
+    run_checked(["git", "init", "-q"], repo, env)
+    commit_all(repo, env, "pipeline")
     return repo, env
+
+
+def commit_all(repo: Path, env: dict[str, str], message: str) -> None:
+    """``git add -A`` and commit everything in ``repo`` (what .gitignore lets through)."""
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    run_checked(git + ["add", "-A"], repo, env)
+    run_checked(git + ["commit", "-q", "-m", message], repo, env)

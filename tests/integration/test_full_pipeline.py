@@ -17,7 +17,7 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from support import make_pipeline_repo, run_checked
+from support import commit_all, make_pipeline_repo, run_checked
 
 pytestmark = pytest.mark.slow
 TRAIN_STAGES = ("train@numpy", "train@torch", "tutorial@numpy", "tutorial@torch")
@@ -49,9 +49,7 @@ def repo(tmp_path, tiny_raw_dir) -> tuple[Path, dict[str, str]]:
     shrink(repo)
     shutil.copytree(tiny_raw_dir, repo / "data" / "raw")
     dvc(repo, env, "commit", "--force", "download")
-    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
-    run_checked(git + ["add", "-A"], repo, env)
-    run_checked(git + ["commit", "-q", "-m", "tiny data"], repo, env)
+    commit_all(repo, env, "tiny data")
     return repo, env
 
 
@@ -119,9 +117,7 @@ def test_repro_trains_tracks_reports_then_is_a_no_op_and_exp_run_changes_trainin
 def test_queued_experiments_log_to_the_repository_store(repo):
     repo, env = repo
     dvc(repo, env, "repro")
-    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
-    run_checked(git + ["add", "-A"], repo, env)
-    run_checked(git + ["commit", "-q", "-m", "baseline results"], repo, env)
+    commit_all(repo, env, "baseline results")
     # train.epochs is a param of the train stages only: each queued experiment reruns train@numpy,
     # train@torch and the report, and restores the rest from the committed baseline.
     for epochs in ("1", "3"):
