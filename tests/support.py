@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 from typing import Sequence
 
@@ -131,3 +132,58 @@ def commit_all(repo: Path, env: dict[str, str], message: str) -> None:
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
     run_checked(git + ["add", "-A"], repo, env)
     run_checked(git + ["commit", "-q", "-m", message], repo, env)
+
+
+# One sweep job's ending, once per round: start a run in experiment <prefix><k>, wait until every job is ready,
+# then log the three splits, all jobs at once (the moment MLflow's look-then-insert races). A job whose
+# logging fails says why and goes on to the next round, so that the others are not left waiting for it.
+_DATASET_JOB = textwrap.dedent("""
+    import sys, time, traceback
+    from pathlib import Path
+    import mlflow, numpy as np
+    from mlpbench.tracking import datasets
+
+    uri, prefix, folder, me = sys.argv[1], sys.argv[2], Path(sys.argv[3]), sys.argv[4]
+    jobs, rounds = int(sys.argv[5]), int(sys.argv[6])
+    mlflow.set_tracking_uri(uri)
+    rng = np.random.default_rng(0)
+    splits = {c: (rng.random((20, 784), dtype=np.float32), np.arange(20) % 10) for c in ("training", "validation", "test")}
+    failed = False
+    for k in range(rounds):
+        with mlflow.start_run(experiment_id=mlflow.get_experiment_by_name(f"{prefix}{k}").experiment_id):
+            (folder / f"{k}-{me}").touch()
+            while len(list(folder.glob(f"{k}-*"))) < jobs:
+                time.sleep(0.001)
+            try:
+                datasets.log_datasets(splits, source="/data/processed", data_sha256="ab" * 32, name="mnist")
+            except Exception:
+                traceback.print_exc()
+                failed = True
+    sys.exit(1 if failed else 0)
+""")
+
+
+def log_datasets_at_once(uri: str, prefix: str, folder: Path, jobs: int = 4, rounds: int = 3) -> None:
+    """Run ``jobs`` processes that each log the same datasets at the same moment, ``rounds`` times, in
+    the experiments ``<prefix>0``.. (created here). Fails the test unless every job logged every split
+    and each experiment stores each split once, shared by its runs."""
+    from mlflow.tracking import MlflowClient
+
+    from mlpbench import tracking
+
+    experiments = [tracking.prepare(uri, f"{prefix}{k}") for k in range(rounds)]
+    barrier = folder / "ready"
+    barrier.mkdir()
+    procs = [subprocess.Popen([sys.executable, "-c", _DATASET_JOB, uri, prefix, str(barrier), str(n), str(jobs),
+                               str(rounds)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for n in range(jobs)]
+    outputs = [proc.communicate(timeout=300)[0] for proc in procs]
+    assert [proc.returncode for proc in procs] == [0] * jobs, "\n".join(outputs)
+    runs = MlflowClient(uri).search_runs(experiments)
+    assert len(runs) == jobs * rounds
+    splits = {("mnist-train", "training"), ("mnist-validation", "validation"), ("mnist-test", "test")}
+    for run in runs:
+        assert {(d.dataset.name, d.tags[0].value) for d in run.inputs.dataset_inputs} == splits
+    for experiment in experiments:
+        assert len({(d.dataset.name, d.dataset.digest) for r in runs if r.info.experiment_id == experiment
+                    for d in r.inputs.dataset_inputs}) == 3

@@ -133,7 +133,7 @@ def test_scancel_of_one_job_ends_its_run_killed_and_the_parent_names_it(slurm, t
     assert "1 of 2 SLURM jobs did not finish" in output and "its MLflow run ended KILLED" in output, output
     _, parent, children = _family(team_server, root / "multirun")
     statuses = {c.data.params["train.epochs"]: c for c in children}
-    assert statuses["2"].info.status == "FINISHED"  # the other job was not abandoned
+    assert statuses["2"].info.status == "FINISHED", (statuses["2"].data.tags, output)  # not abandoned
     killed = statuses["100000"]
     assert killed.info.status == "KILLED" and "SIGTERM" in killed.data.tags["error"]
     assert parent.info.status == "KILLED"
@@ -151,7 +151,7 @@ def test_a_job_that_outruns_its_time_limit_ends_killed_and_the_parent_names_it(t
     assert "1 of 2 SLURM jobs did not finish" in output and "its MLflow run ended KILLED" in output, output
     _, parent, children = _family(team_server, root / "multirun")
     runs = {c.data.params["train.epochs"]: c for c in children}
-    assert runs["2"].info.status == "FINISHED"
+    assert runs["2"].info.status == "FINISHED", (runs["2"].data.tags, output)
     killed = runs["100000"]
     assert killed.info.status == "KILLED", killed.data.tags
     assert "SIGUSR2 (the scheduler's warning before its time limit" in killed.data.tags["error"]

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from support import free_port, tiny_config
+from support import free_port, log_datasets_at_once, tiny_config
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 JOBS, STEPS, KEYS = 16, 20, ("train/loss", "train/acc", "val/loss", "val/acc", "lr")
@@ -135,3 +135,8 @@ def test_training_retries_transient_http_errors_without_losing_or_doubling_metri
         steps = [m.step for m in client.get_metric_history(summary["run_id"], key)]
         assert sorted(steps) == list(range(1, 7)), (key, steps)
     assert Path(tiny_root / "out" / "metrics.json").is_file()
+
+
+def test_jobs_that_log_the_same_datasets_at_once_through_the_server_all_finish(team_server, tmp_path):
+    # PostgreSQL rejects the loser's insert as SQLite does, and the server answers 400, which MLflow does not retry
+    log_datasets_at_once(team_server, "datasets-race-", tmp_path)
