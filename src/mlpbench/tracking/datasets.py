@@ -5,14 +5,11 @@ import warnings
 
 import mlflow
 import mlflow.data
-from mlflow.exceptions import MlflowException
+
+from mlpbench.tracking.races import retried
 
 # MLflow stores a dataset digest in at most 36 characters.
 _DIGEST_CHARS = 36
-# What the store says when another run created the same dataset between MLflow's check and its insert:
-# SQLite, PostgreSQL (psycopg) and SQLAlchemy's wording, also as a server passes them on.
-_LOST_RACE = ("UNIQUE constraint failed", "duplicate key value", "UniqueViolation", "IntegrityError")
-_ATTEMPTS = 3
 
 
 def split_digest(data_sha256: str, context: str) -> str:
@@ -37,21 +34,5 @@ def log_datasets(splits, source: str, data_sha256: str, name: str) -> None:
             warnings.filterwarnings("ignore", "The specified dataset source can be interpreted", UserWarning)
             dataset = mlflow.data.from_numpy(features, targets=labels, name=f"{name}-{split}", source=source,
                                              digest=split_digest(data_sha256, context))
-        _log_input(dataset, context)
-
-
-def _log_input(dataset, context: str) -> None:
-    """``mlflow.log_input``, tried again when another run logged the same dataset at the same moment.
-
-    A dataset is stored once per experiment (keyed by name and digest). MLflow looks for it and
-    inserts it if missing, so parallel jobs that finish together on the same data race: the loser's
-    insert breaks the key, and MLflow answers with an error that is not retried (a 400 from a
-    server). A second attempt finds the dataset the winner stored.
-    """
-    for attempt in range(1, _ATTEMPTS + 1):
-        try:
-            mlflow.log_input(dataset, context=context)
-            return
-        except MlflowException as err:
-            if attempt == _ATTEMPTS or not any(text in str(err) for text in _LOST_RACE):
-                raise
+        # stored once per experiment: jobs that finish together on the same data race to insert it
+        retried(lambda: mlflow.log_input(dataset, context=context))

@@ -16,9 +16,11 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import mlflow
 from mlflow.entities import RunStatus
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from mlpbench.signals import Terminated
+from mlpbench.tracking.races import retried
 from mlpbench.tracking.doctor import PROCESS_TAG, REASON_TAG, process_tag
 
 DB_NAME = "mlflow.db"
@@ -92,11 +94,26 @@ def prepare(uri: str, experiment: str) -> str:
     """
     with _store_lock(uri):
         client = MlflowClient(uri)
-        found = client.get_experiment_by_name(experiment)
-        experiment_id = found.experiment_id if found else client.create_experiment(
-            experiment, artifact_location=_artifact_location(uri, experiment))
-        _describe(client, experiment_id, found.tags if found else {})
+        experiment_id, tags = _get_or_create(client, uri, experiment)
+        _describe(client, experiment_id, tags)
         return experiment_id
+
+
+def _get_or_create(client: MlflowClient, uri: str, name: str) -> tuple[str, Mapping[str, str]]:
+    """The id and tags of experiment ``name``, created if missing.
+
+    A server has no lock: when another process creates it between the look and the create,
+    MLflow answers RESOURCE_ALREADY_EXISTS, and the experiment that process made is the one.
+    """
+    found = client.get_experiment_by_name(name)
+    if found:
+        return found.experiment_id, found.tags
+    try:
+        return client.create_experiment(name, artifact_location=_artifact_location(uri, name)), {}
+    except MlflowException as err:
+        if err.error_code != "RESOURCE_ALREADY_EXISTS" or not (found := client.get_experiment_by_name(name)):
+            raise
+        return found.experiment_id, found.tags
 
 
 # MLflow 3.17's UI ignores this tag when choosing the page (its workflow-type switch always wins;
@@ -120,8 +137,8 @@ MNIST MLP benchmark: the same multilayer perceptron trained by two backends,
 def _describe(client: MlflowClient, experiment_id: str, tags: Mapping[str, str]) -> None:
     """Set the experiment-kind and description tags where they differ (idempotent)."""
     for key, value in ((KIND_TAG, KIND), (NOTE_TAG, DESCRIPTION)):
-        if tags.get(key) != value:
-            client.set_experiment_tag(experiment_id, key, value)
+        if tags.get(key) != value:  # on a server, processes starting together race to set it
+            retried(lambda: client.set_experiment_tag(experiment_id, key, value))
 
 
 def _artifact_location(uri: str, experiment: str) -> str | None:
@@ -247,11 +264,9 @@ def reports_experiment(uri: str, experiment_id: str) -> str:
     source = client.get_experiment(experiment_id).name
     name = source + REPORTS_SUFFIX
     with _store_lock(uri):
-        found = client.get_experiment_by_name(name)
-        reports_id = found.experiment_id if found else client.create_experiment(
-            name, artifact_location=_artifact_location(uri, name))
+        reports_id, tags = _get_or_create(client, uri, name)
     description = REPORTS_DESCRIPTION.format(source=source)
-    if (found.tags if found else {}).get(NOTE_TAG) != description:
+    if tags.get(NOTE_TAG) != description:
         client.set_experiment_tag(reports_id, NOTE_TAG, description)
     return reports_id
 
