@@ -1,5 +1,7 @@
 """MLflow tracking: store location and honest run statuses."""
 import contextlib
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -86,3 +88,53 @@ def test_ui_page_gets_the_default_workflow_choice_once():
     assert served.startswith(b"<!doctype html><html><head>" + DEFAULT_CHOICE.encode() + b"<meta")
     assert with_default_choice(served) == served  # never twice
     assert with_default_choice(b"<html>no head</html>") == b"<html>no head</html>"
+
+
+@pytest.mark.parametrize("statement", ["SELECT", "INSERT", "UPDATE"])
+def test_a_stop_during_a_write_lets_the_write_finish_then_ends_the_run_killed(store, statement):
+    """SLURM's warning arriving inside SQLAlchemy's session (it once left the store locked, and the
+    run could not be ended): the metric is stored whole, then the run unwinds and ends KILLED."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    from mlpbench.signals import sigterm_raises
+
+    uri, experiment_id = store
+    armed = []
+
+    def stop_here(conn, cursor, sql, *args):  # the signal lands as the store runs this statement
+        if armed and sql.lstrip().upper().startswith(statement):
+            armed.clear()
+            os.kill(os.getpid(), signal.SIGUSR2)
+
+    event.listen(Engine, "before_cursor_execute", stop_here)
+    run = tracking.TrackedRun(uri, experiment_id, "r", {}, {})
+    try:
+        with pytest.raises(Terminated, match="SIGUSR2"), sigterm_raises(), run:
+            run.log_metrics({"x": 1.0}, step=1)
+            armed.append(True)
+            run.log_metrics({"x": 2.0}, step=2)
+            pytest.fail("the stop was not raised once the write was done")
+    finally:
+        event.remove(Engine, "before_cursor_execute", stop_here)
+    client = MlflowClient(uri)
+    assert [m.value for m in client.get_metric_history(run.run_id, "x")] == [1.0, 2.0]
+    assert client.get_run(run.run_id).info.status == "KILLED"
+
+
+def test_stops_in_a_deferred_block_are_raised_as_it_ends_and_only_the_outermost():
+    from mlpbench.signals import signals_deferred, sigterm_raises
+
+    done = []
+    with pytest.raises(KeyboardInterrupt):
+        with signals_deferred():
+            with signals_deferred():
+                os.kill(os.getpid(), signal.SIGINT)
+                done.append("inner")
+            done.append("outer")
+    assert done == ["inner", "outer"]
+    with pytest.raises(Terminated, match="SIGTERM"), sigterm_raises():
+        with signals_deferred():
+            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), signal.SIGUSR2)  # the first one noted is the one acted on
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -16,6 +16,7 @@ class Terminated(BaseException):
 
 
 STOPPING = (signal.SIGTERM, signal.SIGUSR2)
+DEFERRED = (signal.SIGINT, *STOPPING)  # what ``signals_deferred`` holds back
 WHY = {signal.SIGUSR2: " (the scheduler's warning before its time limit or a preemption)"}
 
 
@@ -40,13 +41,37 @@ def sigterm_raises() -> Iterator[None]:
 
 @contextlib.contextmanager
 def signals_deferred() -> Iterator[None]:
-    """Within the block, SIGTERM and SIGINT wait (blocked) and are delivered when it ends."""
-    stopping = {signal.SIGTERM, signal.SIGINT}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, stopping)
+    """Within the block, SIGINT, SIGTERM and SIGUSR2 wait; the first to arrive is acted on as the block ends.
+
+    For work that must not be cut in half: moving outputs into place, and writes to a SQLite
+    MLflow store (an exception raised inside SQLAlchemy's session left the store's write lock
+    held, and ending the run KILLED then failed with "database is locked"). The signals' handlers
+    are swapped for one that only notes the signal, because Python runs handlers in the main
+    thread whichever thread the kernel picked (a ``pthread_sigmask`` of the main thread alone
+    lets BLAS threads take the signal). As the block ends, the noted signal goes to the handler
+    it would have met: ``Terminated`` or ``KeyboardInterrupt`` is raised there. A no-op outside
+    the main thread, where handlers cannot be set.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    noted: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, frame: noted.append(signum)) for sig in DEFERRED}
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, signal.SIG_DFL if handler is None else handler)  # None: not set from Python
+        if noted:
+            _deliver(noted[0], previous[noted[0]])
+
+
+def _deliver(signum: int, handler) -> None:
+    """Act on ``signum`` as ``handler`` (the one in place before the block) would have."""
+    if callable(handler):
+        handler(signum, None)
+    elif handler == signal.SIG_DFL:
+        signal.raise_signal(signum)  # the default action: end the process
 
 
 def stop_child_processes(grace_s: float = 10.0) -> None:

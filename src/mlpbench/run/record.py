@@ -121,7 +121,8 @@ def register(run: tracking.TrackedRun, model_id: str, cfg: Config) -> None:
                    f"(n, {features}) float32 pixels in [0, 1], the output (n, {cfg.data.num_classes}) float32 class "
                    f"probabilities (rows sum to 1; the argmax is the class). Alias @{cfg.tracking.registry_alias}: "
                    "the version the pipeline trained last.")
-    version = models.register(model_id, name, cfg.tracking.registry_alias, description)
+    with run.writing():
+        version = models.register(model_id, name, cfg.tracking.registry_alias, description)
     run.set_tags({"registered_model": f"{name}/{version}"})
 
 
@@ -145,19 +146,21 @@ def record(run: tracking.TrackedRun, backend: Backend, prep: Prepared, result: T
     Returns the summary: every summary metric by its short name (``SHORT_NAMES``) and the run file's identity.
     """
     cfg, out, data = prep.cfg, prep.outputs, prep.dataset
-    datasets.log_datasets({"training": (data.x_train, data.y_train), "validation": (data.x_val, data.y_val),
-                           "test": (data.x_test, data.y_test)},
-                          source=str(cfg.data.paths.processed), data_sha256=run.tags["data_sha256"],
-                          name=cfg.data.name)
+    with run.writing():
+        datasets.log_datasets({"training": (data.x_train, data.y_train), "validation": (data.x_val, data.y_val),
+                               "test": (data.x_test, data.y_test)},
+                              source=str(cfg.data.paths.processed), data_sha256=run.tags["data_sha256"],
+                              name=cfg.data.name)
     metrics = summary_metrics(result)
     short = {SHORT_NAMES[key]: value for key, value in metrics.items()}
     history = history_csv(result)
     staged = Staged(out.model_dir, out.history_file, out.run_file, out.metrics_file)
     try:
         backend.save(staged.model_dir)
-        model_id = backend.log_model(models, staged.model_dir, data.x_val[:5],
-                                     models.model_name(cfg.backend, cfg.preset))
-        models.log_model_metrics(metrics, model_id)  # the summary, test metrics included, on the model
+        with run.writing():
+            model_id = backend.log_model(models, staged.model_dir, data.x_val[:5],
+                                         models.model_name(cfg.backend, cfg.preset))
+            models.log_model_metrics(metrics, model_id)  # the summary, test metrics included, on the model
         _log_artifacts(run, values, result, history, work)
         staged.write_history(history)
         identity = {"run_id": run.run_id, "experiment_id": run.experiment_id, "run_name": run.run_name,

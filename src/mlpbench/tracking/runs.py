@@ -19,7 +19,7 @@ from mlflow.entities import RunStatus
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from mlpbench.signals import Terminated
+from mlpbench.signals import Terminated, signals_deferred
 from mlpbench.tracking.races import retried
 from mlpbench.tracking.doctor import PROCESS_TAG, REASON_TAG, process_tag
 
@@ -201,7 +201,12 @@ def end_killed(uri: str, run_id: str, reason: str) -> None:
 
 
 class TrackedRun:
-    """Context manager around one MLflow run; see the module docstring for the status rules."""
+    """Context manager around one MLflow run; see the module docstring for the status rules.
+
+    On a database store (SQLite), every write holds stopping signals back until it is done
+    (``writing``): a stop raised inside SQLAlchemy's session left the store locked, and the run
+    could not then be ended KILLED. A server's writes are plain HTTP requests and stay interruptible.
+    """
 
     def __init__(self, uri: str, experiment_id: str, run_name: str, params: Mapping[str, Any],
                  tags: Mapping[str, str], parent_run_id: str | None = None):
@@ -209,41 +214,58 @@ class TrackedRun:
         self.params, self.tags, self.parent_run_id = params, tags, parent_run_id
         self.run_id: str | None = None
 
+    def writing(self) -> contextlib.AbstractContextManager:
+        """The block around a write to the store: ``signals_deferred`` unless the store is a server."""
+        return contextlib.nullcontext() if self.uri.startswith(("http://", "https://")) else signals_deferred()
+
     def __enter__(self) -> "TrackedRun":
         mlflow.set_tracking_uri(self.uri)
-        run = mlflow.start_run(experiment_id=self.experiment_id, run_name=self.run_name,
-                               parent_run_id=self.parent_run_id, tags={PROCESS_TAG: process_tag(), **self.tags})
-        self.run_id = run.info.run_id
-        mlflow.log_params(flatten(self.params))
+        try:
+            with self.writing():
+                run = mlflow.start_run(experiment_id=self.experiment_id, run_name=self.run_name,
+                                       parent_run_id=self.parent_run_id,
+                                       tags={PROCESS_TAG: process_tag(), **self.tags})
+                self.run_id = run.info.run_id
+                mlflow.log_params(flatten(self.params))
+        except BaseException as err:  # a stop noted while starting is raised as the block ends
+            if self.run_id is not None:
+                self.__exit__(type(err), err, err.__traceback__)
+            raise
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:
-        if exc_type is None:
-            mlflow.end_run(RunStatus.to_string(RunStatus.FINISHED))
-            return False
-        killed = issubclass(exc_type, (KeyboardInterrupt, Terminated))
-        try:
-            mlflow.set_tag("error", f"{exc_type.__name__}: {exc}"[:5000])
-            if not killed:
-                mlflow.log_text("".join(traceback.format_exception(exc_type, exc, tb)), "error.txt")
-        finally:
-            mlflow.end_run(RunStatus.to_string(RunStatus.KILLED if killed else RunStatus.FAILED))
+        with self.writing():
+            if exc_type is None:
+                mlflow.end_run(RunStatus.to_string(RunStatus.FINISHED))
+                return False
+            killed = issubclass(exc_type, (KeyboardInterrupt, Terminated))
+            try:
+                mlflow.set_tag("error", f"{exc_type.__name__}: {exc}"[:5000])
+                if not killed:
+                    mlflow.log_text("".join(traceback.format_exception(exc_type, exc, tb)), "error.txt")
+            finally:
+                mlflow.end_run(RunStatus.to_string(RunStatus.KILLED if killed else RunStatus.FAILED))
         return False
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
-        mlflow.log_metrics(dict(metrics), step=step)
+        with self.writing():
+            mlflow.log_metrics(dict(metrics), step=step)
 
     def set_tags(self, tags: Mapping[str, str]) -> None:
-        mlflow.set_tags(dict(tags))
+        with self.writing():
+            mlflow.set_tags(dict(tags))
 
     def log_artifact(self, path: Path, folder: str | None = None) -> None:
-        mlflow.log_artifact(str(path), artifact_path=folder)
+        with self.writing():
+            mlflow.log_artifact(str(path), artifact_path=folder)
 
     def log_text(self, text: str, name: str) -> None:
-        mlflow.log_text(text, name)
+        with self.writing():
+            mlflow.log_text(text, name)
 
     def log_dict(self, values: Mapping[str, Any], name: str) -> None:
-        mlflow.log_dict(dict(values), name)
+        with self.writing():
+            mlflow.log_dict(dict(values), name)
 
 
 REPORTS_SUFFIX = "-reports"
