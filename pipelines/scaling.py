@@ -27,9 +27,8 @@ def main(argv=None) -> None:
     if args.grid:
         values.setdefault("scaling", {})["grid"] = args.grid
 
-    def progress(i: int, n: int, point) -> None:
-        print(f"[{i + 1}/{n}] {point.dtype} h{'-'.join(map(str, point.hidden_sizes))} bs{point.batch_size}",
-              file=sys.stderr, flush=True)
+    def progress(index: int, rounds: int, backend: str) -> None:
+        print(f"round {index + 1}/{rounds}: {backend} times every point", file=sys.stderr, flush=True)
 
     try:
         result = run_study(values, ROOT, progress)

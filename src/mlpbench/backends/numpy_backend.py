@@ -61,10 +61,11 @@ def gemm_step(sizes: Sequence[int], batch: int, dtype: np.dtype) -> Callable[[],
 
     sizes: (in_features, *hidden_sizes, out_features).
     """
-    rng = np.random.default_rng(0)
-    acts = [rng.standard_normal((batch, s)).astype(dtype) for s in sizes]  # the input, then each layer's output
-    grads = [rng.standard_normal((batch, s)).astype(dtype) for s in sizes]  # gradients of the same
-    weights = [(rng.standard_normal((a, b)) / np.sqrt(a)).astype(dtype) for a, b in zip(sizes[:-1], sizes[1:])]
+    rng, dtype = np.random.default_rng(0), np.dtype(dtype)
+    # uniform values in the step's dtype: quick to draw, and what they are does not change a GEMM's time
+    acts = [rng.random((batch, s), dtype=dtype) for s in sizes]  # the input, then each layer's output
+    grads = [rng.random((batch, s), dtype=dtype) for s in sizes]  # gradients of the same
+    weights = [rng.random((a, b), dtype=dtype) / dtype.type(a) for a, b in zip(sizes[:-1], sizes[1:])]
     weight_grads = [np.empty_like(w) for w in weights]
 
     def step() -> None:

@@ -1,7 +1,6 @@
 """The torch backend's matrix products alone (its GEMM floor) and the BLAS that runs them."""
 from __future__ import annotations
 
-import math
 import re
 from typing import Callable, Sequence
 
@@ -16,12 +15,13 @@ def gemm_step(sizes: Sequence[int], batch: int, dtype: torch.dtype, device: torc
     """
     gen = torch.Generator().manual_seed(0)
 
-    def randn(*shape: int, scale: float = 1.0) -> torch.Tensor:
-        return (torch.randn(*shape, generator=gen, dtype=torch.float64) * scale).to(device=device, dtype=dtype)
+    def rand(*shape: int, scale: float = 1.0) -> torch.Tensor:
+        """Uniform values in the step's dtype: quick to draw, and what they are does not change a GEMM's time."""
+        return (torch.rand(*shape, generator=gen, dtype=dtype) * scale).to(device=device)
 
-    acts = [randn(batch, s) for s in sizes]  # the input, then each layer's output
-    grads = [randn(batch, s) for s in sizes]  # gradients of the same
-    weights = [randn(b, a, scale=1 / math.sqrt(a)) for a, b in zip(sizes[:-1], sizes[1:])]
+    acts = [rand(batch, s) for s in sizes]  # the input, then each layer's output
+    grads = [rand(batch, s) for s in sizes]  # gradients of the same
+    weights = [rand(b, a, scale=1 / a) for a, b in zip(sizes[:-1], sizes[1:])]
     weight_grads = [torch.empty_like(w) for w in weights]
 
     @torch.no_grad()

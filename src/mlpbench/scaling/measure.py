@@ -1,16 +1,28 @@
-"""Timing every backend's training step and GEMM floor at each point of the study, in turn.
+"""Timing every backend's training step and GEMM floor at each point of the study, each backend in
+its own process, in turn.
 
-At a point every backend is built through the registry (``backends.build``), as training builds
-it, from the default config with the point's hidden sizes, batch size and dtype. The callables
-(each backend's ``train_step`` on random rows, then its ``gemm_step``) are timed one after another,
-``repeats`` rounds (``training.speed.interleaved``), so noise from other work on the machine
-falls on every backend alike. Nothing here writes files or logs.
+Each backend runs in a worker process of its own (``multiprocessing`` spawn), because two BLAS
+libraries in one process slow each other: after a call, OpenBLAS's and OpenMP's idle threads keep
+spinning for a while and take the cores from the other library's threads (a torch step of the
+default net timed right after NumPy GEMMs in one process took about 4x as long as alone).
+
+The study runs in rounds. In a round, one worker and then the other times every point; the
+coordinator waits ``SETTLE_S`` between them, so that the idle worker's threads have gone to sleep,
+and the order of the workers alternates from round to round (AB BA AB ...), so noise that lasts
+longer than a round falls on every backend alike. At each point a worker builds its backend through
+the registry (``backends.build``), as training builds it, from the default config with the point's
+hidden sizes, batch size and dtype, runs the step and the GEMMs once untimed (a fresh backend's
+first step allocates its buffers), then times the step and its GEMMs (``training.speed``). Every
+worker times on the same random batch at a point. Nothing here writes files or logs.
 """
 from __future__ import annotations
 
 import dataclasses
 import math
+import multiprocessing
 import statistics
+import time
+import traceback
 from typing import Callable, Sequence
 
 import numpy as np
@@ -20,9 +32,11 @@ from mlpbench.backends.build import build_backend
 from mlpbench.config import Config
 from mlpbench.config.schema import ScalingGrid
 from mlpbench.scaling.grid import Point
-from mlpbench.training.speed import gemm_flops, interleaved, step_calls
+from mlpbench.training.speed import calls_per_timing, gemm_flops, step_calls, timed
 
-PointCallback = Callable[[int, int, Point], None]  # (index, count, point) before each point is timed
+RoundCallback = Callable[[int, int, str], None]  # (round, rounds, backend) before a backend's round
+SETTLE_S = 0.3  # OpenBLAS's idle threads spin about 0.1 s (2**28 cycles) before they sleep; OpenMP's less
+KINDS = ("step", "gemm")
 
 
 def configure(cfg: Config, backend: str, point: Point) -> Config:
@@ -47,34 +61,114 @@ def summary_row(point: Point, backend: str, sizes: Sequence[int], step: list[flo
     }
 
 
-def measure_point(cfg: Config, point: Point, repeats: int, min_time_s: float,
-                  rng: np.random.Generator) -> tuple[list[dict], dict[str, dict[str, str]]]:
-    """The rows of every backend in ``cfg.backends`` at ``point``, and each backend's ``info()``."""
-    in_features, classes = math.prod(cfg.data.image_shape), cfg.data.num_classes
-    x = rng.random((point.batch_size, in_features), dtype=np.float32)  # pixels in [0, 1) as normalised
-    y = rng.integers(0, classes, size=point.batch_size)
-    calls, info = {}, {}
-    for name in cfg.backends:
-        backend = build_backend(configure(cfg, name, point), in_features, classes)
-        info[name] = backend.info()
-        for kind, call in step_calls(backend, x, y, point.batch_size, rng).items():
-            calls[f"{name}/{kind}"] = call
-    times = interleaved(calls, repeats, min_time_s)
-    sizes = (in_features, *point.hidden_sizes, classes)
-    rows = [summary_row(point, name, sizes, times[f"{name}/step"], times[f"{name}/gemm"]) for name in cfg.backends]
-    return rows, info
+class PointTimer:
+    """One backend's timings of every point, a round at a time (what a worker process runs)."""
+
+    def __init__(self, cfg: Config, backend: str, points: Sequence[Point], min_time_s: float) -> None:
+        self.cfg, self.backend, self.points, self.min_time_s = cfg, backend, list(points), min_time_s
+        self.counts: list[dict[str, int]] = []  # calls per timing at each point, fixed in the first round
+        self.infos: dict[str, dict[str, str]] = {}  # the backend's info() at the first point of each dtype
+
+    def time_point(self, i: int) -> dict[str, float]:
+        """Seconds per call of the step and of its GEMMs at point ``i`` (points in order in the first round)."""
+        point, cfg = self.points[i], self.cfg
+        in_features, classes = math.prod(cfg.data.image_shape), cfg.data.num_classes
+        rng = np.random.default_rng([cfg.train.seed, i])  # the same batch for every backend
+        x = rng.random((point.batch_size, in_features), dtype=np.float32)  # pixels in [0, 1) as normalised
+        y = rng.integers(0, classes, size=point.batch_size)
+        backend = build_backend(configure(cfg, self.backend, point), in_features, classes)
+        self.infos.setdefault(point.dtype, backend.info())
+        calls = step_calls(backend, x, y, point.batch_size, rng)
+        if len(self.counts) == i:  # the first round: two untimed calls, the second to size the timings
+            self.counts.append({kind: calls_per_timing(calls[kind], self.min_time_s) for kind in KINDS})
+        else:
+            for kind in KINDS:
+                calls[kind]()
+        return {kind: timed(calls[kind], self.counts[i][kind]) for kind in KINDS}
+
+    @property
+    def info(self) -> dict[str, str]:
+        """``info()`` in the config's dtype (in the first dtype timed where the grid has not that one)."""
+        return self.infos.get(self.cfg.train.dtype) or next(iter(self.infos.values()), {})
+
+
+def _serve(conn, cfg: Config, backend: str, points: Sequence[Point], min_time_s: float) -> None:
+    """A worker: on each request, time every point and send ("round", [timings], info);
+    ("error", traceback) ends it."""
+    timer = PointTimer(cfg, backend, points, min_time_s)
+    try:
+        while conn.recv():
+            conn.send(("round", [timer.time_point(i) for i in range(len(points))], timer.info))
+    except Exception:
+        conn.send(("error", traceback.format_exc()))
+    finally:
+        conn.close()
+
+
+class _Worker:
+    def __init__(self, cfg: Config, backend: str, points: Sequence[Point], min_time_s: float) -> None:
+        context = multiprocessing.get_context("spawn")  # a fresh interpreter: no thread pool of the parent's
+        self.backend = backend
+        self.conn, theirs = context.Pipe()
+        self.process = context.Process(target=_serve, args=(theirs, cfg, backend, list(points), min_time_s),
+                                       name=f"scaling-{backend}", daemon=True)
+        self.process.start()
+        theirs.close()
+
+    def round(self) -> tuple[list[dict[str, float]], dict[str, str]]:
+        """Every point's timings, and the backend's info()."""
+        self.conn.send(True)
+        try:
+            kind, *body = self.conn.recv()
+        except EOFError:
+            self.process.join(timeout=5)
+            raise RuntimeError(f"the scaling study's {self.backend} worker died (exit code "
+                               f"{self.process.exitcode}; out of memory?)") from None
+        if kind == "error":  # its last line first, then the worker's traceback
+            raise RuntimeError(f"the scaling study's {self.backend} worker failed: "
+                               f"{body[0].strip().splitlines()[-1]}\n{body[0]}")
+        return body[0], body[1]
+
+    def close(self) -> None:
+        if self.process.is_alive():
+            try:
+                self.conn.send(False)
+            except (BrokenPipeError, OSError):
+                pass
+            self.process.join(timeout=10)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+        self.conn.close()
 
 
 def measure(cfg: Config, points: Sequence[Point], grid: ScalingGrid,
-            on_point: PointCallback | None = None) -> tuple[pd.DataFrame, dict[str, dict[str, str]]]:
-    """One row per (point, backend) (see ``summary_row``), and each backend's ``info()`` at the default dtype."""
-    rng = np.random.default_rng(cfg.train.seed)
-    rows, info = [], {}
+            on_round: RoundCallback | None = None) -> tuple[pd.DataFrame, dict[str, dict[str, str]]]:
+    """One row per (point, backend) (see ``summary_row``), and each backend's ``info()`` at the default dtype.
+
+    ``on_round`` is called before each backend's round (``grid.repeats`` rounds of every backend).
+    """
+    backends, points = list(cfg.backends), list(points)
+    workers = []
+    try:
+        workers = [_Worker(cfg, name, points, grid.min_time_s) for name in backends]
+        times = {(name, i): {kind: [] for kind in KINDS} for name in backends for i in range(len(points))}
+        info: dict[str, dict[str, str]] = {}
+        for r in range(grid.repeats):
+            for turn, worker in enumerate(workers if r % 2 == 0 else workers[::-1]):
+                if turn:
+                    time.sleep(SETTLE_S)
+                if on_round is not None:
+                    on_round(r, grid.repeats, worker.backend)
+                found, info[worker.backend] = worker.round()
+                for i, timing in enumerate(found):
+                    for kind in KINDS:
+                        times[worker.backend, i][kind].append(timing[kind])
+    finally:
+        for worker in workers:
+            worker.close()
+    rows = []
     for i, point in enumerate(points):
-        if on_point is not None:
-            on_point(i, len(points), point)
-        found, point_info = measure_point(cfg, point, grid.repeats, grid.min_time_s, rng)
-        rows += found
-        if point.dtype == cfg.train.dtype or not info:
-            info = point_info
+        sizes = (math.prod(cfg.data.image_shape), *point.hidden_sizes, cfg.data.num_classes)
+        rows += [summary_row(point, name, sizes, times[name, i]["step"], times[name, i]["gemm"]) for name in backends]
     return pd.DataFrame(rows), info

@@ -28,6 +28,24 @@ def gemm_flops(sizes: Sequence[int], batch: int) -> int:
     return sum(2 * batch * fan_in * fan_out * (2 if i == 0 else 3) for i, (fan_in, fan_out) in enumerate(pairs))
 
 
+def calls_per_timing(call: Callable[[], object], min_time_s: float) -> int:
+    """Run ``call`` twice (warm-up, then an estimate of its time); return how many back-to-back calls
+    last ``min_time_s`` (at least one, at most 10,000)."""
+    call()
+    start = time.perf_counter()
+    call()
+    once = time.perf_counter() - start
+    return max(1, min(10_000, math.ceil(min_time_s / max(once, 1e-9))))
+
+
+def timed(call: Callable[[], object], count: int) -> float:
+    """Seconds per call of ``count`` back-to-back calls."""
+    start = time.perf_counter()
+    for _ in range(count):
+        call()
+    return (time.perf_counter() - start) / count
+
+
 def interleaved(calls: Mapping[str, Callable[[], object]], repeats: int,
                 min_time_s: float = 0.0) -> dict[str, list[float]]:
     """Seconds per call of each callable, timed in turn ``repeats`` times: {name: [s, ...]}.
@@ -35,20 +53,11 @@ def interleaved(calls: Mapping[str, Callable[[], object]], repeats: int,
     Each callable first runs twice (warm-up; the second run estimates its time). A timing then
     covers as many back-to-back calls as last ``min_time_s`` (at least one), divided by that count.
     """
-    counts = {}
-    for name, call in calls.items():
-        call()
-        start = time.perf_counter()
-        call()
-        once = time.perf_counter() - start
-        counts[name] = max(1, min(10_000, math.ceil(min_time_s / max(once, 1e-9))))
+    counts = {name: calls_per_timing(call, min_time_s) for name, call in calls.items()}
     times: dict[str, list[float]] = {name: [] for name in calls}
     for _ in range(repeats):
         for name, call in calls.items():
-            start = time.perf_counter()
-            for _ in range(counts[name]):
-                call()
-            times[name].append((time.perf_counter() - start) / counts[name])
+            times[name].append(timed(call, counts[name]))
     return times
 
 

@@ -1,0 +1,48 @@
+"""Timing the study's points: each backend in its own worker process, in alternating rounds."""
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+from pathlib import Path
+
+import pytest
+
+from mlpbench import config
+from mlpbench.compose import compose
+from mlpbench.scaling.grid import points
+from mlpbench.scaling.measure import measure
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = ["model.hidden_sizes=[16,8]", "train.batch_size=8", "scaling.grids.quick.widths=[16,32]",
+        "scaling.grids.quick.batch_sizes=[8]", "scaling.grids.quick.depths=[2]",
+        "scaling.grids.quick.dtypes=[float32,float64]", "scaling.grids.quick.repeats=3",
+        "scaling.grids.quick.min_time_s=0"]
+
+
+def tiny():
+    cfg = config.load(compose(ROOT, TINY))
+    grid = cfg.scaling.grids["quick"]
+    return cfg, grid, points(grid, cfg.model.hidden_sizes, cfg.train.batch_size)
+
+
+def test_each_backend_times_every_point_in_its_own_process_in_alternating_rounds():
+    cfg, grid, found = tiny()
+    rounds = []
+    frame, info = measure(cfg, found, grid, lambda r, n, backend: rounds.append((r, n, backend)))
+    assert rounds == [(0, 3, "numpy"), (0, 3, "torch"), (1, 3, "torch"), (1, 3, "numpy"),
+                      (2, 3, "numpy"), (2, 3, "torch")]
+    assert len(frame) == 2 * len(found) == 8 and (frame["repeats"] == 3).all()
+    assert set(zip(frame["backend"], frame["dtype"])) == {(b, d) for b in ("numpy", "torch")
+                                                          for d in ("float32", "float64")}
+    assert (frame["step_s"] > 0).all() and (frame["floor_s"] > 0).all()
+    assert info["numpy"]["dtype"] == info["torch"]["dtype"] == "float32"  # the config's dtype
+    assert not multiprocessing.active_children()  # the workers are gone
+
+
+def test_a_worker_that_fails_stops_the_study_naming_its_backend_and_leaves_no_process():
+    cfg, grid, found = tiny()
+    broken = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, activation="no-such-activation"))
+    with pytest.raises(RuntimeError, match="the scaling study's numpy worker failed: .*UnknownNameError: "
+                                           "unknown activation 'no-such-activation'"):
+        measure(broken, found, grid)
+    assert not multiprocessing.active_children()
