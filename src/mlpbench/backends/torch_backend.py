@@ -146,12 +146,11 @@ class TorchBackend:
             activation=cfg.model.activation, dropout=cfg.model.dropout, leaky_slope=cfg.model.leaky_slope,
         ).to(device=self.device, dtype=self.dtype)
         self.module.load_params(params)
+        self.options = cfg.torch
         self.net = torch.compile(self.module) if cfg.torch.compile else self.module  # what the steps call
-        self.autocast = cfg.torch.autocast
         self.criterion = nn.CrossEntropyLoss()
         self.optimizer = OPTIMIZERS[cfg.optim.name](cfg.optim, self.module.parameters(),
                                                     **IMPL_KWARGS[cfg.torch.optimizer_impl])
-        self.options = cfg.torch
         self.scheduler = SCHEDULES[cfg.schedule.name](cfg.schedule, self.optimizer, cfg.train.epochs)
         self.meta = {"backend": self.name, "hidden_sizes": list(hidden), "activation": cfg.model.activation,
                      "leaky_slope": cfg.model.leaky_slope}
@@ -194,7 +193,7 @@ class TorchBackend:
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """The forward pass (compiled, under autocast where configured); logits in float32 or float64."""
-        with autocast(self.device, self.autocast):
+        with autocast(self.device, self.options.autocast):
             logits = self.net(x)
         return logits.to(self.dtype)  # the loss in full precision, as torch's autocast guide advises
 
@@ -221,7 +220,7 @@ class TorchBackend:
             "torch": torch.__version__,
             "blas": blas_info(self.device),
             "compile": str(self.options.compile).lower(),
-            "autocast": self.autocast or "off",
+            "autocast": self.options.autocast or "off",
             "optimizer_impl": used_impl(self.optimizer),
         }
 
