@@ -134,33 +134,58 @@ def commit_all(repo: Path, env: dict[str, str], message: str) -> None:
     run_checked(git + ["commit", "-q", "-m", message], repo, env)
 
 
-# One sweep job's ending, once per round: start a run in experiment <prefix><k>, wait until every job is ready,
+# What run_at_once puts before each copy of a script: ``at_once(k)`` returns once every copy has called
+# it with that ``k`` (a barrier of files in a folder), and ``args`` holds the script's own arguments.
+_AT_ONCE = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+
+    _folder, _me, _copies, args = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4:]
+
+
+    def at_once(k=0):
+        (_folder / f"{k}-{_me}").touch()
+        while len(list(_folder.glob(f"{k}-*"))) < _copies:
+            time.sleep(0.001)
+""")
+
+
+def run_at_once(script: str, folder: Path, copies: int, *args: str, timeout: float = 300) -> list[str]:
+    """Run ``copies`` processes of the Python ``script``, which meet with ``at_once(k)`` and read their
+    own arguments ``args`` from ``args``; return their outputs. Fails the test unless every one exits 0."""
+    barrier = folder / "at-once"
+    barrier.mkdir()
+    code = _AT_ONCE + textwrap.dedent(script)
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(barrier), str(n), str(copies), *args],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for n in range(copies)]
+    outputs = [proc.communicate(timeout=timeout)[0] for proc in procs]
+    assert [proc.returncode for proc in procs] == [0] * copies, "\n".join(outputs)
+    return outputs
+
+
+# One sweep job's ending, once per round: start a run in experiment <prefix><k>, wait until every job is there,
 # then log the three splits, all jobs at once (the moment MLflow's look-then-insert races). A job whose
 # logging fails says why and goes on to the next round, so that the others are not left waiting for it.
-_DATASET_JOB = textwrap.dedent("""
-    import sys, time, traceback
-    from pathlib import Path
+_DATASET_JOB = """
+    import traceback
     import mlflow, numpy as np
     from mlpbench.tracking import datasets
 
-    uri, prefix, folder, me = sys.argv[1], sys.argv[2], Path(sys.argv[3]), sys.argv[4]
-    jobs, rounds = int(sys.argv[5]), int(sys.argv[6])
+    uri, prefix, rounds = args[0], args[1], int(args[2])
     mlflow.set_tracking_uri(uri)
     rng = np.random.default_rng(0)
     splits = {c: (rng.random((20, 784), dtype=np.float32), np.arange(20) % 10) for c in ("training", "validation", "test")}
     failed = False
     for k in range(rounds):
         with mlflow.start_run(experiment_id=mlflow.get_experiment_by_name(f"{prefix}{k}").experiment_id):
-            (folder / f"{k}-{me}").touch()
-            while len(list(folder.glob(f"{k}-*"))) < jobs:
-                time.sleep(0.001)
+            at_once(k)
             try:
                 datasets.log_datasets(splits, source="/data/processed", data_sha256="ab" * 32, name="mnist")
             except Exception:
                 traceback.print_exc()
                 failed = True
     sys.exit(1 if failed else 0)
-""")
+"""
 
 
 def log_datasets_at_once(uri: str, prefix: str, folder: Path, jobs: int = 4, rounds: int = 3) -> None:
@@ -172,13 +197,7 @@ def log_datasets_at_once(uri: str, prefix: str, folder: Path, jobs: int = 4, rou
     from mlpbench import tracking
 
     experiments = [tracking.prepare(uri, f"{prefix}{k}") for k in range(rounds)]
-    barrier = folder / "ready"
-    barrier.mkdir()
-    procs = [subprocess.Popen([sys.executable, "-c", _DATASET_JOB, uri, prefix, str(barrier), str(n), str(jobs),
-                               str(rounds)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-             for n in range(jobs)]
-    outputs = [proc.communicate(timeout=300)[0] for proc in procs]
-    assert [proc.returncode for proc in procs] == [0] * jobs, "\n".join(outputs)
+    run_at_once(_DATASET_JOB, folder, jobs, uri, prefix, str(rounds))
     runs = MlflowClient(uri).search_runs(experiments)
     assert len(runs) == jobs * rounds
     splits = {("mnist-train", "training"), ("mnist-validation", "validation"), ("mnist-test", "test")}

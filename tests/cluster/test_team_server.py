@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from support import free_port, log_datasets_at_once, tiny_config
+from support import free_port, log_datasets_at_once, run_at_once, tiny_config
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 JOBS, STEPS, KEYS = 16, 20, ("train/loss", "train/acc", "val/loss", "val/acc", "lr")
@@ -144,20 +144,13 @@ def test_jobs_that_log_the_same_datasets_at_once_through_the_server_all_finish(t
 
 # One of several processes that create the same new experiment at once (two sweeps started together).
 PREPARE_JOB = """
-import sys, time
-from pathlib import Path
-from mlpbench import tracking
-uri, folder, me, jobs = sys.argv[1], Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
-(folder / me).touch()
-while len(list(folder.iterdir())) < jobs:
-    time.sleep(0.001)
-print(tracking.prepare(uri, "created-at-once"))
+    from mlpbench import tracking
+
+    at_once()
+    print(tracking.prepare(args[0], "created-at-once"))
 """
 
 
 def test_processes_that_create_one_experiment_at_once_all_get_it(team_server, tmp_path):
-    procs = [subprocess.Popen([sys.executable, "-c", PREPARE_JOB, team_server, str(tmp_path), str(n), "4"],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for n in range(4)]
-    outputs = [proc.communicate(timeout=120)[0] for proc in procs]
-    assert [proc.returncode for proc in procs] == [0] * 4, "\n".join(outputs)
+    outputs = run_at_once(PREPARE_JOB, tmp_path, 4, team_server, timeout=120)
     assert len({out.strip().splitlines()[-1] for out in outputs}) == 1, outputs
