@@ -11,9 +11,11 @@ each in a fresh process after a warm-up epoch, for several rounds: NumPy/torch i
 their medians. NumPy/GEMM floor comes from one more process that runs NumPy epochs with the
 floor's GEMMs interleaved every few steps (see ``paired_floor``), because whole epochs in
 separate processes drift too much for a 1.2 target. Both ratios are printed with their spread:
-the median over epochs (rounds), the quartiles and the extremes. Targets (issue "Backends"): both
-backends >= 98.0 % val and test accuracy, <= 30 s of training each, val gap <= 0.2 points, NumPy
-epoch <= 0.8 x torch epoch, NumPy epoch <= 1.2 x GEMM floor (median), peak memory <= 1.5 GB.
+the median over epochs (rounds), the quartiles and the extremes. One more epoch of the paired
+process, its phases timed (``PhaseTimer``), says where the NumPy step's time goes. Targets
+(issue "Backends"): both backends >= 98.0 % val and test accuracy, <= 30 s of training each,
+val gap <= 0.2 points, NumPy epoch <= 0.8 x torch epoch, NumPy epoch <= 1.2 x GEMM floor
+(median), peak memory <= 1.5 GB.
 Prints PASS/FAIL per target; it measures, it does not assert.
 
 Data: ``data/processed`` + ``data/split`` if `dvc repro split` has run, else they are built in a
@@ -22,6 +24,7 @@ temporary folder from the offline mirror (``MLPBENCH_DATA_MIRROR`` or ``../share
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import os
 import resource
@@ -110,6 +113,55 @@ class GemmFloor:
             self.step(start)
 
 
+class PhaseTimer:
+    """Seconds a NumPy backend spends in each part of its training steps.
+
+    Wraps the methods of one backend instance (its modules' forward/backward, the loss, the
+    optimizer's step and train_step itself) with timers; the classes are untouched. What
+    train_step spends outside them is "rest": the batch gather, the accuracy count and the
+    Python of the step. The timers cost well under a microsecond per call.
+    """
+
+    def __init__(self, backend) -> None:
+        from mlpbench.backends.numpy_nn.layers import Linear
+
+        self.seconds: collections.Counter[str] = collections.Counter()
+        self.steps = 0
+        for module in backend.model.modules:
+            kind = "Linear" if isinstance(module, Linear) else type(module).__name__
+            self._wrap(module, "forward", f"{kind} forward")
+            self._wrap(module, "backward", f"{kind} backward")
+        self._wrap(backend.criterion, "forward", "loss")
+        self._wrap(backend.criterion, "backward", "loss")
+        self._wrap(backend.optimizer, "step", "optimizer")
+        self._wrap(backend, "train_step", "step")
+
+    def _wrap(self, owner, method: str, phase: str) -> None:
+        inner = getattr(owner, method)
+
+        def timed(*args, **kwargs):
+            t0 = time.perf_counter()
+            try:
+                return inner(*args, **kwargs)
+            finally:
+                self.seconds[phase] += time.perf_counter() - t0
+                self.steps += phase == "step"
+
+        setattr(owner, method, timed)  # an instance attribute: this backend only
+
+    def reset(self) -> None:
+        self.seconds.clear()
+        self.steps = 0
+
+    def ms_per_step(self) -> dict[str, float]:
+        """Phase -> milliseconds per step, with "rest" = step minus the phases inside it."""
+        step = self.seconds["step"]
+        phases = {k: v for k, v in self.seconds.items() if k != "step"}
+        phases["rest"] = step - sum(phases.values())
+        phases["step"] = step
+        return {k: 1e3 * v / max(self.steps, 1) for k, v in phases.items()}
+
+
 def _load(kind: str, processed: Path, split_dir: Path, overrides: list[str]):
     from mlpbench import config
     from mlpbench.compose import compose
@@ -176,7 +228,12 @@ def paired_floor(processed: Path, split_dir: Path, overrides: list[str], epochs:
         train_epoch(backend, handle, len(data.y_train), cfg.train, rng, epoch + 2, on_step)
         total = time.perf_counter() - t0
         pairs.append({"numpy_s": total - floor_s, "gemm_floor_s": floor_s})
-    return {"epochs": pairs, "block": block,
+    # Where the NumPy step's time goes: the same loop, one more epoch with its phases timed
+    # (kept out of the ratio above, which runs uninstrumented).
+    timer, floor_s = PhaseTimer(backend), 0.0
+    train_epoch(backend, handle, len(data.y_train), cfg.train, rng, epochs + 2, on_step)
+    phases = timer.ms_per_step() | {"gemm_floor": 1e3 * floor_s / timer.steps}
+    return {"epochs": pairs, "block": block, "phases_ms_per_step": phases,
             "ratio": spread([p["numpy_s"] / p["gemm_floor_s"] for p in pairs])}
 
 
@@ -190,6 +247,14 @@ def format_spread(s: dict[str, float]) -> str:
     """``1.234 (IQR 1.21-1.25, range 1.19-1.27, n=5)``."""
     return (f"{s['median']:.3f} (IQR {s['q1']:.3f}-{s['q3']:.3f}, range {s['min']:.3f}-{s['max']:.3f}, "
             f"n={s['n']})")
+
+
+def format_phases(ms: dict[str, float]) -> str:
+    """One line: the NumPy step's phases in ms per step, largest first, against the GEMM floor."""
+    parts = sorted((k for k in ms if k not in ("step", "gemm_floor")), key=lambda k: -ms[k])
+    return (f"numpy step {ms['step']:.2f} ms (GEMM floor {ms['gemm_floor']:.2f} ms): "
+            + ", ".join(f"{k} {ms[k]:.2f}" for k in parts)
+            + " (Linear: its GEMMs and bias; rest: batch gather, accuracy count, Python)")
 
 
 def _subprocess_json(args: list[str]):
@@ -233,6 +298,7 @@ def report(results: dict[str, dict], epochs: dict, paired: dict) -> dict:
           f"numpy/torch per round {format_spread(epochs['numpy_over_torch'])}")
     print(f"numpy epochs with the GEMM floor interleaved every {paired['block']} steps: "
           f"numpy/floor per epoch {format_spread(paired['ratio'])}")
+    print(format_phases(paired["phases_ms_per_step"]))
     checks = [
         ("val acc >= 98.0 % (both)", min(npy["val_acc"], trc["val_acc"]) >= 0.98),
         ("test acc >= 98.0 % (both)", min(npy["test_acc"], trc["test_acc"]) >= 0.98),
