@@ -126,7 +126,7 @@ class PhaseTimer:
         from mlpbench.backends.numpy_nn.layers import Linear
 
         self.seconds: collections.Counter[str] = collections.Counter()
-        self.steps = 0
+        self.calls: collections.Counter[str] = collections.Counter()
         for module in backend.model.modules:
             kind = "Linear" if isinstance(module, Linear) else type(module).__name__
             self._wrap(module, "forward", f"{kind} forward")
@@ -145,13 +145,17 @@ class PhaseTimer:
                 return inner(*args, **kwargs)
             finally:
                 self.seconds[phase] += time.perf_counter() - t0
-                self.steps += phase == "step"
+                self.calls[phase] += 1
 
         setattr(owner, method, timed)  # an instance attribute: this backend only
 
+    @property
+    def steps(self) -> int:
+        return self.calls["step"]
+
     def reset(self) -> None:
         self.seconds.clear()
-        self.steps = 0
+        self.calls.clear()
 
     def ms_per_step(self) -> dict[str, float]:
         """Phase -> milliseconds per step, with "rest" = step minus the phases inside it."""
