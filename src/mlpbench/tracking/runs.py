@@ -54,13 +54,18 @@ def resolve_tracking_uri(root: Path, configured: str | None = None, server: bool
     return uri
 
 
+def is_server(uri: str) -> bool:
+    """Whether ``uri`` is an MLflow tracking server (http or https) rather than a local store."""
+    return uri.startswith(("http://", "https://"))
+
+
 def _server_uri(uri: str | None) -> str:
     from mlpbench.config import ConfigError
 
     if not uri:
         raise ConfigError("tracking=server needs the server's address: set MLFLOW_TRACKING_URI=http://HOST:5000 "
                           "or tracking.uri=http://HOST:5000 (scripts/mlflow-team-server starts one)")
-    if not uri.startswith(("http://", "https://")):
+    if not is_server(uri):
         raise ConfigError(f"tracking=server needs an http(s) server address, got {uri!r} "
                           "(from MLFLOW_TRACKING_URI or tracking.uri); use tracking=default for a local store")
     return uri.rstrip("/")
@@ -216,7 +221,7 @@ class TrackedRun:
 
     def writing(self) -> contextlib.AbstractContextManager:
         """The block around a write to the store: ``signals_deferred`` unless the store is a server."""
-        return contextlib.nullcontext() if self.uri.startswith(("http://", "https://")) else signals_deferred()
+        return contextlib.nullcontext() if is_server(self.uri) else signals_deferred()
 
     def __enter__(self) -> "TrackedRun":
         mlflow.set_tracking_uri(self.uri)
