@@ -30,6 +30,7 @@ bench: $(STAMP)
 	python benchmarks/bench_training.py
 
 ui: $(STAMP)
+	python -m mlpbench.tracking.restore --uri "sqlite:///$(abspath mlflow.db)"
 	@echo "Open http://127.0.0.1:5000/ (experiments open on their training runs; see README, 'MLflow: where results land')"
 	mlflow ui --backend-store-uri sqlite:///$(abspath mlflow.db) --host 127.0.0.1 --port 5000 --app-name mlpbench
 

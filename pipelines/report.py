@@ -13,7 +13,8 @@ MLPBENCH_DEBUG=1 shows the traceback.
 
 The run files (which MLflow run each training stage made) give the run ids; every number comes from
 the MLflow store (MLFLOW_TRACKING_URI, else tracking.uri in params.yaml, else mlflow.db at the
-project root), none from the metrics files.
+project root), none from the metrics files. A run the store lacks (a fresh clone, a `dvc pull`, a
+teammate's commit) is first imported from the run export its run file names (runs/<stage>/).
 """
 import argparse
 import os
@@ -83,7 +84,8 @@ def build(args: argparse.Namespace):
         raise ReportError("--filter and --mixed-presets apply to --sweep/--experiment only")
     run_files = args.run_files or default_run_files(params)
     return build_comparison(uri, read_run_ids(run_files), args.out, ui_url, not args.no_log,
-                            torch_options_file=args.torch_options or (None if args.run_files else TORCH_OPTIONS_FILE))
+                            torch_options_file=args.torch_options or (None if args.run_files else TORCH_OPTIONS_FILE),
+                            run_files=run_files)
 
 
 def main(argv=None) -> None:
@@ -97,6 +99,8 @@ def main(argv=None) -> None:
         first = (str(err).strip().splitlines() or [""])[0]
         sys.exit(f"report failed: {kind}{first} (pass --debug or set {DEBUG_ENV}=1 for the traceback)")
     logged = f"; MLflow run {files.report_run_id}" if files.report_run_id else ""
+    if files.restored_runs:
+        print(f"restored {files.restored_runs} run(s) from their run exports into the MLflow store")
     print(f"wrote {files.markdown} and {files.html} ({len(files.figures)} figures){logged}")
 
 

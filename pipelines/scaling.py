@@ -22,6 +22,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--params", type=Path, default=ROOT / "params.yaml", help="the composed config")
     parser.add_argument("--grid", help="a name under scaling.grids (default: scaling.grid)")
+    parser.add_argument("--export-dir", type=Path, help="write the run's portable export here (the DVC stage does)")
     args = parser.parse_args(argv)
     values = load_params(args.params)
     if args.grid:
@@ -31,7 +32,7 @@ def main(argv=None) -> None:
         print(f"round {index + 1}/{rounds}: {backend} times every point", file=sys.stderr, flush=True)
 
     try:
-        result = run_study(values, ROOT, progress)
+        result = run_study(values, ROOT, progress, args.export_dir)
     except ConfigError as err:
         sys.exit(f"scaling failed: {err}")
     print(f"wrote {result.csv}, {result.markdown} and {len(result.figures)} figures; MLflow run {result.run_id}")

@@ -26,6 +26,7 @@ def main(argv=None) -> None:
     parser.add_argument("--setting", help="a name under torch_options.settings (default: torch_options.setting)")
     parser.add_argument("--run-file", type=Path, default=ROOT / "metrics" / "torch_options_run.json")
     parser.add_argument("--metrics-file", type=Path, default=ROOT / "metrics" / "torch_options.json")
+    parser.add_argument("--export-dir", type=Path, help="write the runs' portable export here (the DVC stage does)")
     args = parser.parse_args(argv)
     start = time.perf_counter()
 
@@ -36,10 +37,11 @@ def main(argv=None) -> None:
         result = run_study(load_params(args.params), ROOT, args.setting, progress)
     except (ConfigError, DataFileError, FileNotFoundError) as err:
         sys.exit(f"torch_options failed: {err}")
-    write_files(result, args.run_file, args.metrics_file)
+    write_files(result, args.run_file, args.metrics_file, args.export_dir)
     skipped = "".join(f"; skipped {name}: {why}" for name, why in result.skipped.items())
+    exported = f", {args.export_dir}" if args.export_dir else ""
     print(f"{len(result.runs)} variants ({result.setting}) in {time.perf_counter() - start:.1f} s; wrote "
-          f"{args.run_file} and {args.metrics_file}{skipped}")
+          f"{args.run_file}{exported} and {args.metrics_file}{skipped}")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from mlflow.tracking import MlflowClient
 
 from mlpbench.model_io import load_model
 from mlpbench.run import train_and_track
+from mlpbench.tracking import portable
 
 from support import PROJECT_ROOT, free_port, stop, tiny_config
 
@@ -42,7 +43,7 @@ def _env() -> dict[str, str]:
 def test_run_records_params_metrics_tags_artifacts_and_outputs(tiny_root, backend):
     values = tiny_config(tiny_root, [f"backend={backend}"])
     values["outputs"] = {"model_dir": "models/x", "metrics_file": "metrics/x.json", "history_file": "metrics/x.csv",
-                         "run_file": "metrics/x_run.json"}
+                         "run_file": "metrics/x_run.json", "export_dir": "runs/x"}
     summary = train_and_track(values, tiny_root, tiny_root / "out", progress=False)
 
     run = MlflowClient(values["tracking"]["uri"]).get_run(summary["run_id"])
@@ -70,7 +71,17 @@ def test_run_records_params_metrics_tags_artifacts_and_outputs(tiny_root, backen
     # numbers only, under the backend's name (short, distinct `dvc exp show` columns)
     identity = json.loads((tiny_root / "metrics/x_run.json").read_text())
     assert identity == {"run_id": summary["run_id"], "experiment_id": run.info.experiment_id,
-                        "run_name": run.info.run_name, "backend": backend, "preset": "default"}
+                        "run_name": run.info.run_name, "backend": backend, "preset": "default",
+                        "export": "../runs/x"}
+    # the run's export, restored into a store that never saw the run, is the run as it ended
+    other = f"sqlite:///{tiny_root / 'other.db'}"
+    mapping, imported = portable.restore(other, [tiny_root / "runs/x"])
+    local = mapping[summary["run_id"]]
+    assert imported == 1 and local != summary["run_id"]
+    copy = MlflowClient(other).get_run(local)
+    assert (copy.info.status, copy.info.run_name, copy.data.params) == ("FINISHED", run.info.run_name, run.data.params)
+    assert copy.data.metrics == run.data.metrics and copy.data.tags[portable.SOURCE_TAG] == summary["run_id"]
+    assert {a.path for a in MlflowClient(other).list_artifacts(local)} >= artifacts
     (group, metrics), = json.loads((tiny_root / "metrics/x.json").read_text()).items()
     assert group == backend
     # what `dvc exp show` opens on: validation and test accuracy, then the median epoch time

@@ -273,6 +273,7 @@ class OutputsConfig:
     metrics_file: Optional[str] = MISSING
     history_file: Optional[str] = MISSING
     run_file: Optional[str] = MISSING  # which MLflow run wrote the outputs (the report reads it)
+    export_dir: Optional[str] = MISSING  # the run's portable export (tracking.portable); null: none
 
 
 @dataclass

@@ -1,8 +1,9 @@
 """The comparison report: published tutorial numbers, the tutorial setup rerun, our default."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import pandas as pd
 
@@ -10,8 +11,8 @@ from mlpbench import figures
 from mlpbench.backends import BACKENDS, label
 from mlpbench.report import explain, speed, tables, torch_options
 from mlpbench.report import format as fmt
-from mlpbench.report.render import Figure, ReportFiles, Section, figure_dir, log, write
-from mlpbench.report.runs import backend_rank, column, history, load_runs
+from mlpbench.report.render import Figure, ReportFiles, Section, building, figure_dir, log, publish, write
+from mlpbench.report.runs import backend_rank, column, display_uri, history, load_runs, restore_runs
 from mlpbench.report.tables import GROUP_LABELS, PUBLISHED
 
 STEM = "comparison"
@@ -61,11 +62,12 @@ def make_figures(rows: pd.DataFrame, uri: str, folder: Path) -> list[Figure]:
 
 
 def sections(runs: pd.DataFrame, uri: str, ui_url: str | None, folder: Path,
-             torch_options_file: Path | None = None) -> tuple[list[str], list[Section]]:
+             torch_options_file: Path | None = None, local: Mapping[str, str] | None = None
+             ) -> tuple[list[str], list[Section]]:
     """The intro paragraph and the sections, top to bottom (the torch options study's when its run file exists)."""
     rows = tables.rows(runs)
     config = tables.configuration(rows)
-    intro = (f"{len(runs)} MLflow runs from the tracking store {fmt.code(uri)} set against the reference "
+    intro = (f"{len(runs)} MLflow runs from the tracking store {fmt.code(display_uri(uri))} set against the reference "
              "tutorial's published numbers. Every measured number and curve is read from MLflow; the row "
              f"'{PUBLISHED}' is copied from the tutorial's text, which publishes no test-set results or losses (—).")
     return [intro], [
@@ -76,7 +78,7 @@ def sections(runs: pd.DataFrame, uri: str, ui_url: str | None, folder: Path,
                 notes=("Training time covers the whole fit, per-epoch evaluation included; 'of which steps' counts "
                        "the training steps only. Peak memory is the training process's maximum resident set size.",)),
         *speed.section(rows),
-        *(torch_options.section(uri, torch_options_file, ui_url) if torch_options_file else ()),
+        *(torch_options.section(uri, torch_options_file, ui_url, local) if torch_options_file else ()),
         Section("Where the numbers differ", bullets=tuple(explain.explanation(rows, config))),
         Section("Figures", figures=tuple(make_figures(rows, uri, folder))),
         Section("Configurations", table=config),
@@ -86,18 +88,24 @@ def sections(runs: pd.DataFrame, uri: str, ui_url: str | None, folder: Path,
 
 
 def build_comparison(uri: str, run_ids: Sequence[str], out_dir: Path, ui_url: str | None = None,
-                     log_to_mlflow: bool = True, torch_options_file: Path | None = None) -> ReportFiles:
+                     log_to_mlflow: bool = True, torch_options_file: Path | None = None,
+                     run_files: Sequence[Path] = ()) -> ReportFiles:
     """Build ``out_dir/comparison.{md,html}`` (figures in ``out_dir/comparison_figures``) from the runs.
 
     torch_options_file: the torch options study's run file; its section is added when the file exists.
+    run_files: the run files that name ``run_ids`` (and ``torch_options_file``'s runs): a run the store
+    lacks is first restored from the export a run file names, and an error names the stages to rebuild.
     Raises ``ReportError`` naming the run ids and the store when some run does not exist. When
     ``log_to_mlflow``, the files are also logged as artifacts of a new run tagged ``report=true``
     in the reports experiment of the first run's experiment, and each run is tagged ``report_run_id``.
     """
-    run_ids = list(run_ids)
-    runs = load_runs(uri, run_ids)
-    intro, body = sections(runs, uri, ui_url, figure_dir(out_dir, STEM), torch_options_file)
-    files = write(title(runs), intro, body, out_dir, STEM)
+    local, restored = restore_runs(uri, [*run_files, *([torch_options_file] if torch_options_file else [])])
+    run_ids = [local.get(run_id, run_id) for run_id in run_ids]
+    runs = load_runs(uri, run_ids, sources=run_files)
+    with building(out_dir, STEM) as built:
+        intro, body = sections(runs, uri, ui_url, figure_dir(built, STEM), torch_options_file, local)
+        files = publish(write(title(runs), intro, body, built, STEM), built, out_dir)
+    files = dataclasses.replace(files, restored_runs=restored)
     if not log_to_mlflow:
         return files
     experiment_id = runs.loc[runs["run_id"] == run_ids[0], "experiment_id"].iloc[0]

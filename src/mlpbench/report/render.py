@@ -6,11 +6,15 @@ A report is a title, intro paragraphs and ``Section``s; its text follows ``forma
 from __future__ import annotations
 
 import base64
+import dataclasses
+import contextlib
 import os
 import re
+import secrets
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Iterator, Mapping, Sequence
 
 import jinja2
 import pandas as pd
@@ -101,6 +105,7 @@ class ReportFiles:
     html: Path
     figures: tuple[Path, ...]
     report_run_id: str | None = None
+    restored_runs: int = 0  # runs imported from run exports before the build (report.runs.restore_runs)
 
 
 def align(table: pd.DataFrame) -> str:
@@ -135,6 +140,36 @@ def figure_dir(out_dir: Path, stem: str) -> Path:
     return folder
 
 
+@contextlib.contextmanager
+def building(out_dir: Path, stem: str) -> Iterator[Path]:
+    """A fresh hidden folder in ``out_dir`` to build a report in; removed when the block ends.
+
+    Build there, then ``publish``: the report that was in ``out_dir`` stays whole until a new one
+    is complete (a failed build, say for a missing run, leaves the last good report in place).
+    """
+    folder = Path(out_dir) / f".{stem}.building-{secrets.token_hex(4)}"
+    folder.mkdir(parents=True)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def publish(files: ReportFiles, built: Path, out_dir: Path) -> ReportFiles:
+    """Move everything built in ``built`` (``building``) into ``out_dir``: folders, then the Markdown, the HTML last."""
+    out_dir = Path(out_dir)
+    for path in sorted(built.iterdir(), key=lambda p: (not p.is_dir(), p == files.html)):
+        final = out_dir / path.name
+        old = final.with_name(f".{final.name}.old-{secrets.token_hex(4)}")
+        if path.is_dir() and final.exists():
+            os.replace(final, old)
+        os.replace(path, final)
+        shutil.rmtree(old, ignore_errors=True)
+    return dataclasses.replace(files, markdown=out_dir / files.markdown.relative_to(built),
+                               html=out_dir / files.html.relative_to(built),
+                               figures=tuple(out_dir / f.relative_to(built) for f in files.figures))
+
+
 def write(title: str, intro: Sequence[str], sections: Sequence[Section], out_dir: Path, stem: str) -> ReportFiles:
     """Write ``out_dir/<stem>.md`` and ``out_dir/<stem>.html`` from the same sections."""
     out_dir = Path(out_dir)
@@ -155,4 +190,4 @@ def log(files: ReportFiles, uri: str, experiment_id: str, run_name: str, tags: M
     pairs = [(files.markdown, None), (files.html, None), *((f, f.parent.name) for f in files.figures)]
     short = {k: v if len(v) <= MAX_TAG else v[: MAX_TAG - 3] + "..." for k, v in tags.items()}
     run_id = tracking.log_report(uri, experiment_id, pairs, short, summarised, run_name=run_name)
-    return ReportFiles(files.markdown, files.html, files.figures, run_id)
+    return dataclasses.replace(files, report_run_id=run_id)

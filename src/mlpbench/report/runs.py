@@ -1,12 +1,14 @@
 """Runs read back from MLflow as DataFrames: every number and curve of a report comes from here.
 
 The run files the training stages write (``outputs.run_file``, e.g. ``metrics/numpy_run.json``) are
-read only for their ``run_id``; the metrics files' numbers are never used, so a report always shows
-what the tracking store recorded.
+read for their ``run_id`` and the folder of the run's portable export (``export``), from which
+``restore_runs`` imports a run the store lacks; the metrics files' numbers are never used, so a
+report always shows what the tracking store recorded.
 """
 from __future__ import annotations
 
 import json
+import urllib.parse
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -14,7 +16,7 @@ import pandas as pd
 
 from mlpbench import tracking
 from mlpbench.backends import BACKENDS
-from mlpbench.tracking import queries
+from mlpbench.tracking import portable, queries
 
 CURVES = ("train/loss", "val/loss", "train/acc", "val/acc")
 
@@ -41,6 +43,50 @@ def read_run_ids(run_files: Sequence[Path]) -> list[str]:
     return ids
 
 
+def export_folder(run_file: Path) -> Path | None:
+    """The folder of the run export a run file names (``export``, relative to the file's folder), or None."""
+    try:
+        export = json.loads(Path(run_file).read_text()).get("export")
+    except (OSError, json.JSONDecodeError, AttributeError):
+        return None  # read_run_ids and read_study say what is wrong with the file
+    return (Path(run_file).parent / export) if isinstance(export, str) and export else None
+
+
+def restore_runs(uri: str, run_files: Sequence[Path]) -> tuple[dict[str, str], int]:
+    """Import into ``uri`` the runs of the run files' exports that it lacks (``tracking.portable``).
+
+    Returns (original run id -> its id in the store; how many runs were imported).
+    """
+    folders = [f for f in map(export_folder, run_files) if f is not None]
+    try:
+        return portable.restore(uri, folders)
+    except portable.ExportError as err:
+        raise ReportError(f"{err}; {rebuild_hint(run_files)}") from err
+
+
+def rebuild_hint(run_files: Sequence[Path]) -> str:
+    """What rebuilds the runs of ``run_files``: ``dvc repro -s -f <stage> ...`` for the DVC stages that write them."""
+    stages = stages_writing(run_files)
+    if not stages:
+        return ("rerun the training that wrote those run files, or point MLFLOW_TRACKING_URI / tracking.uri at "
+                "the store that holds the runs")
+    return ("rebuild the stage(s) that made those runs, without touching the data stages: "
+            + "; ".join(f"dvc repro -s -f {stage}" for stage in stages))
+
+
+def stages_writing(paths: Sequence[Path]) -> list[str]:
+    """The DVC stages (``train@numpy``, ``torch_options``) whose outputs include ``paths``; [] outside a DVC repo."""
+    wanted = {Path(p).resolve() for p in paths}
+    try:
+        from dvc.repo import Repo
+
+        with Repo(str(Path(next(iter(wanted))).parent)) as repo:
+            return [stage.addressing for stage in repo.index.stages
+                    if any(Path(out.fs_path).resolve() in wanted for out in stage.outs)]
+    except Exception:  # not in a DVC repository, or dvc.yaml unreadable: no stage to name
+        return []
+
+
 def column(frame: pd.DataFrame, key: str) -> pd.Series:
     """``frame[key]``, or all-missing when no run has that key."""
     return frame[key] if key in frame else pd.Series(float("nan"), index=frame.index, dtype=object)
@@ -60,18 +106,31 @@ def tidy(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(backend=backend, preset=preset, name=frame["name"].fillna(frame["run_id"]))
 
 
-def load_runs(uri: str, run_ids: Sequence[str]) -> pd.DataFrame:
-    """The runs (``tidy``); one ``ReportError`` naming every id that is not in the store."""
+def load_runs(uri: str, run_ids: Sequence[str], sources: Sequence[Path] = ()) -> pd.DataFrame:
+    """The runs (``tidy``); one ``ReportError`` naming every id that is not in the store.
+
+    sources: the run files that name ``run_ids``, for the error's hint (which stages rebuild them).
+    """
     if not run_ids:
         raise ReportError("no run ids to report on; name the metrics files of the training runs")
     frame = queries.search_runs(uri, run_ids=list(run_ids))
     missing = [r for r in dict.fromkeys(run_ids) if r not in set(frame["run_id"])]
     if missing:
         raise ReportError(
-            f"run(s) {', '.join(missing)} not found in the MLflow tracking store {uri}; the metrics "
-            "files point at runs of another store (set MLFLOW_TRACKING_URI or tracking.uri) or the "
-            "runs were deleted (rerun the training stages: dvc repro -f train tutorial)")
+            f"run(s) {', '.join(missing)} not found in the MLflow tracking store {uri} nor in a run "
+            f"export beside their run files; {rebuild_hint(sources)}")
     return tidy(frame)
+
+
+def display_uri(uri: str) -> str:
+    """The store as a report shows it: a SQLite file by its name alone (no machine's path), a server without
+    credentials."""
+    prefix = "sqlite:///"
+    if uri.startswith(prefix):
+        return f"{prefix}{Path(uri[len(prefix):]).name}"
+    parts = urllib.parse.urlsplit(uri)
+    return parts._replace(netloc=parts.hostname + (f":{parts.port}" if parts.port else "")).geturl() \
+        if parts.hostname else uri
 
 
 def history(uri: str, run_id: str) -> dict[str, list[float]]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Mapping
 
 import pandas as pd
 
@@ -113,12 +114,16 @@ def _label(name: str) -> str:
     return f"{VARIANTS[name].label} on {VARIANTS[name].device}" if name in VARIANTS else name
 
 
-def section(uri: str, run_file: Path, ui_url: str | None = None) -> list[Section]:
-    """The section from the study's run file; nothing when the file does not exist."""
+def section(uri: str, run_file: Path, ui_url: str | None = None, local: Mapping[str, str] | None = None) -> list[Section]:
+    """The section from the study's run file; nothing when the file does not exist.
+
+    local: run id -> its id in the store, for runs restored from an export (``report.runs.restore_runs``).
+    """
     if not Path(run_file).is_file():
         return []
     study = read_study(run_file)
-    rows = variant_rows(load_runs(uri, list(study["runs"].values())), study["runs"])
+    ids = {variant: (local or {}).get(run_id, run_id) for variant, run_id in study["runs"].items()}
+    rows = variant_rows(load_runs(uri, list(ids.values()), sources=[run_file]), ids)
     by_variant = rows.set_index("variant")
     bullets = [warning] if (warning := busy(rows)) else []
     bullets += [sentence(r, by_variant.loc[r["tags.baseline"]]) for _, r in rows.iterrows()

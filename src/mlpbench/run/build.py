@@ -24,6 +24,7 @@ class Outputs:
     metrics_file: Path
     history_file: Path
     run_file: Path
+    export_dir: Path | None  # None: the run writes no export
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,8 @@ def output_paths(cfg: Config, root: Path, out_dir: Path) -> Outputs:
     return Outputs(resolve(root, o.model_dir or Path(out_dir) / "model"),
                    resolve(root, o.metrics_file or Path(out_dir) / "metrics.json"),
                    resolve(root, o.history_file or Path(out_dir) / "history.csv"),
-                   resolve(root, o.run_file or Path(out_dir) / "run.json"))
+                   resolve(root, o.run_file or Path(out_dir) / "run.json"),
+                   resolve(root, o.export_dir) if o.export_dir else None)
 
 
 def _check_writable(key: str, path: Path, is_dir: bool) -> None:
@@ -115,6 +117,8 @@ def preflight(cfg: Config, root: Path, outputs: Outputs) -> None:
     _check_writable("outputs.metrics_file", outputs.metrics_file, is_dir=False)
     _check_writable("outputs.history_file", outputs.history_file, is_dir=False)
     _check_writable("outputs.run_file", outputs.run_file, is_dir=False)
+    if outputs.export_dir is not None:
+        _check_writable("outputs.export_dir", outputs.export_dir, is_dir=True)
     check_split(resolve(root, cfg.data.paths.split), cfg.data.split)
 
 

@@ -11,6 +11,7 @@ import csv
 import dataclasses
 import io
 import math
+import os
 import resource
 import statistics
 from pathlib import Path
@@ -27,7 +28,7 @@ from mlpbench.progress import EpochProgress
 from mlpbench.run.build import Prepared, prepare_run, run_name
 from mlpbench.run.outputs import Staged
 from mlpbench.signals import sigterm_raises
-from mlpbench.tracking import datasets, models
+from mlpbench.tracking import datasets, models, portable
 from mlpbench.training import TrainResult, fit
 from mlpbench.training.speed import StepSpeed, measure_step
 
@@ -154,7 +155,7 @@ def record(run: tracking.TrackedRun, backend: Backend, prep: Prepared, result: T
     metrics = summary_metrics(result)
     short = {SHORT_NAMES[key]: value for key, value in metrics.items()}
     history = history_csv(result)
-    staged = Staged(out.model_dir, out.history_file, out.run_file, out.metrics_file)
+    staged = Staged(out.model_dir, out.history_file, out.run_file, out.metrics_file, out.export_dir)
     try:
         backend.save(staged.model_dir)
         with run.writing():
@@ -165,10 +166,15 @@ def record(run: tracking.TrackedRun, backend: Backend, prep: Prepared, result: T
         staged.write_history(history)
         identity = {"run_id": run.run_id, "experiment_id": run.experiment_id, "run_name": run.run_name,
                     "backend": cfg.backend, "preset": cfg.preset}
+        if out.export_dir is not None:
+            identity["export"] = os.path.relpath(out.export_dir, out.run_file.parent)
         staged.write_run(identity)
         staged.write_metrics(metrics_file_content(cfg, short))
         if cfg.tracking.registry_alias:  # last: the alias moves only to a model whose run has everything
             register(run, model_id, cfg)
+        if staged.export_dir is not None:  # after every write: the run ends FINISHED once this succeeds
+            with run.writing():
+                portable.write_export(run.uri, [run.run_id], staged.export_dir, running_as="FINISHED")
         staged.commit()
     except BaseException:
         staged.discard()  # no outputs of a run that did not finish

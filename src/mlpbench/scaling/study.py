@@ -18,7 +18,7 @@ from mlpbench.params import resolve
 from mlpbench.scaling.grid import points
 from mlpbench.scaling.measure import RoundCallback, measure
 from mlpbench.scaling.results import figures, win_table
-from mlpbench.tracking import TrackedRun, resolve_tracking_uri
+from mlpbench.tracking import TrackedRun, portable, resolve_tracking_uri
 from mlpbench.tracking.studies import prepare_study
 
 DESCRIPTION = """\
@@ -93,13 +93,18 @@ def record(cfg: config.Config, root: Path, frame: pd.DataFrame, info: Mapping[st
     return run.run_id
 
 
-def run_study(values: Mapping[str, Any], root: Path, on_round: RoundCallback | None = None) -> StudyResult:
+def run_study(values: Mapping[str, Any], root: Path, on_round: RoundCallback | None = None,
+              export_dir: Path | None = None) -> StudyResult:
     """Time the grid ``scaling.grid`` of the composed config ``values``; write and record the results.
 
-    Raises ``ConfigError`` (one line, naming the key) on a bad config before any timing.
+    export_dir: where to write the run's portable export (its artifacts are the files written here,
+    so they are left out). Raises ``ConfigError`` (one line, naming the key) on a bad config before any timing.
     """
     cfg = config.load(values)
     grid = cfg.scaling.grids[cfg.scaling.grid]
     frame, info = measure(cfg, points(grid, cfg.model.hidden_sizes, cfg.train.batch_size), grid, on_round)
     csv, md, *pngs = files = write_results(frame, cfg.scaling.grid, resolve(root, cfg.scaling.out_dir))
-    return StudyResult(frame, csv, md, tuple(pngs), record(cfg, root, frame, info, files))
+    run_id = record(cfg, root, frame, info, files)
+    if export_dir is not None:
+        portable.export_runs(resolve_tracking_uri(root, cfg.tracking.uri), [run_id], export_dir, artifacts=False)
+    return StudyResult(frame, csv, md, tuple(pngs), run_id)

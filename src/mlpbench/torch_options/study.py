@@ -28,7 +28,7 @@ from mlpbench.params import resolve
 from mlpbench.run.build import run_name, with_threads
 from mlpbench.run.record import run_params, summary_metrics
 from mlpbench.torch_options.variants import FIRST_EXTRA, LOAD, STEADY, STEP, STEP_MAX, STEP_MIN, VARIANTS, chosen
-from mlpbench.tracking import TrackedRun, resolve_tracking_uri
+from mlpbench.tracking import TrackedRun, portable, resolve_tracking_uri
 from mlpbench.tracking.studies import prepare_study
 from mlpbench.training import EpochMetrics, TrainResult, fit
 from mlpbench.training.speed import interleaved
@@ -50,6 +50,7 @@ class StudyResult:
     skipped: dict[str, str]  # variant name -> why it did not run
     metrics: dict[str, dict[str, float]]  # variant name -> summary metrics (MLflow keys)
     experiment_id: str
+    uri: str  # the tracking store the runs are in
 
 
 def variant_config(cfg: Config, name: str, epochs: int) -> Config:
@@ -165,13 +166,18 @@ def run_study(values: Mapping[str, Any], root: Path, setting: str | None = None,
     runs, metrics = {}, {}
     for name, t in trained.items():
         runs[name], metrics[name] = _record(name, t, steps[name], uri, experiment_id, tags)
-    return StudyResult(setting, runs, skipped, metrics, experiment_id)
+    return StudyResult(setting, runs, skipped, metrics, experiment_id, uri)
 
 
-def write_files(result: StudyResult, run_file: Path, metrics_file: Path) -> None:
-    """The run file (which MLflow runs the report reads) and the metrics file DVC shows."""
-    write_json(run_file, {"study": "torch_options", "setting": result.setting, "experiment_id": result.experiment_id,
-                          "runs": result.runs, "skipped": result.skipped}, sort_keys=False)
+def write_files(result: StudyResult, run_file: Path, metrics_file: Path, export_dir: Path | None = None) -> None:
+    """The runs' export (when ``export_dir`` is given), the run file (which MLflow runs the report reads,
+    and where their export is) and the metrics file DVC shows."""
+    study = {"study": "torch_options", "setting": result.setting, "experiment_id": result.experiment_id,
+             "runs": result.runs, "skipped": result.skipped}
+    if export_dir is not None:
+        portable.export_runs(result.uri, list(result.runs.values()), export_dir)
+        study["export"] = os.path.relpath(export_dir, Path(run_file).parent)
+    write_json(run_file, study, sort_keys=False)
     numbers = {name: {"val_acc": m["final/val_acc"], "test_acc": m["test/acc"], "epoch_s": m[STEADY]}
                for name, m in result.metrics.items()}
     write_json(metrics_file, {"torch_options": numbers}, sort_keys=False)

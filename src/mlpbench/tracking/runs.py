@@ -82,9 +82,15 @@ def _store_lock(uri: str) -> Iterator[None]:
     if not uri.startswith(prefix):
         yield
         return
-    lock = Path(uri[len(prefix):] + ".lock")
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock, "a") as fh:
+    with file_lock(Path(uri[len(prefix):] + ".lock")):
+        yield
+
+
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """An exclusive ``flock`` on ``path`` (created with its folder if missing) for the block."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
