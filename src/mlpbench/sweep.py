@@ -121,7 +121,7 @@ def validate_jobs(config: DictConfig, root: Path) -> int:
         with open_dict(job):
             del job["hydra"]
         try:
-            cfg = mlpbench_config.load(OmegaConf.to_container(job, resolve=True))
+            cfg = mlpbench_config.load(OmegaConf.to_container(job, resolve=True, enum_to_str=True))
             preflight(cfg, root, output_paths(cfg, root, Path(config.hydra.sweep.dir) / str(num)))
         except ConfigError as err:
             label = " ".join(o for o in overrides if _key(o) in swept) or " ".join(overrides) or "no overrides"
