@@ -69,3 +69,28 @@ def test_a_sweep_checks_every_job_before_the_first_starts(tiny_root):
     assert not (tiny_root / "mlflow.db").exists()
     assert not list((tiny_root / "multirun").rglob("metrics.json"))
     assert json.loads((data / "split" / "split.json").read_text())  # the data is untouched
+
+
+def test_a_model_folder_a_run_did_not_write_is_refused_before_any_run(tiny_root):
+    folder = tiny_root / "mine"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "notes.txt").write_text("keep me")
+    values = tiny_config(tiny_root)
+    values["outputs"]["model_dir"] = str(folder)
+    with pytest.raises(ConfigError, match=r"outputs.model_dir=.*mine' holds files no run wrote \(notes.txt, sub\): "
+                                          r"a run replaces only .* choose a new or empty folder"):
+        train_and_track(values, tiny_root, tiny_root / "out", progress=False)
+    _assert_nothing_left(tiny_root)
+    assert (folder / "notes.txt").read_text() == "keep me" and (folder / "sub").is_dir()
+
+
+@pytest.mark.slow
+def test_a_run_replaces_the_model_folder_an_earlier_run_wrote(tiny_root):
+    values = tiny_config(tiny_root, ["train.epochs=1"])
+    values["outputs"]["model_dir"] = str(tiny_root / "model")
+    first = train_and_track(values, tiny_root, tiny_root / "out1", progress=False)
+    second = train_and_track(values, tiny_root, tiny_root / "out2", progress=False)
+    manifest = json.loads((tiny_root / "model" / "mlpbench-run.json").read_text())
+    assert manifest["run_id"] == second["run_id"] != first["run_id"]
+    written = sorted(p.name for p in (tiny_root / "model").iterdir())
+    assert sorted([*manifest["files"], "mlpbench-run.json"]) == written

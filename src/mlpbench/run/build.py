@@ -14,6 +14,7 @@ from mlpbench import config, slurm
 from mlpbench.config import Config, ConfigError
 from mlpbench.data import Dataset, check_split, load_dataset
 from mlpbench.params import resolve
+from mlpbench.run.outputs import MANIFEST, foreign_entries
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,11 @@ def preflight(cfg: Config, root: Path, outputs: Outputs) -> None:
 
         check_options(cfg)
     _check_writable("outputs.model_dir", outputs.model_dir, is_dir=True)
+    if foreign := foreign_entries(outputs.model_dir):
+        named = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+        raise ConfigError(f"outputs.model_dir={str(outputs.model_dir)!r} holds files no run wrote ({named}): "
+                          f"a run replaces only a model folder whose {MANIFEST} lists all it holds; choose a new or "
+                          "empty folder, or move those files away yourself")
     _check_writable("outputs.metrics_file", outputs.metrics_file, is_dir=False)
     _check_writable("outputs.history_file", outputs.history_file, is_dir=False)
     _check_writable("outputs.run_file", outputs.run_file, is_dir=False)

@@ -1,4 +1,4 @@
-"""A run's output files appear together or not at all.
+"""A run's output files appear together or not at all, and replace only what a run wrote.
 
 The model folder, the history CSV, the run file (which MLflow run this is) and the metrics JSON are
 written first under hidden staging names beside their final paths (same file systems), and moved
@@ -6,16 +6,25 @@ into place only once all exist, with SIGTERM and SIGINT held back during the mov
 file, which DVC reads, moves last. A kill before the moves leaves only staging files, which the next run's ``Staged``
 of the same paths removes; only a SIGKILL within the moves themselves (microseconds) could split
 the set.
+
+The model folder holds a manifest (``MANIFEST``) naming the run and every file it wrote. A run
+replaces an existing model folder only when that manifest lists everything in it (or it is empty):
+``foreign_entries`` names what else is there, and ``build.preflight`` refuses such a folder before
+any work.
 """
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
 from pathlib import Path
+from typing import Mapping
 
 from mlpbench.io import write_json, write_text
 from mlpbench.signals import signals_deferred
+
+MANIFEST = "mlpbench-run.json"  # in a model folder: the run that wrote it and its files
 
 
 def _staged(path: Path, token: str) -> Path:
@@ -27,6 +36,24 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
     else:
         path.unlink(missing_ok=True)
+
+
+def _entries(folder: Path, files_only: bool = False) -> list[str]:
+    """Every path under ``folder`` (files and folders, or files only), relative, sorted."""
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if not (files_only and p.is_dir()))
+
+
+def foreign_entries(folder: Path) -> list[str]:
+    """What ``folder`` holds that its manifest does not list (relative paths); [] when a run wrote
+    all of it, or it is empty or not a folder."""
+    if not folder.is_dir() or folder.is_symlink():
+        return []
+    try:
+        files = json.loads((folder / MANIFEST).read_text())["files"]
+        listed = {MANIFEST, *files, *(parent.as_posix() for f in files for parent in Path(f).parents)}
+    except (OSError, ValueError, KeyError, TypeError):
+        listed = set()
+    return [entry for entry in _entries(folder) if entry not in listed]
 
 
 class Staged:
@@ -45,6 +72,11 @@ class Staged:
         self.staged = tuple(_staged(p, self.token) for p in self.finals)
         self.model_dir, self.history_file, self.run_file, self.metrics_file = self.staged
 
+    def write_manifest(self, identity: Mapping[str, str]) -> None:
+        """Mark the staged model folder as this run's: ``identity`` and every file in it now."""
+        files = _entries(self.model_dir, files_only=True)
+        write_json(self.model_dir / MANIFEST, {**identity, "files": files}, sort_keys=False)
+
     def write_history(self, text: str) -> None:
         write_text(self.history_file, text)
 
@@ -55,7 +87,12 @@ class Staged:
         write_json(self.metrics_file, numbers, sort_keys=False)  # `dvc exp show` keeps this order
 
     def commit(self) -> None:
-        """Move every staged output into place; metrics last."""
+        """Move every staged output into place; metrics last. A model folder holding files no run
+        wrote (put there since the run's checks) is left alone: ``FileExistsError``, nothing moved."""
+        final_model = self.finals[0]
+        if foreign := foreign_entries(final_model):
+            raise FileExistsError(f"{final_model} now holds files no run wrote ({', '.join(foreign[:3])}); "
+                                  "this run's outputs were not written")
         with signals_deferred():
             for staged, final in zip(self.staged, self.finals):
                 if staged.is_dir() and final.is_dir():

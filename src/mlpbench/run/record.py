@@ -167,6 +167,7 @@ def record(run: tracking.TrackedRun, backend: Backend, prep: Prepared, result: T
                     "backend": cfg.backend, "preset": cfg.preset}
         staged.write_run(identity)
         staged.write_metrics(metrics_file_content(cfg, short))
+        staged.write_manifest(identity)
         if cfg.tracking.registry_alias:  # last: the alias moves only to a model whose run has everything
             register(run, model_id, cfg)
         staged.commit()
