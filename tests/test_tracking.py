@@ -1,6 +1,7 @@
 """MLflow tracking: store location and honest run statuses."""
 import contextlib
 import os
+import re
 import signal
 from pathlib import Path
 
@@ -8,6 +9,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from mlpbench import tracking
+from mlpbench.config import ConfigError
 from mlpbench.signals import Terminated
 
 
@@ -31,6 +33,19 @@ def test_env_beats_config_and_server_urls_pass_through(tmp_path, monkeypatch):
 
 def test_flatten():
     assert tracking.flatten({"a": {"b": 1, "c": {"d": [1, 2]}}, "e": "x"}) == {"a.b": 1, "a.c.d": [1, 2], "e": "x"}
+
+
+def test_an_experiment_name_never_puts_artifacts_outside_the_store(tmp_path):
+    """``tracking.experiment=../../../../escape-exp`` once made the experiment's artifact folder four levels
+    above mlartifacts/ (the name was joined unnormalised): the run's artifacts landed outside the project.
+    Such a name is refused before the store is opened."""
+    store = tmp_path / "a" / "b" / "c" / "d"
+    store.mkdir(parents=True)
+    for name in ("../../../../escape-exp", "a/../../escape-exp", "/tmp/escape-exp", ".", ".."):
+        with pytest.raises(ConfigError, match=rf"experiment name '{re.escape(name)}' would put its artifacts in .*, "
+                                              rf"not inside {re.escape(str(store / 'mlartifacts'))}; name it with"):
+            tracking.prepare(f"sqlite:///{store / 'mlflow.db'}", name)
+    assert set(tmp_path.rglob("*")) == {tmp_path / p for p in ("a", "a/b", "a/b/c", "a/b/c/d")}  # no store, no folder
 
 
 @pytest.fixture

@@ -29,6 +29,7 @@ def _assert_nothing_left(root) -> None:
     (["+tracking.experimnt=x"], "unknown key tracking.experimnt"),
     (["data.split.val_fraction=0.3"], "data.split.val_fraction=0.3 but the split in"),
     (["data.split.seed=7"], "data.split.seed=7 but the split in"),
+    (["tracking.experiment=../../../../escape-exp"], "tracking.experiment='../../../../escape-exp' is invalid; use"),
 ])
 def test_bad_values_fail_before_any_run(tiny_root, overrides, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
