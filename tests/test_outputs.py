@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -63,10 +66,31 @@ def test_a_model_folder_with_files_no_run_wrote_is_never_replaced(tmp_path):
     assert not (tmp_path / "metrics" / "numpy.json").exists()
 
 
-def test_discard_and_a_killed_run_leave_no_output(tmp_path):
+def test_discard_leaves_no_output(tmp_path):
     _stage(tmp_path).discard()
     assert _visible(tmp_path) == set()
-    _stage(tmp_path)  # as if the process died before commit: only hidden staging files
-    assert all(Path(p).name.startswith(".") or "/." in p for p in _visible(tmp_path))
-    Staged(*_finals(tmp_path))  # the next run removes them
-    assert _visible(tmp_path) == set()
+
+
+# A run that stages its outputs, then dies before moving them (SIGKILL: no clean-up of its own).
+_KILLED_RUN = """
+import os, signal, sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[2])
+from test_outputs import _stage
+_stage(Path(sys.argv[1]))
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_only_what_a_dead_process_staged_is_cleaned_up(tmp_path):
+    killed = subprocess.run([sys.executable, "-c", _KILLED_RUN, str(tmp_path), str(Path(__file__).parent)])
+    assert killed.returncode == -signal.SIGKILL
+    dead = _visible(tmp_path)
+    assert len(dead) == 4 and all(Path(p).name.startswith(".") or "/." in p for p in dead)
+    live = _stage(tmp_path)  # this process is alive: a run writing beside the next one
+    ours = _visible(tmp_path) - dead
+    Staged(*_finals(tmp_path))  # the next run removes the dead process's files, not the live one's
+    assert _visible(tmp_path) == ours
+    live.commit()
+    assert _visible(tmp_path) == {"models/numpy/weights.npz", "metrics/numpy_history.csv", "metrics/numpy_run.json",
+                                  "metrics/numpy.json"}

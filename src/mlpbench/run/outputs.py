@@ -3,9 +3,10 @@
 The model folder, the history CSV, the run file (which MLflow run this is) and the metrics JSON are
 written first under hidden staging names beside their final paths (same file systems), and moved
 into place only once all exist, with SIGTERM and SIGINT held back during the moves. The metrics
-file, which DVC reads, moves last. A kill before the moves leaves only staging files, which the next run's ``Staged``
-of the same paths removes; only a SIGKILL within the moves themselves (microseconds) could split
-the set.
+file, which DVC reads, moves last. A kill before the moves leaves only staging files, which the next
+run's ``Staged`` of the same paths removes: staging names carry the writing process's tag
+(``processes``), and only those whose process is gone are removed, never those of a run still
+writing beside it. Only a SIGKILL within the moves themselves (microseconds) could split the set.
 
 The model folder holds a manifest (``MANIFEST``) naming the run and every file it wrote. A run
 replaces an existing model folder only when that manifest lists everything in it (or it is empty):
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Mapping
 
 from mlpbench.io import write_json, write_text
+from mlpbench.processes import process_state, process_tag
 from mlpbench.signals import signals_deferred
 
 MANIFEST = "mlpbench-run.json"  # in a model folder: the run that wrote it and its files
@@ -29,6 +31,18 @@ MANIFEST = "mlpbench-run.json"  # in a model folder: the run that wrote it and i
 
 def _staged(path: Path, token: str) -> Path:
     return path.with_name(f".{path.name}.staging-{token}")
+
+
+def _token() -> str:
+    """A random part, then this process's tag (``:`` written as ``+``, which no tag holds)."""
+    return f"{secrets.token_hex(4)}.{process_tag().replace(':', '+')}"
+
+
+def _writer_gone(staged: Path) -> bool:
+    """Whether the process that named ``staged`` (see ``_token``) is gone; False when it cannot be told
+    (another host or boot, a name without a tag)."""
+    tag = staged.name.rpartition(".staging-")[2].partition(".")[2].replace("+", ":")
+    return tag.count(":") == 3 and process_state(tag) == "gone"
 
 
 def _remove(path: Path) -> None:
@@ -67,8 +81,9 @@ class Staged:
         for final in self.finals:  # what an earlier killed run left staged
             final.parent.mkdir(parents=True, exist_ok=True)
             for leftover in final.parent.glob(f".{final.name}.staging-*"):
-                _remove(leftover)
-        self.token = secrets.token_hex(4)
+                if _writer_gone(leftover):
+                    _remove(leftover)
+        self.token = _token()
         self.staged = tuple(_staged(p, self.token) for p in self.finals)
         self.model_dir, self.history_file, self.run_file, self.metrics_file = self.staged
 

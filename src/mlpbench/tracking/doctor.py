@@ -19,9 +19,7 @@ changes nothing. By hand, e.g. on a login node:
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
-import socket
 import sys
 import time
 from dataclasses import dataclass
@@ -30,46 +28,10 @@ from pathlib import Path
 from mlflow.tracking import MlflowClient
 
 from mlpbench import slurm
+from mlpbench.processes import process_state
 
 PROCESS_TAG = "mlpbench.process"
 REASON_TAG = "killed_reason"
-
-
-def _boot_id() -> str:
-    try:
-        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    except OSError:
-        return "unknown"
-
-
-def _start_time(pid: int) -> str | None:
-    """The process's start time in clock ticks since boot (field 22 of /proc/<pid>/stat), or None."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()[19]
-
-
-def process_tag(pid: int | None = None) -> str:
-    """``<host>:<boot id>:<pid>:<start time>`` of ``pid`` (this process by default)."""
-    pid = os.getpid() if pid is None else pid
-    return f"{socket.gethostname()}:{_boot_id()}:{pid}:{_start_time(pid)}"
-
-
-def process_state(tag: str) -> str:
-    """"alive", "gone", or "elsewhere" (another host or boot: not visible from here)."""
-    host, boot, pid, started = tag.rsplit(":", 3)
-    if host != socket.gethostname() or boot != _boot_id():
-        return "elsewhere"
-    return "alive" if _start_time(int(pid)) == started else "gone"
-
-
-def live_pid(tag: str) -> int | None:
-    """The pid of a process tag when that process is alive on this host, else None."""
-    if tag.count(":") < 3 or process_state(tag) != "alive":
-        return None
-    return int(tag.rsplit(":", 3)[2])
 
 
 # The states of a RUNNING run whose process is not seen alive; the first two end it KILLED.
