@@ -29,9 +29,11 @@ bench: $(STAMP)
 	python benchmarks/bench_data.py
 	python benchmarks/bench_training.py
 
-# Quoted: the project's path may hold spaces. UI_PORT: another port, when 5000 is taken.
+# The store is checked first (one line when it is damaged or unreadable). Quoted: the project's path may
+# hold spaces. UI_PORT: another port, when 5000 is taken.
 UI_PORT ?= 5000
 ui: $(STAMP)
+	@python -m mlpbench.tracking.health --read-only "sqlite:///$(CURDIR)/mlflow.db"
 	@echo "Open http://127.0.0.1:$(UI_PORT)/ (experiments open on their training runs; see README, 'MLflow: where results land')"
 	mlflow ui --backend-store-uri "sqlite:///$(CURDIR)/mlflow.db" --host 127.0.0.1 --port $(UI_PORT) --app-name mlpbench
 

@@ -27,6 +27,7 @@ from mlpbench.params import take_from_params
 from mlpbench.run import train_and_track
 from mlpbench.signals import Terminated, stop_child_processes
 from mlpbench.sweep import job_swept, parent_run_id
+from mlpbench.tracking.health import StoreError
 from mlpbench.training import NonFiniteLossError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,7 +51,7 @@ def main(cfg: DictConfig) -> float:
         values = take_from_params(values, ROOT / "params.yaml", SHARED) if SHARED else values
         summary = train_and_track(values, ROOT, Path(hc.runtime.output_dir), n_jobs=n_jobs,
                                   parent_run_id=parent_run_id(hc), swept=job_swept(hc), cpus=cpus)
-    except (ConfigError, DataFileError, NonFiniteLossError, FileNotFoundError) as err:
+    except (ConfigError, DataFileError, NonFiniteLossError, FileNotFoundError, StoreError) as err:
         log.error("%s", err)
         sys.exit(f"train failed: {err}")
     except (KeyboardInterrupt, Terminated) as err:

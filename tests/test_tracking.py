@@ -153,3 +153,19 @@ def test_stops_in_a_deferred_block_are_raised_as_it_ends_and_only_the_outermost(
             os.kill(os.getpid(), signal.SIGTERM)
             os.kill(os.getpid(), signal.SIGUSR2)  # the first one noted is the one acted on
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_the_store_check_names_what_is_wrong_in_one_line(tmp_path):
+    from support import free_port
+
+    from mlpbench.tracking.health import StoreError, check_store
+
+    check_store(f"sqlite:///{tmp_path / 'new' / 'mlflow.db'}")  # not there yet: MLflow creates it
+    damaged = tmp_path / "mlflow.db"
+    damaged.write_bytes(b"SQLite format 3\x00" + b"\x10\x00" * 50)
+    with pytest.raises(StoreError, match=rf"the MLflow store {damaged} is damaged \(SQLite: .*\); restore it"):
+        check_store(f"sqlite:///{damaged}")
+    uri = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(StoreError, match=rf"no MLflow server answers at {uri} \(connection refused\)") as err:
+        check_store(uri)
+    assert "\n" not in str(err.value)

@@ -35,6 +35,7 @@ from mlpbench import slurm, tracking
 from mlpbench.config import ConfigError
 from mlpbench.signals import raise_terminated
 from mlpbench.processes import live_pid
+from mlpbench.tracking.health import StoreError, check_store
 
 log = logging.getLogger(__name__)
 PARENT_FILE = "mlflow_parent_run_id"
@@ -180,7 +181,7 @@ class MlflowSweepCallback(Callback):
         # Hydra turns a callback's exception into a warning and carries on: exit instead.
         try:
             self._start(config)
-        except ConfigError as err:
+        except (ConfigError, StoreError) as err:
             self._fail(f"sweep not started: {err}")
         except Exception as err:
             self._fail(f"sweep not started: {type(err).__name__}: {err}")
@@ -198,6 +199,7 @@ class MlflowSweepCallback(Callback):
         log.info("checked the config of %d jobs", validate_jobs(config, root))
         track = OmegaConf.select(config, "tracking", default={}) or {}
         self.uri = tracking.resolve_tracking_uri(root, track.get("uri"), server=bool(track.get("server")))
+        check_store(self.uri)
         experiment_id = tracking.prepare(self.uri, track.get("experiment", "mlpbench"))
         tracking.end_orphans(self.uri, [experiment_id])
         sweep_dir = self.sweep_dir = Path(hc.sweep.dir)

@@ -15,6 +15,8 @@ from mlpbench.config import Config, ConfigError
 from mlpbench.data import Dataset, check_split, load_dataset
 from mlpbench.params import resolve
 from mlpbench.run.outputs import MANIFEST, foreign_entries
+from mlpbench.tracking.health import check_store
+from mlpbench.tracking.runs import resolve_tracking_uri
 
 
 @dataclass(frozen=True)
@@ -29,10 +31,11 @@ class Outputs:
 
 @dataclass(frozen=True)
 class Prepared:
-    """A checked run, ready to fit: its config, output paths and data."""
+    """A checked run, ready to fit: its config, output paths, tracking store (checked) and data."""
 
     cfg: Config
     outputs: Outputs
+    uri: str
     dataset: Dataset
     processed_dir: Path
     split_dir: Path
@@ -126,10 +129,13 @@ def preflight(cfg: Config, root: Path, outputs: Outputs) -> None:
 
 def prepare_run(values: Mapping[str, Any], root: Path, out_dir: Path, n_jobs: int = 1,
                 cpus: int | None = None) -> Prepared:
-    """Config, checks and data of one run; raises ``ConfigError``/``FileNotFoundError`` before any work."""
+    """Config, checks, store and data of one run; raises ``ConfigError``/``FileNotFoundError``/
+    ``StoreError`` before any work."""
     cfg = with_threads(config.load(values), n_jobs, cpus)
     outputs = output_paths(cfg, root, out_dir)
     preflight(cfg, root, outputs)
+    uri = resolve_tracking_uri(root, cfg.tracking.uri, server=cfg.tracking.server)
+    check_store(uri)  # seconds, not MLflow's minutes of retries, and before the data loads
     processed, split = resolve(root, cfg.data.paths.processed), resolve(root, cfg.data.paths.split)
     dataset = load_dataset(processed, split, cfg.data.num_classes, cfg.train.dtype)
-    return Prepared(cfg, outputs, dataset, processed, split)
+    return Prepared(cfg, outputs, uri, dataset, processed, split)

@@ -187,8 +187,7 @@ def train_and_track(values: Mapping[str, Any], root: Path, out_dir: Path, n_jobs
     of the swept keys, shown in its run name. cpus: the CPUs the launcher gave this job.
     """
     prep = prepare_run(values, root, out_dir, n_jobs, cpus)
-    cfg = prep.cfg
-    uri = tracking.resolve_tracking_uri(root, cfg.tracking.uri, server=cfg.tracking.server)
+    cfg, uri = prep.cfg, prep.uri
     experiment_id = tracking.prepare(uri, cfg.tracking.experiment)
     tracking.end_orphans(uri, [experiment_id])  # runs an earlier killed process left RUNNING
     tags = {"backend": cfg.backend, "preset": cfg.preset, "dataset": cfg.data.name, "dataset_title": cfg.data.title,

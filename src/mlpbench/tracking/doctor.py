@@ -29,9 +29,7 @@ from mlflow.tracking import MlflowClient
 
 from mlpbench import slurm
 from mlpbench.processes import process_state
-
-PROCESS_TAG = "mlpbench.process"
-REASON_TAG = "killed_reason"
+from mlpbench.tracking.tags import PROCESS_TAG, REASON_TAG
 
 
 # The states of a RUNNING run whose process is not seen alive; the first two end it KILLED.
@@ -116,6 +114,7 @@ def _end_killed(client: MlflowClient, run_id: str, why: str) -> bool:
 
 
 def main(argv=None) -> int:
+    from mlpbench.tracking.health import StoreError, check_store
     from mlpbench.tracking.runs import resolve_tracking_uri
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -127,6 +126,11 @@ def main(argv=None) -> int:
                         help="never ask SLURM (by default runs of other hosts are checked with squeue when it is on PATH)")
     args = parser.parse_args(argv)
     uri = args.uri or resolve_tracking_uri(args.root)  # the store named on the command line wins
+    try:
+        check_store(uri, write=not args.dry_run)
+    except StoreError as err:
+        print(f"error: nothing changed: {err}", file=sys.stderr)
+        return 1
     try:
         orphans = end_orphans(uri, dry_run=args.dry_run, slurm_jobs=not args.no_slurm and bool(shutil.which("squeue")))
     except slurm.SlurmUnavailable as err:

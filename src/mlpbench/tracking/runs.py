@@ -22,7 +22,7 @@ from mlflow.tracking import MlflowClient
 from mlpbench.signals import Terminated, signals_deferred
 from mlpbench.tracking.races import retried
 from mlpbench.processes import process_tag
-from mlpbench.tracking.doctor import PROCESS_TAG, REASON_TAG
+from mlpbench.tracking.tags import PROCESS_TAG, REASON_TAG
 
 DB_NAME = "mlflow.db"
 # MLflow re-downloads logged models to check them; its progress bar would clutter training logs.
