@@ -29,7 +29,7 @@ def test_six_single_runs_started_at_once_all_finish_with_their_own_outputs(tmp_p
     monkeypatch.chdir(tmp_path)
     root = write_learnable_data(tmp_path)
     uri = f"sqlite:///{root / 'mlflow.db'}"  # fresh: the runs create it
-    args = [str(PROJECT_ROOT / "pipelines" / "train.py"), "experiment=debug", "train.threads=1",
+    args = [str(PROJECT_ROOT / "pipelines" / "train.py"), "experiment=debug", "train.threads=1", "train.batch_size=64",
             f"data.paths.processed={root / 'data' / 'processed'}", f"data.paths.split={root / 'data' / 'split'}",
             f"tracking.uri={uri}"]
     run_at_once(_EXEC, tmp_path, RUNS, *args, timeout=600)

@@ -80,6 +80,10 @@ class OptimConfig:
         checks.positive("optim.lr", self.lr)
         checks.non_negative("optim.weight_decay", self.weight_decay)
 
+    def state_slots(self) -> int:
+        """How many buffers the size of the weights this optimizer keeps (for the memory estimate)."""
+        return 0
+
 
 @_option(OPTIMIZERS)
 @dataclass
@@ -95,6 +99,9 @@ class SGDConfig(OptimConfig):
             raise checks.ConfigError("optim.nesterov=true needs optim.momentum > 0 (e.g. 0.9), "
                                      "or set optim.nesterov=false")
 
+    def state_slots(self) -> int:
+        return 1 if self.momentum else 0  # the velocity
+
 
 @_option(OPTIMIZERS)
 @dataclass
@@ -109,6 +116,9 @@ class AdamConfig(OptimConfig):
         checks.unit_interval("optim.beta1", self.beta1)
         checks.unit_interval("optim.beta2", self.beta2)
         checks.positive("optim.eps", self.eps)
+
+    def state_slots(self) -> int:
+        return 2  # the first and second moments
 
 
 @_option(OPTIMIZERS)
@@ -131,6 +141,9 @@ class RMSpropConfig(OptimConfig):
         checks.unit_interval("optim.alpha", self.alpha)
         checks.positive("optim.eps", self.eps)
         checks.unit_interval("optim.momentum", self.momentum)
+
+    def state_slots(self) -> int:
+        return 1 + bool(self.momentum) + bool(self.centered)  # squares, then the momentum and mean gradient
 
 
 # --- Learning-rate schedules, stepped once per epoch ---

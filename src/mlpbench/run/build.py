@@ -14,6 +14,7 @@ from mlpbench import config, slurm
 from mlpbench.config import Config, ConfigError
 from mlpbench.data import Dataset, check_split, load_dataset
 from mlpbench.params import resolve
+from mlpbench.run import machine
 from mlpbench.run.outputs import MANIFEST, foreign_entries
 from mlpbench.tracking.health import check_store
 from mlpbench.tracking.runs import resolve_tracking_uri
@@ -131,11 +132,15 @@ def prepare_run(values: Mapping[str, Any], root: Path, out_dir: Path, n_jobs: in
                 cpus: int | None = None) -> Prepared:
     """Config, checks, store and data of one run; raises ``ConfigError``/``FileNotFoundError``/
     ``StoreError`` before any work."""
-    cfg = with_threads(config.load(values), n_jobs, cpus)
+    cfg = config.load(values)
+    machine.check_threads(cfg)  # as set, before a job's share of the CPUs fills in 0
+    cfg = with_threads(cfg, n_jobs, cpus)
     outputs = output_paths(cfg, root, out_dir)
     preflight(cfg, root, outputs)
     uri = resolve_tracking_uri(root, cfg.tracking.uri, server=cfg.tracking.server)
     check_store(uri)  # seconds, not MLflow's minutes of retries, and before the data loads
     processed, split = resolve(root, cfg.data.paths.processed), resolve(root, cfg.data.paths.split)
     dataset = load_dataset(processed, split, cfg.data.num_classes, cfg.train.dtype)
+    machine.check_batch(cfg, dataset)
+    machine.check_memory(cfg, dataset)
     return Prepared(cfg, outputs, uri, dataset, processed, split)
