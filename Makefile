@@ -29,10 +29,15 @@ bench: $(STAMP)
 	python benchmarks/bench_data.py
 	python benchmarks/bench_training.py
 
+# The store is checked first (one line when it is damaged or unreadable), then the runs of runs/ it lacks
+# are imported (README, "How runs travel between clones"). Quoted: the project's path may hold spaces.
+# UI_PORT: another port, when 5000 is taken.
+UI_PORT ?= 5000
 ui: $(STAMP)
-	python -m mlpbench.tracking.restore --uri "sqlite:///$(abspath mlflow.db)"
-	@echo "Open http://127.0.0.1:5000/ (experiments open on their training runs; see README, 'MLflow: where results land')"
-	mlflow ui --backend-store-uri sqlite:///$(abspath mlflow.db) --host 127.0.0.1 --port 5000 --app-name mlpbench
+	@python -m mlpbench.tracking.health --read-only "sqlite:///$(CURDIR)/mlflow.db"
+	-python -m mlpbench.tracking.restore --uri "sqlite:///$(CURDIR)/mlflow.db"
+	@echo "Open http://127.0.0.1:$(UI_PORT)/ (experiments open on their training runs; see README, 'MLflow: where results land')"
+	mlflow ui --backend-store-uri "sqlite:///$(CURDIR)/mlflow.db" --host 127.0.0.1 --port $(UI_PORT) --app-name mlpbench
 
 # The ablation (README, "Which change matters"): every step of conf/experiment/ablation/ for both
 # backends, one job at a time (its step times are measured), then reports/ablation/ablation.{md,html}.
@@ -45,12 +50,12 @@ space := $(empty) $(empty)
 comma := ,
 ABLATION_STEPS = $(subst $(space),$(comma),$(patsubst conf/experiment/%.yaml,%,$(sort $(wildcard conf/experiment/ablation/*.yaml))))
 ablation: $(STAMP)
-	@dir=multirun/ablation/$$(date +%Y-%m-%d_%H-%M-%S); \
+	@dir=multirun/ablation/$$(date +%Y-%m-%d_%H-%M-%S)-$$$$; \
 	python pipelines/train.py -m hydra/launcher=joblib hydra.launcher.n_jobs=1 hydra.sweep.dir=$$dir \
 		experiment=$(ABLATION_STEPS) backend=numpy,torch tracking.experiment=mlpbench-ablation \
-		$(if $(ABLATION_URI),tracking.uri=$(ABLATION_URI)) $(ABLATION_ARGS) && \
-	$(if $(ABLATION_URI),MLFLOW_TRACKING_URI=$(ABLATION_URI)) python pipelines/report.py \
-		--ablation $$(cat $$dir/mlflow_parent_run_id) \
+		$(if $(ABLATION_URI),"tracking.uri='$(ABLATION_URI)'") $(ABLATION_ARGS) && \
+	$(if $(ABLATION_URI),MLFLOW_TRACKING_URI="$(ABLATION_URI)") python pipelines/report.py \
+		--ablation "$$(cat $$dir/mlflow_parent_run_id)" \
 		--machine "Measured on $$(nproc) CPU cores; at the end of the sweep: $$(uptime | sed 's/^ *//')."
 
 # End RUNNING runs whose process is gone (killed with SIGKILL, a crash) as KILLED.

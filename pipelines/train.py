@@ -6,7 +6,10 @@
     python pipelines/train.py -m hydra/launcher=slurm tracking=server backend=numpy,torch   # SLURM jobs
 
 DVC runs it with ``--config-dir . --config-name params`` so that the composed params.yaml (which
-`dvc exp run -S` rewrites) is the configuration, not conf/ directly.
+`dvc exp run -S` rewrites) is the configuration, not conf/ directly. The tutorial stages compose conf/
+with ``experiment=tutorial`` and take the settings every run shares from params.yaml with
+``--shared-from-params KEY,KEY,...`` (the first argument), read here rather than pasted into the
+stage's shell command.
 """
 import logging
 import os
@@ -20,14 +23,18 @@ from omegaconf import DictConfig, OmegaConf
 from mlpbench.config import ConfigError
 from mlpbench.config.store import register_configs
 from mlpbench.data import DataFileError
+from mlpbench.params import take_from_params
 from mlpbench.run import train_and_track
 from mlpbench.signals import Terminated, stop_child_processes
 from mlpbench.sweep import job_swept, parent_run_id
+from mlpbench.tracking.health import StoreError
 from mlpbench.training import NonFiniteLossError
 
 ROOT = Path(__file__).resolve().parents[1]
 log = logging.getLogger("mlpbench")
 DEBUG_ENV = "MLPBENCH_DEBUG"  # set: a stopped run shows its traceback
+SHARED_FLAG = "--shared-from-params"
+SHARED: list[str] = []  # the keys --shared-from-params names
 register_configs()  # the schema conf/config.yaml names in its defaults
 
 
@@ -39,11 +46,12 @@ def main(cfg: DictConfig) -> float:
         n_jobs = max(1, (os.cpu_count() or 1) + 1 + n_jobs)
     # submitit launchers (hydra/launcher=slurm, local): each job has its own CPUs
     cpus = OmegaConf.select(hc, "launcher.cpus_per_task", default=None) if hc.mode.name == "MULTIRUN" else None
-    values = OmegaConf.to_container(cfg, resolve=True)
+    values = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
     try:
+        values = take_from_params(values, ROOT / "params.yaml", SHARED) if SHARED else values
         summary = train_and_track(values, ROOT, Path(hc.runtime.output_dir), n_jobs=n_jobs,
                                   parent_run_id=parent_run_id(hc), swept=job_swept(hc), cpus=cpus)
-    except (ConfigError, DataFileError, NonFiniteLossError, FileNotFoundError) as err:
+    except (ConfigError, DataFileError, NonFiniteLossError, FileNotFoundError, StoreError) as err:
         log.error("%s", err)
         sys.exit(f"train failed: {err}")
     except (KeyboardInterrupt, Terminated) as err:
@@ -58,6 +66,9 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) > 2 and sys.argv[1] == SHARED_FLAG:
+        SHARED.extend(sys.argv.pop(2).split(","))
+        sys.argv.pop(1)
     try:
         main()
     except (KeyboardInterrupt, Terminated):  # a stopped sweep: no worker may start its next job

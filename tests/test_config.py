@@ -111,6 +111,12 @@ def test_choices_come_from_the_registries():
         (["optim.name=adam"], "unknown key optim.momentum"),
         (["optim.name=lion"], "optim.name='lion' is not allowed; choose one of: sgd, adam, adamw, rmsprop"),
         (["preset=a b"], "preset='a b' is invalid"),
+        (["tracking.experiment=../../escape"], "tracking.experiment='../../escape' is invalid; use letters"),
+        (["tracking.experiment=a/b"], "tracking.experiment='a/b' is invalid"),
+        (["scaling.experiment='$(id)'"], "scaling.experiment='$(id)' is invalid"),
+        (["outputs.model_dir='m;rm -rf x'"], "outputs.model_dir='m;rm -rf x' is invalid; use a file or folder path"),
+        (["data.paths.split='`id`'"], "data.paths.split='`id`' is invalid"),
+        (["scaling.out_dir='a|b'"], "scaling.out_dir='a|b' is invalid"),
     ],
 )
 def test_bad_values_fail_in_one_line_naming_the_key(overrides, message):
@@ -125,6 +131,7 @@ def test_bad_values_fail_in_one_line_naming_the_key(overrides, message):
     ("train.epochs=ten", "train.epochs"),
     ("optim.eps=1e-8", "optim.eps"),  # the default optimizer (SGD) has no eps
     ("preset=null", "preset"),
+    ("backends=[numpy,jax]", "expected one of [numpy, torch]"),  # dvc.yaml's matrices put these in commands
 ])
 def test_hydra_rejects_wrong_types_and_foreign_keys_while_composing(override, key):
     with pytest.raises(ConfigCompositionException) as err:

@@ -1,6 +1,7 @@
 """MLflow tracking: store location and honest run statuses."""
 import contextlib
 import os
+import re
 import signal
 from pathlib import Path
 
@@ -8,6 +9,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from mlpbench import tracking
+from mlpbench.config import ConfigError
 from mlpbench.signals import Terminated
 
 
@@ -31,6 +33,19 @@ def test_env_beats_config_and_server_urls_pass_through(tmp_path, monkeypatch):
 
 def test_flatten():
     assert tracking.flatten({"a": {"b": 1, "c": {"d": [1, 2]}}, "e": "x"}) == {"a.b": 1, "a.c.d": [1, 2], "e": "x"}
+
+
+def test_an_experiment_name_never_puts_artifacts_outside_the_store(tmp_path):
+    """``tracking.experiment=../../../../escape-exp`` once made the experiment's artifact folder four levels
+    above mlartifacts/ (the name was joined unnormalised): the run's artifacts landed outside the project.
+    Such a name is refused before the store is opened."""
+    store = tmp_path / "a" / "b" / "c" / "d"
+    store.mkdir(parents=True)
+    for name in ("../../../../escape-exp", "a/../../escape-exp", "/tmp/escape-exp", ".", ".."):
+        with pytest.raises(ConfigError, match=rf"experiment name '{re.escape(name)}' would put its artifacts in .*, "
+                                              rf"not inside {re.escape(str(store / 'mlartifacts'))}; name it with"):
+            tracking.prepare(f"sqlite:///{store / 'mlflow.db'}", name)
+    assert set(tmp_path.rglob("*")) == {tmp_path / p for p in ("a", "a/b", "a/b/c", "a/b/c/d")}  # no store, no folder
 
 
 @pytest.fixture
@@ -138,3 +153,19 @@ def test_stops_in_a_deferred_block_are_raised_as_it_ends_and_only_the_outermost(
             os.kill(os.getpid(), signal.SIGTERM)
             os.kill(os.getpid(), signal.SIGUSR2)  # the first one noted is the one acted on
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_the_store_check_names_what_is_wrong_in_one_line(tmp_path):
+    from support import free_port
+
+    from mlpbench.tracking.health import StoreError, check_store
+
+    check_store(f"sqlite:///{tmp_path / 'new' / 'mlflow.db'}")  # not there yet: MLflow creates it
+    damaged = tmp_path / "mlflow.db"
+    damaged.write_bytes(b"SQLite format 3\x00" + b"\x10\x00" * 50)
+    with pytest.raises(StoreError, match=rf"the MLflow store {damaged} is damaged \(SQLite: .*\); restore it"):
+        check_store(f"sqlite:///{damaged}")
+    uri = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(StoreError, match=rf"no MLflow server answers at {uri} \(connection refused\)") as err:
+        check_store(uri)
+    assert "\n" not in str(err.value)

@@ -23,7 +23,7 @@ def compose(root: Path, overrides: list[str] | None = None) -> dict:
     register_configs()
     with initialize_config_dir(str((Path(root) / "conf").resolve()), version_base=None):
         cfg = hydra_compose(config_name="config", overrides=list(overrides or []))
-    return OmegaConf.to_container(cfg, resolve=True)
+    return OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
 
 
 def main() -> None:

@@ -1,10 +1,13 @@
 """Reading ``params.yaml``, the composed configuration that DVC tracks."""
 from __future__ import annotations
 
+import copy
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 import yaml
+
+from mlpbench.config.checks import ConfigError
 
 
 def load_params(path: Path) -> dict[str, Any]:
@@ -22,3 +25,23 @@ def resolve(root: Path, path: str | Path) -> Path:
     """``path`` as an absolute path, relative ones taken from the project root."""
     path = Path(path)
     return path if path.is_absolute() else Path(root) / path
+
+
+def take_from_params(values: Mapping[str, Any], path: Path, keys: Sequence[str]) -> dict[str, Any]:
+    """A copy of the composed config ``values`` with each dotted key in ``keys`` (a value or a whole
+    section, e.g. ``train.seed``, ``data.split``) taken from the params file ``path`` instead.
+
+    How a DVC stage reruns a preset with the settings every run shares: the script reads them here,
+    so no value passes through the stage command's shell.
+    """
+    params, merged = load_params(path), copy.deepcopy(dict(values))
+    for key in keys:
+        *parents, leaf = key.split(".")
+        source, target = params, merged
+        for part in parents:
+            source, target = source.get(part) if isinstance(source, dict) else None, target.get(part)
+        if not isinstance(source, dict) or leaf not in source or not isinstance(target, dict) or leaf not in target:
+            raise ConfigError(f"{key} is not a setting of both {path} and conf/; regenerate {path.name} with "
+                           "`make params`, or drop the key from the stage command")
+        target[leaf] = copy.deepcopy(source[leaf])
+    return merged

@@ -6,7 +6,7 @@ the key), creates the MLflow store and experiment (under a lock, so sweeps start
 race), ends runs an earlier killed process left RUNNING, and creates the parent run, named by what
 it sweeps (``sweep backend=numpy,torch optim.lr=0.05,0.1``). It leaves the parent's id and the swept
 keys in the sweep folder for the jobs to read (also on other nodes sharing it); each job appends its
-values of those keys to its run name (``... e13 [backend=numpy optim.lr=0.05]``). Each sweep gets its own folder (``${sweep_id:}``
+values of those keys to its run name (``... e13 [backend=numpy optim.lr=0.05]``). Each sweep gets its own folder (``${folder_id:}``
 in ``conf/config.yaml``), so two sweeps never share a parent. Any error here fails the sweep with
 one line and a non-zero exit.
 
@@ -34,7 +34,8 @@ from mlpbench import config as mlpbench_config
 from mlpbench import slurm, tracking
 from mlpbench.config import ConfigError
 from mlpbench.signals import raise_terminated
-from mlpbench.tracking.doctor import live_pid
+from mlpbench.processes import live_pid
+from mlpbench.tracking.health import StoreError, check_store
 
 log = logging.getLogger(__name__)
 PARENT_FILE = "mlflow_parent_run_id"
@@ -42,9 +43,10 @@ SWEPT_FILE = "mlflow_swept_keys"  # the swept override keys, one a line, for the
 NAME_MAX = 100  # characters of a parent run's name
 STOP_WAIT_S = 15  # how long a stopped sweep waits for its jobs to end their runs themselves
 
-# ${sweep_id:} in hydra.sweep.dir: a random id, resolved once per sweep (Hydra copies the cache
-# into every job's config, as for ${now:}).
-OmegaConf.register_new_resolver("sweep_id", lambda: secrets.token_hex(3), use_cache=True, replace=True)
+# ${folder_id:} in hydra.sweep.dir and hydra.run.dir: a random id, resolved once per process (Hydra
+# copies the cache into every job's config, as for ${now:}), so neither two sweeps nor two single runs
+# started in the same second share a folder.
+OmegaConf.register_new_resolver("folder_id", lambda: secrets.token_hex(3), use_cache=True, replace=True)
 
 
 def project_root(hydra_cfg: DictConfig) -> Path:
@@ -121,7 +123,7 @@ def validate_jobs(config: DictConfig, root: Path) -> int:
         with open_dict(job):
             del job["hydra"]
         try:
-            cfg = mlpbench_config.load(OmegaConf.to_container(job, resolve=True))
+            cfg = mlpbench_config.load(OmegaConf.to_container(job, resolve=True, enum_to_str=True))
             preflight(cfg, root, output_paths(cfg, root, Path(config.hydra.sweep.dir) / str(num)))
         except ConfigError as err:
             label = " ".join(o for o in overrides if _key(o) in swept) or " ".join(overrides) or "no overrides"
@@ -179,7 +181,7 @@ class MlflowSweepCallback(Callback):
         # Hydra turns a callback's exception into a warning and carries on: exit instead.
         try:
             self._start(config)
-        except ConfigError as err:
+        except (ConfigError, StoreError) as err:
             self._fail(f"sweep not started: {err}")
         except Exception as err:
             self._fail(f"sweep not started: {type(err).__name__}: {err}")
@@ -197,6 +199,7 @@ class MlflowSweepCallback(Callback):
         log.info("checked the config of %d jobs", validate_jobs(config, root))
         track = OmegaConf.select(config, "tracking", default={}) or {}
         self.uri = tracking.resolve_tracking_uri(root, track.get("uri"), server=bool(track.get("server")))
+        check_store(self.uri)
         experiment_id = tracking.prepare(self.uri, track.get("experiment", "mlpbench"))
         tracking.end_orphans(self.uri, [experiment_id])
         sweep_dir = self.sweep_dir = Path(hc.sweep.dir)

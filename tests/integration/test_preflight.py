@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from mlpbench.config import ConfigError
@@ -29,6 +30,7 @@ def _assert_nothing_left(root) -> None:
     (["+tracking.experimnt=x"], "unknown key tracking.experimnt"),
     (["data.split.val_fraction=0.3"], "data.split.val_fraction=0.3 but the split in"),
     (["data.split.seed=7"], "data.split.seed=7 but the split in"),
+    (["tracking.experiment=../../../../escape-exp"], "tracking.experiment='../../../../escape-exp' is invalid; use"),
 ])
 def test_bad_values_fail_before_any_run(tiny_root, overrides, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
@@ -69,3 +71,61 @@ def test_a_sweep_checks_every_job_before_the_first_starts(tiny_root):
     assert not (tiny_root / "mlflow.db").exists()
     assert not list((tiny_root / "multirun").rglob("metrics.json"))
     assert json.loads((data / "split" / "split.json").read_text())  # the data is untouched
+
+
+def test_a_model_folder_a_run_did_not_write_is_refused_before_any_run(tiny_root):
+    folder = tiny_root / "mine"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "notes.txt").write_text("keep me")
+    values = tiny_config(tiny_root)
+    values["outputs"]["model_dir"] = str(folder)
+    with pytest.raises(ConfigError, match=r"outputs.model_dir=.*mine' holds files no run wrote \(notes.txt, sub\): "
+                                          r"a run replaces only .* choose a new or empty folder"):
+        train_and_track(values, tiny_root, tiny_root / "out", progress=False)
+    _assert_nothing_left(tiny_root)
+    assert (folder / "notes.txt").read_text() == "keep me" and (folder / "sub").is_dir()
+
+
+@pytest.mark.slow
+def test_a_run_replaces_the_model_folder_an_earlier_run_wrote(tiny_root):
+    values = tiny_config(tiny_root, ["train.epochs=1"])
+    values["outputs"]["model_dir"] = str(tiny_root / "model")
+    first = train_and_track(values, tiny_root, tiny_root / "out1", progress=False)
+    second = train_and_track(values, tiny_root, tiny_root / "out2", progress=False)
+    manifest = json.loads((tiny_root / "model" / "mlpbench-run.json").read_text())
+    assert manifest["run_id"] == second["run_id"] != first["run_id"]
+    written = sorted(p.name for p in (tiny_root / "model").iterdir())
+    assert sorted([*manifest["files"], "mlpbench-run.json"]) == written
+
+
+def _refused(root, overrides: list[str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as err:
+        train_and_track(tiny_config(root, overrides), root, root / "out", progress=False)
+    assert "\n" not in str(err.value)
+    _assert_nothing_left(root)
+
+
+def test_a_model_this_machine_cannot_hold_is_refused_before_any_run(tiny_root):
+    """``model.hidden_sizes=[3000000]`` created a run, then failed 15 s later allocating 17.5 GiB."""
+    from mlpbench.run.machine import available_bytes
+
+    width = available_bytes() // (785 * 4) + 1  # its first layer's float32 weights alone exceed what is free
+    _refused(tiny_root, [f"model.hidden_sizes=[{width}]"],
+             rf"model.hidden_sizes=\[{width}\] with optim=sgd, train.batch_size=32 and train.dtype=float32 needs at "
+             r"least [\d.]+ GiB of memory, but [\d.]+ GiB is available; choose narrower layers")
+
+
+def test_a_batch_larger_than_the_training_rows_is_refused(tiny_root):
+    """``train.batch_size=100000`` trained full-batch while the run's name said bs100000."""
+    rows = len(np.load(tiny_root / "data" / "split" / "train_idx.npy"))
+    _refused(tiny_root, [f"train.batch_size={rows + 1}"],
+             rf"train.batch_size={rows + 1} is more than the {rows} training rows; set train.batch_size={rows} for")
+
+
+def test_more_threads_than_cpus_are_refused(tiny_root):
+    """``train.threads=1000`` made NumPy 13x slower while the param said 1000 and the tag 64."""
+    from mlpbench.slurm import available_cpus
+
+    cpus = available_cpus()
+    _refused(tiny_root, [f"train.threads={cpus + 1}"],
+             rf"train.threads={cpus + 1} is more than the {cpus} CPUs this process may use; set at most")

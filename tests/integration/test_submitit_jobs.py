@@ -42,7 +42,8 @@ def test_the_time_limit_warning_ends_the_run_killed_saying_why(tiny_root):
 
     tracking.prepare(uri, "mlpbench")  # the store exists before the test polls it
     cmd = [sys.executable, str(PROJECT_ROOT / "pipelines" / "train.py"), "experiment=debug", "train.epochs=100000",
-           "model.hidden_sizes=[16]", f"data.paths.processed={data / 'processed'}", f"data.paths.split={data / 'split'}",
+           "model.hidden_sizes=[16]", "train.batch_size=32", f"data.paths.processed={data / 'processed'}",
+           f"data.paths.split={data / 'split'}",
            f"tracking.uri={uri}", f"hydra.run.dir={tiny_root / 'run'}"]
     proc = subprocess.Popen(cmd, cwd=tiny_root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import Any, Iterable
 
 
@@ -45,3 +46,9 @@ def choice(key: str, value: Any, allowed: Iterable[str]) -> None:
 def non_empty(key: str, value: str) -> None:
     if not value.strip():
         raise ConfigError(f"{key}={value!r} is invalid; it must be a non-empty string")
+
+
+def matches(key: str, value: str, regex: str, means: str) -> None:
+    """``value`` matches ``regex`` whole; ``means`` says in words what is allowed."""
+    if not isinstance(value, str) or not re.fullmatch(regex, value):
+        raise ConfigError(f"{key}={value!r} is invalid; use {means}")

@@ -5,6 +5,7 @@ then ``validate`` checks ranges; NaN and infinity fail every numeric check.
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Any, Mapping
 
@@ -19,7 +20,6 @@ DTYPES = ("float32", "float64")
 DEVICES = ("auto", "cpu", "cuda")
 TRACKING_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks", "file")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _ALIAS = re.compile(r"[A-Za-z0-9_-]{1,255}")  # MLflow's registered model alias names
 
 
@@ -29,7 +29,9 @@ def load(values: Mapping[str, Any]) -> Config:
     The ``hydra`` section, if present, is ignored. Raises ``ConfigError`` with one line naming the
     key, the value and what is allowed.
     """
-    values = OmegaConf.to_container(values, resolve=True) if OmegaConf.is_config(values) else dict(values)
+    if OmegaConf.is_config(values):
+        values = OmegaConf.to_container(values, resolve=True, enum_to_str=True)
+    values = dict(values)
     values.pop("hydra", None)
     options = {section: OmegaConf.structured(_option_class(values, section, registry))
                for section, registry in (("optim", OPTIMIZERS), ("schedule", SCHEDULES))}
@@ -79,9 +81,7 @@ def validate(cfg: Config) -> Config:
     checks.choice("backend", cfg.backend, BACKENDS)
     for name in cfg.backends:
         checks.choice("backends[]", name, BACKENDS)
-    if not _NAME.fullmatch(cfg.preset):
-        raise ConfigError(f"preset={cfg.preset!r} is invalid; it names the run's configuration family "
-                          "(default, or an experiment preset such as tutorial): letters, digits, _ . -")
+    check_patterns(cfg)
     m = cfg.model
     if len(m.hidden_sizes) == 0:
         raise ConfigError("model.hidden_sizes=[] is invalid; give at least one layer width, e.g. [128]")
@@ -110,9 +110,20 @@ def validate(cfg: Config) -> Config:
     return cfg
 
 
+def check_patterns(node: Any, prefix: str = "") -> None:
+    """Every string field the schema gives a ``Pattern`` (``schema.matching``) matches it, in every section."""
+    for f in dataclasses.fields(node):
+        key, value = f"{prefix}{f.name}", getattr(node, f.name)
+        children = value.items() if isinstance(value, dict) else [("", value)]
+        for name, child in children:
+            if dataclasses.is_dataclass(child):
+                check_patterns(child, f"{key}.{name}." if name else f"{key}.")
+        pattern = f.metadata.get("pattern")
+        if pattern and value is not None:
+            checks.matches(key, value, pattern.regex, pattern.means)
+
+
 def _validate_data(d: DataConfig) -> None:
-    if not _NAME.fullmatch(d.name):
-        raise ConfigError(f"data.name={d.name!r} is invalid; use letters, digits, _ . - (e.g. mnist)")
     checks.non_empty("data.title", d.title)
     for role, f in vars(d.files).items():
         checks.positive(f"data.files.{role}.size", f.size)
@@ -129,7 +140,6 @@ def _validate_data(d: DataConfig) -> None:
 
 
 def _validate_tracking(t: TrackingConfig) -> None:
-    checks.non_empty("tracking.experiment", t.experiment)
     if t.uri is not None:
         scheme = t.uri.split(":", 1)[0].split("+", 1)[0] if ":" in t.uri else ""
         if scheme not in TRACKING_SCHEMES:

@@ -14,7 +14,7 @@ could not merge ``conf/`` into them. Treat the instances ``config.load`` returns
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 from omegaconf import MISSING
 
@@ -23,6 +23,28 @@ from mlpbench.registry import Registry
 
 OPTIMIZERS: Registry[type] = Registry("optimizer")
 SCHEDULES: Registry[type] = Registry("schedule")
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """What a string setting may hold: ``regex`` (matched whole) and, for the error, what that means."""
+
+    regex: str
+    means: str
+
+
+# Names that become folder names (experiments, presets, data sets): no separators, no shell syntax.
+NAME = Pattern(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}", "letters, digits, _ . - (at most 128, starting with a "
+               "letter or digit), e.g. mlpbench")
+# File and folder paths: spaces and any letters, but no control characters and nothing a shell expands or
+# splits on ($ ` ; | & < > ( ) { } [ ] * ? ! ' " \), so that no path can turn into a command.
+PATH = Pattern(r"[^\x00-\x1f\x7f$`;|&<>(){}\[\]*?!'\"\\]+", "a file or folder path without control characters "
+               "or any of $ ` ; | & < > ( ) { } [ ] * ? ! ' \" \\")
+
+
+def matching(pattern: Pattern) -> Any:
+    """A required string field whose value must match ``pattern`` (``config.load`` checks it)."""
+    return field(default=MISSING, metadata={"pattern": pattern})
 
 
 def _option(registry: Registry[type]):
@@ -58,6 +80,10 @@ class OptimConfig:
         checks.positive("optim.lr", self.lr)
         checks.non_negative("optim.weight_decay", self.weight_decay)
 
+    def state_slots(self) -> int:
+        """How many buffers the size of the weights this optimizer keeps (for the memory estimate)."""
+        return 0
+
 
 @_option(OPTIMIZERS)
 @dataclass
@@ -73,6 +99,9 @@ class SGDConfig(OptimConfig):
             raise checks.ConfigError("optim.nesterov=true needs optim.momentum > 0 (e.g. 0.9), "
                                      "or set optim.nesterov=false")
 
+    def state_slots(self) -> int:
+        return 1 if self.momentum else 0  # the velocity
+
 
 @_option(OPTIMIZERS)
 @dataclass
@@ -87,6 +116,9 @@ class AdamConfig(OptimConfig):
         checks.unit_interval("optim.beta1", self.beta1)
         checks.unit_interval("optim.beta2", self.beta2)
         checks.positive("optim.eps", self.eps)
+
+    def state_slots(self) -> int:
+        return 2  # the first and second moments
 
 
 @_option(OPTIMIZERS)
@@ -109,6 +141,9 @@ class RMSpropConfig(OptimConfig):
         checks.unit_interval("optim.alpha", self.alpha)
         checks.positive("optim.eps", self.eps)
         checks.unit_interval("optim.momentum", self.momentum)
+
+    def state_slots(self) -> int:
+        return 1 + bool(self.momentum) + bool(self.centered)  # squares, then the momentum and mean gradient
 
 
 # --- Learning-rate schedules, stepped once per epoch ---
@@ -229,15 +264,15 @@ class DataFiles:
 @dataclass
 class DownloadConfig:
     mirrors: List[str] = MISSING
-    offline_mirror: Optional[str] = MISSING
+    offline_mirror: Optional[str] = matching(PATH)
     timeout: float = MISSING
 
 
 @dataclass
 class PathsConfig:
-    raw: str = MISSING
-    processed: str = MISSING
-    split: str = MISSING
+    raw: str = matching(PATH)
+    processed: str = matching(PATH)
+    split: str = matching(PATH)
 
 
 @dataclass
@@ -248,7 +283,7 @@ class SplitConfig:
 
 @dataclass
 class DataConfig:
-    name: str = MISSING  # tags every run; names the report
+    name: str = matching(NAME)  # tags every run; names the report
     title: str = MISSING
     files: DataFiles = MISSING
     image_shape: List[int] = MISSING  # (rows, cols) of every image
@@ -261,7 +296,7 @@ class DataConfig:
 @dataclass
 class TrackingConfig:
     uri: Optional[str] = MISSING  # null: mlflow.db at the project root
-    experiment: str = MISSING
+    experiment: str = matching(NAME)  # also the folder of its artifacts in a local store
     ui_url: Optional[str] = MISSING
     registry_alias: Optional[str] = MISSING  # null: the model is logged, not registered
     server: bool = MISSING  # true (tracking=server): runs must go to an MLflow server (http/https)
@@ -269,11 +304,11 @@ class TrackingConfig:
 
 @dataclass
 class OutputsConfig:
-    model_dir: Optional[str] = MISSING  # null: inside the Hydra run folder
-    metrics_file: Optional[str] = MISSING
-    history_file: Optional[str] = MISSING
-    run_file: Optional[str] = MISSING  # which MLflow run wrote the outputs (the report reads it)
-    export_dir: Optional[str] = MISSING  # the run's portable export (tracking.portable); null: none
+    model_dir: Optional[str] = matching(PATH)  # null: inside the Hydra run folder
+    metrics_file: Optional[str] = matching(PATH)
+    history_file: Optional[str] = matching(PATH)
+    run_file: Optional[str] = matching(PATH)  # which MLflow run wrote the outputs (the report reads it)
+    export_dir: Optional[str] = matching(PATH)  # the run's portable export (tracking.portable); null: none
 
 
 @dataclass
@@ -292,8 +327,8 @@ class ScalingGrid:
 class ScalingConfig:
     grid: str = MISSING  # a name in grids
     grids: Dict[str, ScalingGrid] = MISSING
-    experiment: str = MISSING  # MLflow experiment of the study's runs
-    out_dir: str = MISSING
+    experiment: str = matching(NAME)  # MLflow experiment of the study's runs
+    out_dir: str = matching(PATH)
 
     def check(self, dtypes: tuple[str, ...]) -> None:
         """Range checks (``ConfigError`` naming the key); ``dtypes``: those training allows."""
@@ -310,8 +345,6 @@ class ScalingConfig:
                 checks.choice(f"{key}.dtypes[]", dtype, dtypes)
             checks.positive(f"{key}.repeats", grid.repeats)
             checks.non_negative(f"{key}.min_time_s", grid.min_time_s)
-        checks.non_empty("scaling.experiment", self.experiment)
-        checks.non_empty("scaling.out_dir", self.out_dir)
 
 
 @dataclass
@@ -326,7 +359,7 @@ class TorchOptionsConfig:
     setting: str = MISSING  # a name in settings
     settings: Dict[str, TorchOptionsSetting] = MISSING
     variants: List[str] = MISSING  # names in mlpbench.torch_options.VARIANTS; eager float32 always runs
-    experiment: str = MISSING  # MLflow experiment of the study's runs
+    experiment: str = matching(NAME)  # MLflow experiment of the study's runs
 
     def check(self, variants) -> None:
         """Range checks (``ConfigError`` naming the key); ``variants``: the registered names."""
@@ -340,7 +373,6 @@ class TorchOptionsConfig:
                                          "later ones give the steady epoch time), or 0 for train.epochs")
         for name in self.variants:
             checks.choice("torch_options.variants[]", name, variants)
-        checks.non_empty("torch_options.experiment", self.experiment)
 
 
 @dataclass
@@ -348,7 +380,7 @@ class Config:
     """The whole composed configuration (``conf/config.yaml``), as typed values."""
 
     backend: str = MISSING
-    preset: str = MISSING  # "default" or the experiment preset that set it
+    preset: str = matching(NAME)  # "default" or the experiment preset that set it
     model: ModelConfig = MISSING
     optim: OptimConfig = MISSING
     schedule: ScheduleConfig = MISSING

@@ -14,6 +14,10 @@ from mlpbench import config, slurm
 from mlpbench.config import Config, ConfigError
 from mlpbench.data import Dataset, check_split, load_dataset
 from mlpbench.params import resolve
+from mlpbench.run import machine
+from mlpbench.run.outputs import MANIFEST, foreign_entries
+from mlpbench.tracking.health import check_store
+from mlpbench.tracking.runs import resolve_tracking_uri
 
 
 @dataclass(frozen=True)
@@ -29,10 +33,11 @@ class Outputs:
 
 @dataclass(frozen=True)
 class Prepared:
-    """A checked run, ready to fit: its config, output paths and data."""
+    """A checked run, ready to fit: its config, output paths, tracking store (checked) and data."""
 
     cfg: Config
     outputs: Outputs
+    uri: str
     dataset: Dataset
     processed_dir: Path
     split_dir: Path
@@ -114,6 +119,11 @@ def preflight(cfg: Config, root: Path, outputs: Outputs) -> None:
 
         check_options(cfg)
     _check_writable("outputs.model_dir", outputs.model_dir, is_dir=True)
+    if foreign := foreign_entries(outputs.model_dir):
+        named = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+        raise ConfigError(f"outputs.model_dir={str(outputs.model_dir)!r} holds files no run wrote ({named}): "
+                          f"a run replaces only a model folder whose {MANIFEST} lists all it holds; choose a new or "
+                          "empty folder, or move those files away yourself")
     _check_writable("outputs.metrics_file", outputs.metrics_file, is_dir=False)
     _check_writable("outputs.history_file", outputs.history_file, is_dir=False)
     _check_writable("outputs.run_file", outputs.run_file, is_dir=False)
@@ -124,10 +134,17 @@ def preflight(cfg: Config, root: Path, outputs: Outputs) -> None:
 
 def prepare_run(values: Mapping[str, Any], root: Path, out_dir: Path, n_jobs: int = 1,
                 cpus: int | None = None) -> Prepared:
-    """Config, checks and data of one run; raises ``ConfigError``/``FileNotFoundError`` before any work."""
-    cfg = with_threads(config.load(values), n_jobs, cpus)
+    """Config, checks, store and data of one run; raises ``ConfigError``/``FileNotFoundError``/
+    ``StoreError`` before any work."""
+    cfg = config.load(values)
+    machine.check_threads(cfg)  # as set, before a job's share of the CPUs fills in 0
+    cfg = with_threads(cfg, n_jobs, cpus)
     outputs = output_paths(cfg, root, out_dir)
     preflight(cfg, root, outputs)
+    uri = resolve_tracking_uri(root, cfg.tracking.uri, server=cfg.tracking.server)
+    check_store(uri)  # seconds, not MLflow's minutes of retries, and before the data loads
     processed, split = resolve(root, cfg.data.paths.processed), resolve(root, cfg.data.paths.split)
     dataset = load_dataset(processed, split, cfg.data.num_classes, cfg.train.dtype)
-    return Prepared(cfg, outputs, dataset, processed, split)
+    machine.check_batch(cfg, dataset)
+    machine.check_memory(cfg, dataset)
+    return Prepared(cfg, outputs, uri, dataset, processed, split)

@@ -170,6 +170,7 @@ def record(run: tracking.TrackedRun, backend: Backend, prep: Prepared, result: T
             identity["export"] = os.path.relpath(out.export_dir, out.run_file.parent)
         staged.write_run(identity)
         staged.write_metrics(metrics_file_content(cfg, short))
+        staged.write_manifest(identity)
         if cfg.tracking.registry_alias:  # last: the alias moves only to a model whose run has everything
             register(run, model_id, cfg)
         if staged.export_dir is not None:  # after every write: the run ends FINISHED once this succeeds
@@ -192,8 +193,7 @@ def train_and_track(values: Mapping[str, Any], root: Path, out_dir: Path, n_jobs
     of the swept keys, shown in its run name. cpus: the CPUs the launcher gave this job.
     """
     prep = prepare_run(values, root, out_dir, n_jobs, cpus)
-    cfg = prep.cfg
-    uri = tracking.resolve_tracking_uri(root, cfg.tracking.uri, server=cfg.tracking.server)
+    cfg, uri = prep.cfg, prep.uri
     experiment_id = tracking.prepare(uri, cfg.tracking.experiment)
     tracking.end_orphans(uri, [experiment_id])  # runs an earlier killed process left RUNNING
     tags = {"backend": cfg.backend, "preset": cfg.preset, "dataset": cfg.data.name, "dataset_title": cfg.data.title,

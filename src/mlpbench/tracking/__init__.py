@@ -4,6 +4,7 @@
 - ``models``: logging a trained model in its backend's flavour.
 - ``queries``: reading runs back for the report (dicts and DataFrames, no mlflow objects).
 - ``doctor``: ending runs KILLED whose process is gone (or whose SLURM job is over).
+- ``health``: whether the store answers and can be written, asked in seconds before any work.
 """
 import os
 
@@ -13,7 +14,6 @@ import os
 # out for it anyway. MLFLOW_DISABLE_TELEMETRY=false turns it back on.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
-from mlpbench.tracking.doctor import end_orphans  # noqa: E402
 from mlpbench.tracking.queries import (ExperimentNotFoundError, RunNotFoundError, download_artifact,
                                        experiment_id_by_name, get_run, metric_history, search_runs)
 from mlpbench.tracking.runs import (DB_NAME, TrackedRun, children, end_killed, end_parent_run,
@@ -26,3 +26,13 @@ __all__ = [
     "flatten", "get_run", "log_report", "metric_history", "prepare", "resolve_tracking_uri", "search_runs",
     "start_parent_run", "store_root",
 ]
+
+
+def __getattr__(name: str):
+    """``end_orphans`` from ``doctor``, imported on first use: ``python -m mlpbench.tracking.doctor`` must
+    find the doctor not yet imported (runpy warns otherwise)."""
+    if name == "end_orphans":
+        from mlpbench.tracking.doctor import end_orphans
+
+        return end_orphans
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -19,9 +19,7 @@ changes nothing. By hand, e.g. on a login node:
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
-import socket
 import sys
 import time
 from dataclasses import dataclass
@@ -30,46 +28,8 @@ from pathlib import Path
 from mlflow.tracking import MlflowClient
 
 from mlpbench import slurm
-
-PROCESS_TAG = "mlpbench.process"
-REASON_TAG = "killed_reason"
-
-
-def _boot_id() -> str:
-    try:
-        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    except OSError:
-        return "unknown"
-
-
-def _start_time(pid: int) -> str | None:
-    """The process's start time in clock ticks since boot (field 22 of /proc/<pid>/stat), or None."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()[19]
-
-
-def process_tag(pid: int | None = None) -> str:
-    """``<host>:<boot id>:<pid>:<start time>`` of ``pid`` (this process by default)."""
-    pid = os.getpid() if pid is None else pid
-    return f"{socket.gethostname()}:{_boot_id()}:{pid}:{_start_time(pid)}"
-
-
-def process_state(tag: str) -> str:
-    """"alive", "gone", or "elsewhere" (another host or boot: not visible from here)."""
-    host, boot, pid, started = tag.rsplit(":", 3)
-    if host != socket.gethostname() or boot != _boot_id():
-        return "elsewhere"
-    return "alive" if _start_time(int(pid)) == started else "gone"
-
-
-def live_pid(tag: str) -> int | None:
-    """The pid of a process tag when that process is alive on this host, else None."""
-    if tag.count(":") < 3 or process_state(tag) != "alive":
-        return None
-    return int(tag.rsplit(":", 3)[2])
+from mlpbench.processes import process_state
+from mlpbench.tracking.tags import PROCESS_TAG, REASON_TAG
 
 
 # The states of a RUNNING run whose process is not seen alive; the first two end it KILLED.
@@ -154,6 +114,7 @@ def _end_killed(client: MlflowClient, run_id: str, why: str) -> bool:
 
 
 def main(argv=None) -> int:
+    from mlpbench.tracking.health import StoreError, check_store
     from mlpbench.tracking.runs import resolve_tracking_uri
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -165,6 +126,11 @@ def main(argv=None) -> int:
                         help="never ask SLURM (by default runs of other hosts are checked with squeue when it is on PATH)")
     args = parser.parse_args(argv)
     uri = args.uri or resolve_tracking_uri(args.root)  # the store named on the command line wins
+    try:
+        check_store(uri, write=not args.dry_run)
+    except StoreError as err:
+        print(f"error: nothing changed: {err}", file=sys.stderr)
+        return 1
     try:
         orphans = end_orphans(uri, dry_run=args.dry_run, slurm_jobs=not args.no_slurm and bool(shutil.which("squeue")))
     except slurm.SlurmUnavailable as err:

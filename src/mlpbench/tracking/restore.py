@@ -42,6 +42,11 @@ def main(argv=None) -> int:
     except ExportError as err:
         print(f"restore failed: {err}; rebuild the stage that writes it (`dvc repro -s -f <stage>`)", file=sys.stderr)
         return 1
+    except Exception as err:  # the store refused a write (read-only, full disk): one line, nothing half-made
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        print(f"restore failed: the MLflow store {uri} refused the import ({first}); the runs of {EXPORTS}/ "
+              "are not in it", file=sys.stderr)
+        return 1
     print(f"{imported} of {len(mapping)} exported run(s) imported from {len(folders)} folder(s) under "
           f"{EXPORTS}/; the others were already in the store")
     return 0

@@ -21,7 +21,8 @@ from mlflow.tracking import MlflowClient
 
 from mlpbench.signals import Terminated, signals_deferred
 from mlpbench.tracking.races import retried
-from mlpbench.tracking.doctor import PROCESS_TAG, REASON_TAG, process_tag
+from mlpbench.processes import process_tag
+from mlpbench.tracking.tags import PROCESS_TAG, REASON_TAG
 
 DB_NAME = "mlflow.db"
 # MLflow re-downloads logged models to check them; its progress bar would clutter training logs.
@@ -102,7 +103,9 @@ def prepare(uri: str, experiment: str) -> str:
     """Create the store (schema migration) and the experiment, safely from several processes.
 
     Returns the experiment id. The experiment's kind and description tags are (re)set each time.
+    A name whose artifact folder would leave the store's (``..``, ``/``) raises ``ConfigError`` first.
     """
+    _artifact_location(uri, experiment)
     with _store_lock(uri):
         client = MlflowClient(uri)
         experiment_id, tags = _get_or_create(client, uri, experiment)
@@ -156,12 +159,20 @@ def _artifact_location(uri: str, experiment: str) -> str | None:
     """For a SQLite store: ``mlartifacts/<experiment>`` beside the database file.
 
     MLflow's own default is relative to the working directory, which Hydra and DVC change.
-    Servers and other stores choose their own location (None).
+    Servers and other stores choose their own location (None). A name that would put the folder
+    anywhere but directly inside ``mlartifacts`` (``..``, a separator) raises ``ConfigError``.
     """
+    from mlpbench.config import ConfigError
+
     prefix = "sqlite:///"
     if not uri.startswith(prefix):
         return None
-    return (Path(uri[len(prefix):]).parent / "mlartifacts" / experiment).as_uri()
+    root = Path(os.path.normpath(Path(uri[len(prefix):]).parent / "mlartifacts"))
+    location = Path(os.path.normpath(root / experiment))
+    if location.parent != root:
+        raise ConfigError(f"experiment name {experiment!r} would put its artifacts in {location}, not inside {root}; "
+                          "name it with letters, digits, _ . - (no / and not ..)")
+    return location.as_uri()
 
 
 def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
