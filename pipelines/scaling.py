@@ -14,6 +14,7 @@ from pathlib import Path
 from mlpbench.config import ConfigError
 from mlpbench.params import load_params
 from mlpbench.scaling.study import run_study
+from mlpbench.tracking.portable import ExportError, check_replaceable
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,8 +33,10 @@ def main(argv=None) -> None:
         print(f"round {index + 1}/{rounds}: {backend} times every point", file=sys.stderr, flush=True)
 
     try:
+        if args.export_dir:
+            check_replaceable(args.export_dir, "--export-dir")
         result = run_study(values, ROOT, progress, args.export_dir)
-    except ConfigError as err:
+    except (ConfigError, ExportError) as err:
         sys.exit(f"scaling failed: {err}")
     print(f"wrote {result.csv}, {result.markdown} and {len(result.figures)} figures; MLflow run {result.run_id}")
 

@@ -16,6 +16,7 @@ from mlpbench.config import ConfigError
 from mlpbench.data import DataFileError
 from mlpbench.params import load_params
 from mlpbench.torch_options.study import run_study, write_files
+from mlpbench.tracking.portable import ExportError, check_replaceable
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,8 +35,10 @@ def main(argv=None) -> None:
         print(f"[{i + 1}/{n}] {name}", file=sys.stderr, flush=True)
 
     try:
+        if args.export_dir:
+            check_replaceable(args.export_dir, "--export-dir")
         result = run_study(load_params(args.params), ROOT, args.setting, progress)
-    except (ConfigError, DataFileError, FileNotFoundError) as err:
+    except (ConfigError, DataFileError, ExportError, FileNotFoundError) as err:
         sys.exit(f"torch_options failed: {err}")
     write_files(result, args.run_file, args.metrics_file, args.export_dir)
     skipped = "".join(f"; skipped {name}: {why}" for name, why in result.skipped.items())

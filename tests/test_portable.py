@@ -148,3 +148,14 @@ def test_the_command_restores_every_export_under_runs(exported, tmp_path, capsys
     (folder / "broken.json").write_text("{")
     assert restore_cli.main(["--root", str(tmp_path), "--uri", other]) == 1
     assert "dvc repro -s -f" in capsys.readouterr().err
+
+
+def test_only_an_export_is_replaced_by_an_export(exported, tmp_path):
+    _, _, folder = exported
+    assert portable.foreign_entries(folder) == [] and portable.foreign_entries(tmp_path / "none") == []
+    portable.check_replaceable(folder, "outputs.export_dir")
+    (folder / "notes.txt").write_text("mine")
+    (folder / "data").mkdir()
+    with pytest.raises(portable.ExportError, match=r"outputs.export_dir=.* holds files that are not a run export "
+                                                   r"\(data, notes.txt\)"):
+        portable.check_replaceable(folder, "outputs.export_dir")

@@ -86,6 +86,19 @@ def test_a_model_folder_a_run_did_not_write_is_refused_before_any_run(tiny_root)
     assert (folder / "notes.txt").read_text() == "keep me" and (folder / "sub").is_dir()
 
 
+def test_an_export_folder_that_is_no_export_is_refused_before_any_run(tiny_root):
+    folder = tiny_root / "runs" / "mine"
+    folder.mkdir(parents=True)
+    (folder / "notes.txt").write_text("keep me")
+    values = tiny_config(tiny_root)
+    values["outputs"]["export_dir"] = str(folder)
+    with pytest.raises(ConfigError, match=r"outputs.export_dir=.*mine' holds files that are not a run export "
+                                          r"\(notes.txt\)"):
+        train_and_track(values, tiny_root, tiny_root / "out", progress=False)
+    _assert_nothing_left(tiny_root)
+    assert (folder / "notes.txt").read_text() == "keep me"
+
+
 @pytest.mark.slow
 def test_a_run_replaces_the_model_folder_an_earlier_run_wrote(tiny_root):
     values = tiny_config(tiny_root, ["train.epochs=1"])

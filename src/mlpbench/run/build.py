@@ -16,6 +16,7 @@ from mlpbench.data import Dataset, check_split, load_dataset
 from mlpbench.params import resolve
 from mlpbench.run import machine
 from mlpbench.run.outputs import MANIFEST, foreign_entries
+from mlpbench.tracking import portable
 from mlpbench.tracking.health import check_store
 from mlpbench.tracking.runs import resolve_tracking_uri
 
@@ -129,6 +130,10 @@ def preflight(cfg: Config, root: Path, outputs: Outputs) -> None:
     _check_writable("outputs.run_file", outputs.run_file, is_dir=False)
     if outputs.export_dir is not None:
         _check_writable("outputs.export_dir", outputs.export_dir, is_dir=True)
+        try:
+            portable.check_replaceable(outputs.export_dir, "outputs.export_dir")
+        except portable.ExportError as err:
+            raise ConfigError(str(err)) from None
     check_split(resolve(root, cfg.data.paths.split), cfg.data.split)
 
 

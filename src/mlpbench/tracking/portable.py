@@ -79,6 +79,32 @@ def write_export(uri: str, run_ids: Sequence[str], folder: Path, running_as: str
     return folder
 
 
+def foreign_entries(folder: Path) -> list[str]:
+    """What ``folder`` holds besides a run export (relative paths); [] for an export, an empty folder or none.
+
+    An export is ``<run_id>.json`` records of this format and ``<run_id>/`` folders beside them: a
+    folder with anything else is not replaced by a new export (a run owns only what it wrote).
+    """
+    folder = Path(folder)
+    if not folder.is_dir() or folder.is_symlink():
+        return []
+    records = set()
+    for path in folder.glob("*.json"):
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            if json.loads(path.read_text()).get("format") == FORMAT:
+                records.add(path.stem)
+    return sorted(p.name for p in folder.iterdir()
+                  if not (p.suffix == ".json" and p.stem in records) and not (p.is_dir() and p.name in records))
+
+
+def check_replaceable(folder: Path, key: str) -> None:
+    """``ExportError`` naming ``key`` when ``folder`` holds files that are no run export (before any work)."""
+    if foreign := foreign_entries(folder):
+        named = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+        raise ExportError(f"{key}={str(folder)!r} holds files that are not a run export ({named}): an export "
+                          "replaces only an earlier export; choose a new or empty folder, or move those files away")
+
+
 def replace_folder(new: Path, final: Path) -> None:
     """Move the complete folder ``new`` to ``final``, then remove the folder it replaced."""
     old = final.with_name(f".{final.name}.old-{secrets.token_hex(4)}")
