@@ -79,3 +79,10 @@ def test_runs_nowhere_to_be_found_name_the_stage_to_rebuild_alone(store, tmp_pat
     assert done.returncode == 1 and done.stdout == ""
     (line,) = done.stderr.strip().splitlines()
     assert "e" * 32 in line and "dvc repro -s -f torch_options" in line and "download" not in line
+
+
+def test_a_run_file_whose_export_is_gone_still_finds_its_run_in_the_store(store, tmp_path):
+    files = _files_with_exports(store, tmp_path / "clone")
+    shutil.rmtree(tmp_path / "clone" / "runs")
+    built = build_comparison(store.uri, read_run_ids(files), tmp_path / "out", log_to_mlflow=False, run_files=files)
+    assert built.restored_runs == 0 and built.markdown.is_file()

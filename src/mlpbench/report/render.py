@@ -6,8 +6,8 @@ A report is a title, intro paragraphs and ``Section``s; its text follows ``forma
 from __future__ import annotations
 
 import base64
-import dataclasses
 import contextlib
+import dataclasses
 import os
 import re
 import secrets

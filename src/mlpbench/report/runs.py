@@ -55,9 +55,10 @@ def export_folder(run_file: Path) -> Path | None:
 def restore_runs(uri: str, run_files: Sequence[Path]) -> tuple[dict[str, str], int]:
     """Import into ``uri`` the runs of the run files' exports that it lacks (``tracking.portable``).
 
-    Returns (original run id -> its id in the store; how many runs were imported).
+    Returns (original run id -> its id in the store; how many runs were imported). An export that is
+    not there is passed over: ``load_runs`` then names the runs the store lacks and the stages to rebuild.
     """
-    folders = [f for f in map(export_folder, run_files) if f is not None]
+    folders = [f for f in map(export_folder, run_files) if f is not None and f.is_dir()]
     try:
         return portable.restore(uri, folders)
     except portable.ExportError as err:
@@ -77,6 +78,8 @@ def rebuild_hint(run_files: Sequence[Path]) -> str:
 def stages_writing(paths: Sequence[Path]) -> list[str]:
     """The DVC stages (``train@numpy``, ``torch_options``) whose outputs include ``paths``; [] outside a DVC repo."""
     wanted = {Path(p).resolve() for p in paths}
+    if not wanted:
+        return []
     try:
         from dvc.repo import Repo
 
