@@ -159,3 +159,11 @@ def test_only_an_export_is_replaced_by_an_export(exported, tmp_path):
     with pytest.raises(portable.ExportError, match=r"outputs.export_dir=.* holds files that are not a run export "
                                                    r"\(data, notes.txt\)"):
         portable.check_replaceable(folder, "outputs.export_dir")
+
+
+def test_only_the_runs_asked_for_are_imported(exported, tmp_path):
+    _, ids, folder = exported
+    other, client = _store(tmp_path / "clone.db")
+    mapping, imported = portable.restore(other, [folder], only=[ids["done"]])
+    assert imported == 1 and list(mapping) == [ids["done"]]
+    assert len(client.search_runs([e.experiment_id for e in client.search_experiments()])) == 1

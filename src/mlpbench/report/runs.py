@@ -7,6 +7,7 @@ report always shows what the tracking store recorded.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import urllib.parse
 from pathlib import Path
@@ -60,9 +61,19 @@ def restore_runs(uri: str, run_files: Sequence[Path]) -> tuple[dict[str, str], i
     """
     folders = [f for f in map(export_folder, run_files) if f is not None and f.is_dir()]
     try:
-        return portable.restore(uri, folders)
+        return portable.restore(uri, folders, only=named_run_ids(run_files))
     except portable.ExportError as err:
         raise ReportError(f"{err}; {rebuild_hint(run_files)}") from err
+
+
+def named_run_ids(run_files: Sequence[Path]) -> set[str]:
+    """Every run id a run file names: ``run_id``, or each of a study's ``runs``; unreadable files name none."""
+    ids: set[str] = set()
+    for path in run_files:
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            content = json.loads(Path(path).read_text())
+            ids.update(v for v in [content.get("run_id"), *(content.get("runs") or {}).values()] if isinstance(v, str))
+    return ids
 
 
 def rebuild_hint(run_files: Sequence[Path]) -> str:

@@ -171,14 +171,16 @@ def read_export(folder: Path) -> list[dict[str, Any]]:
     return records
 
 
-def restore(uri: str, folders: Iterable[Path], lock_dir: Path | None = None) -> tuple[dict[str, str], int]:
-    """Import the runs of ``folders`` that the store at ``uri`` lacks.
+def restore(uri: str, folders: Iterable[Path], lock_dir: Path | None = None,
+            only: Iterable[str] | None = None) -> tuple[dict[str, str], int]:
+    """Import the runs of ``folders`` that the store at ``uri`` lacks (of those, only the ids ``only`` if given).
 
-    Returns (original run id -> id in the store, for every run of the folders; how many were
+    Returns (original run id -> id in the store, for every run restored or found; how many were
     imported). Idempotent: a run is found by its own id, else by ``SOURCE_TAG``. Several processes
     restoring at once take turns (a lock beside a SQLite store, else in ``lock_dir``).
     """
-    records = [r for folder in folders for r in read_export(folder)]
+    wanted = None if only is None else set(only)
+    records = [r for folder in folders for r in read_export(folder) if wanted is None or r["run_id"] in wanted]
     if not records:
         return {}, 0
     client = MlflowClient(uri)
