@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from hydra.core.config_store import ConfigStore
 
-from mlpbench.backends import BACKENDS
 from mlpbench.config.schema import OPTIMIZERS, SCHEDULES, Config
+from mlpbench.options import BACKENDS
 
 
 def register_configs() -> None:
