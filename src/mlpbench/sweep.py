@@ -34,7 +34,7 @@ from mlpbench import config as mlpbench_config
 from mlpbench import slurm, tracking
 from mlpbench.config import ConfigError
 from mlpbench.signals import raise_terminated
-from mlpbench.tracking.doctor import live_pid
+from mlpbench.tracking.processes import live_pid
 
 log = logging.getLogger(__name__)
 PARENT_FILE = "mlflow_parent_run_id"

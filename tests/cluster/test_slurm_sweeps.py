@@ -18,7 +18,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from mlpbench.slurm import read_job_ids
-from mlpbench.tracking.doctor import PROCESS_TAG, REASON_TAG, live_pid
+from mlpbench.tracking.processes import PROCESS_TAG, REASON_TAG, live_pid
 
 from support import PROJECT_ROOT, write_learnable_data
 

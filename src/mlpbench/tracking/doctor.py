@@ -1,9 +1,8 @@
 """Runs left RUNNING by a process that is gone (SIGKILL, a crash, a lost node) end KILLED here.
 
-Every run records which process writes it: the tag ``mlpbench.process`` is
-``<host>:<boot id>:<pid>:<start time>``, so a pid reused after the run's process died, or a reboot,
-does not pass for the run's own process. ``end_orphans`` checks the RUNNING runs of this host and
-ends those whose process is gone. Every training run and sweep calls it before it starts.
+Every run records which process writes it (the tag ``mlpbench.process``, see ``tracking.processes``).
+``end_orphans`` checks the RUNNING runs of this host and ends those whose process is gone. Every
+training run and sweep calls it before it starts.
 
 Runs of other hosts cannot be seen from here, except through SLURM: with ``slurm_jobs`` (the command
 line does it whenever ``squeue`` is on PATH), a run of another host tagged ``slurm_job_id`` ends KILLED
@@ -19,9 +18,7 @@ changes nothing. By hand, e.g. on a login node:
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
-import socket
 import sys
 import time
 from dataclasses import dataclass
@@ -30,47 +27,8 @@ from pathlib import Path
 from mlflow.tracking import MlflowClient
 
 from mlpbench import slurm
-
-PROCESS_TAG = "mlpbench.process"
-REASON_TAG = "killed_reason"
-
-
-def _boot_id() -> str:
-    try:
-        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    except OSError:
-        return "unknown"
-
-
-def _start_time(pid: int) -> str | None:
-    """The process's start time in clock ticks since boot (field 22 of /proc/<pid>/stat), or None."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()[19]
-
-
-def process_tag(pid: int | None = None) -> str:
-    """``<host>:<boot id>:<pid>:<start time>`` of ``pid`` (this process by default)."""
-    pid = os.getpid() if pid is None else pid
-    return f"{socket.gethostname()}:{_boot_id()}:{pid}:{_start_time(pid)}"
-
-
-def process_state(tag: str) -> str:
-    """"alive", "gone", or "elsewhere" (another host or boot: not visible from here)."""
-    host, boot, pid, started = tag.rsplit(":", 3)
-    if host != socket.gethostname() or boot != _boot_id():
-        return "elsewhere"
-    return "alive" if _start_time(int(pid)) == started else "gone"
-
-
-def live_pid(tag: str) -> int | None:
-    """The pid of a process tag when that process is alive on this host, else None."""
-    if tag.count(":") < 3 or process_state(tag) != "alive":
-        return None
-    return int(tag.rsplit(":", 3)[2])
-
+from mlpbench.tracking.processes import PROCESS_TAG, REASON_TAG, process_state
+from mlpbench.tracking.store import resolve_tracking_uri
 
 # The states of a RUNNING run whose process is not seen alive; the first two end it KILLED.
 WHY_ENDED = {"gone": "its process ({detail}) was gone when checked at {now}",
@@ -154,8 +112,6 @@ def _end_killed(client: MlflowClient, run_id: str, why: str) -> bool:
 
 
 def main(argv=None) -> int:
-    from mlpbench.tracking.runs import resolve_tracking_uri
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--uri", help="tracking store, over MLFLOW_TRACKING_URI (default: MLFLOW_TRACKING_URI, "
                                       "else mlflow.db in --root)")
