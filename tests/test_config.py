@@ -12,9 +12,9 @@ import yaml
 from hydra.errors import ConfigCompositionException
 
 from mlpbench import config
-from mlpbench.backends import ACTIVATIONS, BACKENDS, INIT_SCHEMES
 from mlpbench.compose import compose
 from mlpbench.config import OPTIMIZERS, SCHEDULES, ConfigError
+from mlpbench.options import ACTIVATIONS, BACKENDS, INIT_SCHEMES
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"

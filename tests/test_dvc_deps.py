@@ -6,62 +6,25 @@ misses fails here instead of leaving `dvc status` "up to date" over stale result
 """
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import pytest
 import yaml
 
+from imports import SRC, import_targets, module_file, packages_above
+
 ROOT = Path(__file__).resolve().parents[1]
-SRC = ROOT / "src"
-PACKAGE = "mlpbench"
-
-
-def module_file(name: str) -> Path | None:
-    """The file of project module ``name`` (e.g. mlpbench.data.split), or None if not a project module."""
-    if name.split(".")[0] != PACKAGE:
-        return None
-    base = SRC.joinpath(*name.split("."))
-    for path in (base.with_suffix(".py"), base / "__init__.py"):
-        if path.is_file():
-            return path
-    return None
-
-
-def _module_name(path: Path) -> str:
-    parts = path.relative_to(SRC).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
 def imported_modules(path: Path) -> set[str]:
-    """Project modules named by the import statements of one file (absolute and relative)."""
-    tree = ast.parse(path.read_text(), filename=str(path))
-    package = _module_name(path) if path.name == "__init__.py" else _module_name(path).rpartition(".")[0] \
-        if path.is_relative_to(SRC) else ""
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.split(".")[: len(package.split(".")) - node.level + 1]
-                module = ".".join(base + ([node.module] if node.module else []))
-            else:
-                module = node.module or ""
-            names.add(module)
-            names.update(f"{module}.{alias.name}" for alias in node.names)  # from pkg import submodule
-    found = set()
-    for name in names:
-        parts = name.split(".")
-        for i in range(1, len(parts) + 1):  # importing a.b.c runs a/__init__ and a/b/__init__ too
-            if module_file(".".join(parts[:i])):
-                found.add(".".join(parts[:i]))
-    return found
+    """Project modules one file imports, with the packages above them (importing a.b.c runs a/__init__ and
+    a/b/__init__ too)."""
+    return {m for target in import_targets(path) for m in (*packages_above(target), target) if module_file(m)}
 
 
 def dynamic_imports() -> dict[Path, list[Path]]:
     """Imports no import statement shows: ``backends.build`` imports each registered backend by name."""
-    from mlpbench.backends import BACKENDS
+    from mlpbench.options import BACKENDS
 
     return {SRC / "mlpbench" / "backends" / "build.py": [module_file(spec.module) for _, spec in BACKENDS.items()]}
 
@@ -103,6 +66,16 @@ def test_every_module_a_stage_runs_is_a_declared_dependency(name: str) -> None:
     deps = declared(stage)
     missing = sorted(str(p.relative_to(ROOT)) for s in scripts for p in reachable_files(s) if not covered(p, deps))
     assert not missing, f"dvc.yaml stage {name!r} runs these files but does not list them in deps: {missing}"
+
+
+@pytest.mark.parametrize("name", sorted(STAGES))
+def test_every_project_module_a_stage_lists_is_one_it_runs(name: str) -> None:
+    """A module listed but never imported reruns the stage for nothing when it changes."""
+    stage = STAGES[name]
+    files = {p for s in stage_scripts(stage) for p in reachable_files(s)}
+    listed = [dep for dep in declared(stage) if dep.is_relative_to(SRC)]
+    stale = [str(dep.relative_to(ROOT)) for dep in listed if not any(covered(f, [dep]) for f in files)]
+    assert not stale, f"dvc.yaml stage {name!r} lists modules its script never imports: {stale}; remove them from deps"
 
 
 def test_the_finder_follows_imports_inside_functions() -> None:

@@ -12,6 +12,7 @@ from mlflow.tracking import MlflowClient
 
 from mlpbench import slurm
 from mlpbench.tracking import doctor
+from mlpbench.tracking.tags import PROCESS_TAG, REASON_TAG
 
 # squeue as SLURM 22.05 answers `squeue -h -r -o %i -j IDS`: the listed ones among IDS; a single unknown
 # id fails with "Invalid job id specified"; FAKE_SLURM_DOWN=1: the controller does not answer.
@@ -59,7 +60,7 @@ def uri(tmp_path_factory) -> str:
 def _run(uri: str, name: str, **tags: str) -> str:
     client = MlflowClient(uri)
     experiment = client.get_experiment_by_name("doctor").experiment_id
-    return client.create_run(experiment, run_name=name, tags={doctor.PROCESS_TAG: ELSEWHERE, **tags}).info.run_id
+    return client.create_run(experiment, run_name=name, tags={PROCESS_TAG: ELSEWHERE, **tags}).info.run_id
 
 
 def _experiment(uri: str) -> list[str]:
@@ -93,7 +94,7 @@ def test_runs_of_jobs_slurm_no_longer_lists_end_killed_the_others_are_left_alone
     doctor.end_orphans(uri, _experiment(uri), slurm_jobs=True)
     assert [_status(uri, r) for r in (lost, pending, running, other, no_job)] == \
         ["KILLED", "RUNNING", "RUNNING", "RUNNING", "RUNNING"]
-    reason = MlflowClient(uri).get_run(lost).data.tags[doctor.REASON_TAG]
+    reason = MlflowClient(uri).get_run(lost).data.tags[REASON_TAG]
     assert reason.startswith("its SLURM job (20_1 on node node7 of cluster lab) was no longer pending or running")
     assert fake_slurm.read_text().split()[-1] == "20_1,20_2,21"  # array ids asked as they are, in one call
 

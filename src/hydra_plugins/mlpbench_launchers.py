@@ -13,6 +13,11 @@ to the stock plugin, both about ending every run honestly:
   files and ``squeue``, never ``sacct``, so it works, quietly, on clusters without accounting.
   The job ids are left in the sweep folder (``slurm_job_ids``) for the sweep's exit hook, which
   cancels them if the sweep itself is stopped.
+
+There are two ``hydra_plugins`` folders: this one is installed with the package (pyproject's package
+search covers ``src/``), so a job's process imports the launchers whatever its working folder;
+``hydra_plugins/`` at the repository root registers the config schema for DVC's own composition
+(``dvc exp run -S``), which looks for plugins in the repository root.
 """
 from __future__ import annotations
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mlpbench.backends import ACTIVATIONS
 from mlpbench.backends.numpy_nn import MLP, SGD, CrossEntropyLoss, LeakyReLU, ReLU, Tanh
+from mlpbench.options import ACTIVATIONS
 
 EPS = 1e-6
 TOL = 1e-6

@@ -12,8 +12,7 @@ import importlib.util
 
 import pytest
 
-from mlpbench import config
-from mlpbench.backends import ACTIVATIONS, BACKENDS, INIT_SCHEMES, base
+from mlpbench import config, options
 from mlpbench.backends.build import backend_class
 from mlpbench.registry import Registry, implementations
 
@@ -21,10 +20,10 @@ from mlpbench.registry import Registry, implementations
 CHECKED_TABLES = [
     ("numpy_backend", config, "OPTIMIZERS", "the NumPy backend"),
     ("numpy_backend", config, "SCHEDULES", "the NumPy backend"),
-    ("numpy_backend", base, "ACTIVATIONS", "numpy_nn"),
+    ("numpy_backend", options, "ACTIVATIONS", "numpy_nn"),
     ("torch_backend", config, "OPTIMIZERS", "the torch backend"),
     ("torch_backend", config, "SCHEDULES", "the torch backend"),
-    ("torch_backend", base, "ACTIVATIONS", "the torch backend"),
+    ("torch_backend", options, "ACTIVATIONS", "the torch backend"),
 ]
 
 
@@ -69,10 +68,11 @@ def test_a_factory_for_an_unregistered_name_is_refused_too() -> None:
 
 def test_every_activation_picks_a_registered_init_scheme() -> None:
     """init=auto resolves through ACTIVATIONS to a name in INIT_SCHEMES (not checked at import)."""
-    assert {name: ACTIVATIONS[name] in INIT_SCHEMES for name in ACTIVATIONS} == {name: True for name in ACTIVATIONS}
+    activations = options.ACTIVATIONS
+    assert {name: activations[name] in options.INIT_SCHEMES for name in activations} == {n: True for n in activations}
 
 
-@pytest.mark.parametrize("name", BACKENDS.names())
+@pytest.mark.parametrize("name", options.BACKENDS.names())
 def test_every_registered_backend_loads_a_backend_class_of_that_name(name: str) -> None:
     """(Instances are checked against the Backend protocol in test_sanity.)"""
     cls = backend_class(name)

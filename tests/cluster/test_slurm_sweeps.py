@@ -19,7 +19,7 @@ from mlflow.tracking import MlflowClient
 
 from mlpbench.processes import live_pid
 from mlpbench.slurm import read_job_ids
-from mlpbench.tracking.doctor import PROCESS_TAG, REASON_TAG
+from mlpbench.tracking.tags import PROCESS_TAG, REASON_TAG
 
 from support import PROJECT_ROOT, write_learnable_data
 

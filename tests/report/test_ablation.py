@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from mlpbench.backends import label
+from mlpbench.options import label
 from mlpbench.report import ReportError, build_ablation
 from mlpbench.report.ablation import DISAGREE
 

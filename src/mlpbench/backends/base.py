@@ -1,53 +1,15 @@
 """What every backend offers the training loop (``Backend``) and the shared initial weights."""
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-from mlpbench.registry import Registry
+from mlpbench.options import INIT_SCHEMES, resolve_init
 
 if TYPE_CHECKING:
     from mlpbench.config import ModelConfig
-
-# Activation name -> the init scheme init="auto" picks for it: He keeps ReLU-like signals at unit
-# scale, Xavier suits the symmetric saturating ones. Each backend implements every name.
-ACTIVATIONS: Registry[str] = Registry("activation")
-for _name, _scheme in (("relu", "he"), ("leaky_relu", "he"), ("gelu", "he"), ("sigmoid", "xavier"),
-                       ("tanh", "xavier")):
-    ACTIVATIONS.register(_name, _scheme)
-
-# Init scheme name -> draw(fan_in, fan_out, init_scale, rng) -> (W (fan_in, fan_out), b (fan_out,)) in float64.
-INIT_SCHEMES: Registry[Callable[..., tuple[np.ndarray, np.ndarray]]] = Registry("init scheme")
-
-
-@INIT_SCHEMES.register("uniform")
-def _uniform(fan_in: int, fan_out: int, scale: float, rng: np.random.Generator):
-    """W, b ~ U(-init_scale, init_scale), the reference tutorial's scheme."""
-    return rng.uniform(-scale, scale, (fan_in, fan_out)), rng.uniform(-scale, scale, fan_out)
-
-
-@INIT_SCHEMES.register("he")
-def _he(fan_in: int, fan_out: int, scale: float, rng: np.random.Generator):
-    """W ~ N(0, 2 / fan_in), b = 0."""
-    return rng.normal(0.0, math.sqrt(2.0 / fan_in), (fan_in, fan_out)), np.zeros(fan_out)
-
-
-@INIT_SCHEMES.register("xavier")
-def _xavier(fan_in: int, fan_out: int, scale: float, rng: np.random.Generator):
-    """W ~ U(-sqrt(6 / (fan_in + fan_out)), +...), b = 0."""
-    limit = math.sqrt(6.0 / (fan_in + fan_out))
-    return rng.uniform(-limit, limit, (fan_in, fan_out)), np.zeros(fan_out)
-
-
-def resolve_init(init: str, activation: str) -> str:
-    """The concrete scheme in INIT_SCHEMES for a config's init ("auto" or a scheme) and activation."""
-    if init == "auto":
-        return ACTIVATIONS[activation]
-    INIT_SCHEMES[init]  # an unknown name raises, listing the schemes
-    return init
 
 
 def init_params(

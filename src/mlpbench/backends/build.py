@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from mlpbench.backends import BACKENDS, Backend, init_params
+from mlpbench.backends import Backend, init_params
+from mlpbench.options import BACKENDS
 
 if TYPE_CHECKING:
     from mlpbench.config import Config

@@ -11,9 +11,10 @@ from mlpbench import config
 from mlpbench.config import Config
 from mlpbench.environment import blas_info
 from mlpbench.model_io import save_weights, weights_path
+from mlpbench.options import ACTIVATIONS
 from mlpbench.registry import implementations
 
-from .base import ACTIVATIONS, layer_sizes
+from .base import layer_sizes
 from .numpy_nn import MLP, SGD, Adam, AdamW, CosineAnnealingLR, CrossEntropyLoss, RMSprop, StepLR, Workspace
 from .numpy_nn.activations import ACTIVATIONS as ACTIVATION_FACTORIES
 

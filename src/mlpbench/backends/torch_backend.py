@@ -15,9 +15,9 @@ from mlpbench import config
 from mlpbench.config import Config
 from mlpbench.io import atomic_path
 from mlpbench.model_io import save_weights
+from mlpbench.options import ACTIVATIONS as ACTIVATION_NAMES
 from mlpbench.registry import implementations
 
-from .base import ACTIVATIONS as ACTIVATION_NAMES
 from .base import layer_sizes
 from .torch_gemm import blas_info, gemm_step
 from .torch_speedups import IMPL_KWARGS, autocast, check_impl, used_impl

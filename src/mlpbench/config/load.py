@@ -15,6 +15,8 @@ from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, OmegaConfBas
 from mlpbench.config import checks
 from mlpbench.config.checks import ConfigError
 from mlpbench.config.schema import OPTIMIZERS, SCHEDULES, Config, DataConfig, TrackingConfig
+from mlpbench.options import ACTIVATIONS, BACKENDS, INIT_SCHEMES
+from mlpbench.torch_options.variants import VARIANTS
 
 DTYPES = ("float32", "float64")
 DEVICES = ("auto", "cpu", "cuda")
@@ -75,9 +77,6 @@ def _field_names(cls: type | None) -> list[str]:
 
 def validate(cfg: Config) -> Config:
     """Raise ``ConfigError`` on the first value out of range; return ``cfg`` unchanged otherwise."""
-    from mlpbench.backends import ACTIVATIONS, BACKENDS, INIT_SCHEMES
-    from mlpbench.torch_options.variants import VARIANTS
-
     checks.choice("backend", cfg.backend, BACKENDS)
     for name in cfg.backends:
         checks.choice("backends[]", name, BACKENDS)

@@ -7,8 +7,8 @@ from typing import List
 
 from hydra.core.config_store import ConfigStore
 
-from mlpbench.backends import BACKENDS
 from mlpbench.config.schema import OPTIMIZERS, SCHEDULES, Config
+from mlpbench.options import BACKENDS
 
 # The backend names as an enum, so that composing (also DVC's own, for `dvc exp run -S`) rejects any
 # other value of ``backends``: dvc.yaml's train and tutorial matrices put these names into stage

@@ -16,7 +16,7 @@ from typing import Any, Mapping, Sequence
 import pandas as pd
 
 from mlpbench import figures
-from mlpbench.backends import label
+from mlpbench.options import label
 from mlpbench.report import format as fmt
 from mlpbench.report import tables
 from mlpbench.report.render import Figure, ReportFiles, Section, figure_dir, log, write

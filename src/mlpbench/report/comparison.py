@@ -8,7 +8,7 @@ from typing import Mapping, Sequence
 import pandas as pd
 
 from mlpbench import figures
-from mlpbench.backends import BACKENDS, label
+from mlpbench.options import BACKENDS, label
 from mlpbench.report import explain, speed, tables, torch_options
 from mlpbench.report import format as fmt
 from mlpbench.report.render import Figure, ReportFiles, Section, building, figure_dir, log, publish, write

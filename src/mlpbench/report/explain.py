@@ -10,7 +10,7 @@ from typing import Iterable
 
 import pandas as pd
 
-from mlpbench.backends import label
+from mlpbench.options import label
 from mlpbench.report import format as fmt
 from mlpbench.report.runs import backend_rank, column
 from mlpbench.report.tables import DEFAULT, PUBLISHED, RERUN

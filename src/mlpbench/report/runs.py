@@ -16,7 +16,7 @@ from typing import Any, Sequence
 import pandas as pd
 
 from mlpbench import tracking
-from mlpbench.backends import BACKENDS
+from mlpbench.options import BACKENDS
 from mlpbench.tracking import portable, queries
 
 CURVES = ("train/loss", "val/loss", "train/acc", "val/acc")

@@ -10,7 +10,7 @@ import math
 
 import pandas as pd
 
-from mlpbench.backends import label
+from mlpbench.options import label
 from mlpbench.report import format as fmt
 from mlpbench.report.render import Section
 from mlpbench.report.runs import backend_rank, column

@@ -11,7 +11,7 @@ from typing import Callable, Sequence
 
 import pandas as pd
 
-from mlpbench.backends import resolve_init
+from mlpbench.options import resolve_init
 from mlpbench.report import format as fmt
 from mlpbench.report.runs import backend_rank, column
 

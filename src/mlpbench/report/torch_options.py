@@ -12,7 +12,7 @@ from typing import Mapping
 
 import pandas as pd
 
-from mlpbench.backends import BACKENDS
+from mlpbench.options import BACKENDS
 from mlpbench.report import format as fmt
 from mlpbench.report.render import Section
 from mlpbench.report.runs import ReportError, column, load_runs

@@ -18,7 +18,7 @@ from mlpbench.run import machine
 from mlpbench.run.outputs import MANIFEST, foreign_entries
 from mlpbench.tracking import portable
 from mlpbench.tracking.health import check_store
-from mlpbench.tracking.runs import resolve_tracking_uri
+from mlpbench.tracking.store import resolve_tracking_uri
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,11 @@ from typing import Any, Mapping
 import yaml
 
 from mlpbench import figures, slurm, tracking
-from mlpbench.backends import BACKENDS, Backend
+from mlpbench.backends import Backend
 from mlpbench.backends.build import build_backend
 from mlpbench.config import Config
 from mlpbench.environment import environment_tags
+from mlpbench.options import BACKENDS
 from mlpbench.progress import EpochProgress
 from mlpbench.run.build import Prepared, prepare_run, run_name
 from mlpbench.run.outputs import Staged

@@ -14,8 +14,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from mlpbench.backends import label  # noqa: E402
 from mlpbench.io import atomic_path  # noqa: E402
+from mlpbench.options import label  # noqa: E402
 from mlpbench.scaling.grid import AXES  # noqa: E402
 
 AXIS_LABELS = {"width": "width of the first hidden layer", "batch_size": "batch size",

@@ -11,9 +11,9 @@ from typing import Any, Mapping
 import pandas as pd
 
 from mlpbench import config
-from mlpbench.backends import label
 from mlpbench.environment import cpu_model, git_state
 from mlpbench.io import write_text
+from mlpbench.options import label
 from mlpbench.params import resolve
 from mlpbench.scaling.grid import points
 from mlpbench.scaling.measure import RoundCallback, measure

@@ -1,6 +1,8 @@
 """MLflow tracking: the only package of mlpbench that imports mlflow.
 
-- ``runs``: the store and experiment, sweep parent runs, ``TrackedRun`` (one run, honest status).
+- ``store``: where the tracking store is (``resolve_tracking_uri``).
+- ``runs``: the experiment, sweep parent runs, ``TrackedRun`` (one run, honest status).
+- ``processes``: the tag naming the process that writes a run, and whether it is alive.
 - ``models``: logging a trained model in its backend's flavour.
 - ``queries``: reading runs back for the report (dicts and DataFrames, no mlflow objects).
 - ``doctor``: ending runs KILLED whose process is gone (or whose SLURM job is over).
@@ -16,9 +18,9 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 from mlpbench.tracking.queries import (ExperimentNotFoundError, RunNotFoundError, download_artifact,
                                        experiment_id_by_name, get_run, metric_history, search_runs)
-from mlpbench.tracking.runs import (DB_NAME, TrackedRun, children, end_killed, end_parent_run,
-                                    flatten, log_report, prepare, resolve_tracking_uri, start_parent_run,
-                                    store_root)
+from mlpbench.tracking.runs import (TrackedRun, children, end_killed, end_parent_run, flatten, log_report, prepare,
+                                    start_parent_run)
+from mlpbench.tracking.store import DB_NAME, resolve_tracking_uri, store_root
 
 __all__ = [
     "DB_NAME", "ExperimentNotFoundError", "RunNotFoundError", "TrackedRun", "children",

@@ -1,9 +1,8 @@
 """Runs left RUNNING by a process that is gone (SIGKILL, a crash, a lost node) end KILLED here.
 
-Every run records which process writes it: the tag ``mlpbench.process`` is
-``<host>:<boot id>:<pid>:<start time>``, so a pid reused after the run's process died, or a reboot,
-does not pass for the run's own process. ``end_orphans`` checks the RUNNING runs of this host and
-ends those whose process is gone. Every training run and sweep calls it before it starts.
+Every run records which process writes it (the tag ``mlpbench.process``, see ``mlpbench.processes``).
+``end_orphans`` checks the RUNNING runs of this host and ends those whose process is gone. Every
+training run and sweep calls it before it starts.
 
 Runs of other hosts cannot be seen from here, except through SLURM: with ``slurm_jobs`` (the command
 line does it whenever ``squeue`` is on PATH), a run of another host tagged ``slurm_job_id`` ends KILLED
@@ -29,6 +28,7 @@ from mlflow.tracking import MlflowClient
 
 from mlpbench import slurm
 from mlpbench.processes import process_state
+from mlpbench.tracking.store import resolve_tracking_uri
 from mlpbench.tracking.tags import PROCESS_TAG, REASON_TAG
 
 
@@ -115,7 +115,6 @@ def _end_killed(client: MlflowClient, run_id: str, why: str) -> bool:
 
 def main(argv=None) -> int:
     from mlpbench.tracking.health import StoreError, check_store
-    from mlpbench.tracking.runs import resolve_tracking_uri
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--uri", help="tracking store, over MLFLOW_TRACKING_URI (default: MLFLOW_TRACKING_URI, "

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from mlpbench.params import load_params
 from mlpbench.tracking.portable import ExportError, restore
-from mlpbench.tracking.runs import resolve_tracking_uri
+from mlpbench.tracking.store import resolve_tracking_uri
 
 EXPORTS = "runs"  # the folder every run-producing DVC stage writes its export into (dvc.yaml)
 

@@ -1,4 +1,4 @@
-"""Run lifecycle: the tracking store, experiments, sweep parents and one training run.
+"""Run lifecycle: experiments, sweep parents and one training run.
 
 A training run is wrapped in ``TrackedRun``: it starts an MLflow run with params and tags, takes
 per-epoch metrics, artifacts and the model, and ends the run with an honest status: FINISHED on
@@ -19,57 +19,14 @@ from mlflow.entities import RunStatus
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from mlpbench.processes import process_tag
 from mlpbench.signals import Terminated, signals_deferred
 from mlpbench.tracking.races import retried
-from mlpbench.processes import process_tag
+from mlpbench.tracking.store import is_server
 from mlpbench.tracking.tags import PROCESS_TAG, REASON_TAG
 
-DB_NAME = "mlflow.db"
 # MLflow re-downloads logged models to check them; its progress bar would clutter training logs.
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-
-
-def store_root(root: Path) -> Path:
-    """The folder that holds the default store: the user's repository.
-
-    DVC runs a queued experiment (``dvc exp run --queue``) in a temporary copy of the repository
-    and points ``DVC_ROOT`` at the original; a store inside the copy would be deleted with it.
-    """
-    return Path(os.environ.get("DVC_ROOT") or root)
-
-
-def resolve_tracking_uri(root: Path, configured: str | None = None, server: bool = False) -> str:
-    """MLFLOW_TRACKING_URI, else ``tracking.uri`` from the config, else mlflow.db in ``store_root``.
-
-    A relative ``sqlite:///x.db`` would follow the working directory, which Hydra and DVC change,
-    so relative SQLite paths are anchored at ``store_root(root)``. server (``tracking=server``):
-    the URI must be an MLflow server's http(s) address; ``ConfigError`` says how to give one.
-    """
-    base = store_root(root)
-    if server:
-        return _server_uri(os.environ.get("MLFLOW_TRACKING_URI") or configured)
-    uri = os.environ.get("MLFLOW_TRACKING_URI") or configured or f"sqlite:///{base / DB_NAME}"
-    prefix = "sqlite:///"
-    if uri.startswith(prefix) and not uri[len(prefix):].startswith("/"):
-        uri = prefix + str((base / uri[len(prefix):]).resolve())
-    return uri
-
-
-def is_server(uri: str) -> bool:
-    """Whether ``uri`` is an MLflow tracking server (http or https) rather than a local store."""
-    return uri.startswith(("http://", "https://"))
-
-
-def _server_uri(uri: str | None) -> str:
-    from mlpbench.config import ConfigError
-
-    if not uri:
-        raise ConfigError("tracking=server needs the server's address: set MLFLOW_TRACKING_URI=http://HOST:5000 "
-                          "or tracking.uri=http://HOST:5000 (scripts/mlflow-team-server starts one)")
-    if not is_server(uri):
-        raise ConfigError(f"tracking=server needs an http(s) server address, got {uri!r} "
-                          "(from MLFLOW_TRACKING_URI or tracking.uri); use tracking=default for a local store")
-    return uri.rstrip("/")
 
 
 @contextlib.contextmanager
