@@ -24,6 +24,14 @@ def test_environment_shows_one_value_or_each_runs_own():
     assert env["CPU"] == "X" and env["git commit"] == "111: a; 222: b" and env["Python"] == "—"
 
 
+def test_environment_lists_a_backend_library_only_where_a_run_recorded_it():
+    numpy_only = pd.DataFrame({"name": ["a"], "tags.numpy_version": ["2.4"]})
+    assert "PyTorch" not in set(tables.environment(numpy_only)["item"])
+    both = numpy_only.assign(**{"tags.torch_version": ["2.13"]})
+    items = list(tables.environment(both)["item"])
+    assert items[items.index("NumPy") + 1] == "PyTorch"
+
+
 def test_environment_counts_the_runs_of_a_value_shared_by_many():
     runs = pd.DataFrame({"name": list("abcdef"), "tags.git_commit": ["111"] * 4 + ["222"] * 2})
     env = dict(tables.environment(runs).itertuples(index=False))
