@@ -11,11 +11,11 @@ from mlpbench.report.comparison import bar_values, title
 
 
 def test_title_falls_back_to_the_dataset_tag_then_to_a_generic_name():
-    runs = pd.DataFrame({"backend": ["torch", "numpy", "jax"], "tags.dataset": ["fashion", "fashion", None]})
-    assert title(runs) == "mlpbench: NumPy (from scratch) vs PyTorch vs jax on fashion"
+    runs = pd.DataFrame({"backend": ["torch", "numpy", "no-such-backend"], "tags.dataset": ["fashion", "fashion", None]})
+    assert title(runs) == "mlpbench: NumPy (from scratch) vs PyTorch vs no-such-backend on fashion"
     assert title(runs.assign(**{"tags.dataset_title": ["Fashion-MNIST", None, None]})) == \
-        "mlpbench: NumPy (from scratch) vs PyTorch vs jax on Fashion-MNIST / fashion"
-    assert title(runs[["backend"]]) == "mlpbench: NumPy (from scratch) vs PyTorch vs jax on the data set"
+        "mlpbench: NumPy (from scratch) vs PyTorch vs no-such-backend on Fashion-MNIST / fashion"
+    assert title(runs[["backend"]]) == "mlpbench: NumPy (from scratch) vs PyTorch vs no-such-backend on the data set"
 
 
 def test_environment_shows_one_value_or_each_runs_own():
