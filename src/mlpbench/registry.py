@@ -34,7 +34,8 @@ class Registry(Generic[T]):
         if name in self._entries:
             raise ValueError(f"{self.kind} {name!r} is registered twice")
         if self.pattern is not None and not re.fullmatch(self.pattern, name):
-            raise ValueError(f"{self.kind} name {name!r} does not match {self.pattern}; register it under such a name")
+            raise ValueError(f"{self.kind} name {name!r} does not match {self.pattern}; register it under a name "
+                             "that does")
         self._entries[name] = entry
         return entry
 

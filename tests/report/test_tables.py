@@ -11,7 +11,8 @@ from mlpbench.report.comparison import bar_values, title
 
 
 def test_title_falls_back_to_the_dataset_tag_then_to_a_generic_name():
-    runs = pd.DataFrame({"backend": ["torch", "numpy", "no-such-backend"], "tags.dataset": ["fashion", "fashion", None]})
+    runs = pd.DataFrame({"backend": ["torch", "numpy", "no-such-backend"],
+                         "tags.dataset": ["fashion", "fashion", None]})
     assert title(runs) == "mlpbench: NumPy (from scratch) vs PyTorch vs no-such-backend on fashion"
     assert title(runs.assign(**{"tags.dataset_title": ["Fashion-MNIST", None, None]})) == \
         "mlpbench: NumPy (from scratch) vs PyTorch vs no-such-backend on Fashion-MNIST / fashion"

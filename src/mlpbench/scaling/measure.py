@@ -117,8 +117,8 @@ class _Worker:
         context = multiprocessing.get_context("spawn")  # a fresh interpreter: no thread pool of the parent's
         self.backend = backend
         self.conn, theirs = context.Pipe()
-        self.process = context.Process(target=_serve, args=(theirs, cfg, backend, BACKENDS[backend], list(points), min_time_s),
-                                       name=f"scaling-{backend}", daemon=True)
+        self.process = context.Process(target=_serve, name=f"scaling-{backend}", daemon=True,
+                                       args=(theirs, cfg, backend, BACKENDS[backend], list(points), min_time_s))
         self.process.start()
         theirs.close()
 
