@@ -39,8 +39,9 @@ ui: $(STAMP)
 	@echo "Open http://127.0.0.1:$(UI_PORT)/ (experiments open on their training runs; see README, 'MLflow: where results land')"
 	mlflow ui --backend-store-uri "sqlite:///$(CURDIR)/mlflow.db" --host 127.0.0.1 --port $(UI_PORT) --app-name mlpbench
 
-# The ablation (README, "Which change matters"): every step of conf/experiment/ablation/ for both
-# backends, one job at a time (its step times are measured), then reports/ablation/ablation.{md,html}.
+# The ablation (README, "Which change matters"): every step of conf/experiment/ablation/ for every
+# backend DVC trains (params.yaml's `backends`), one job at a time (its step times are measured), then
+# reports/ablation/ablation.{md,html}.
 # ABLATION_URI: another MLflow store, e.g. sqlite:////tmp/ablation.db (default: the project's);
 # ABLATION_ARGS: overrides for every step, e.g. "train.epochs=1" for a quick check of the wiring.
 ABLATION_URI ?=
@@ -51,8 +52,9 @@ comma := ,
 ABLATION_STEPS = $(subst $(space),$(comma),$(patsubst conf/experiment/%.yaml,%,$(sort $(wildcard conf/experiment/ablation/*.yaml))))
 ablation: $(STAMP)
 	@dir=multirun/ablation/$$(date +%Y-%m-%d_%H-%M-%S)-$$$$; \
+	backends=$$(python -m mlpbench.params backends) && \
 	python pipelines/train.py -m hydra/launcher=joblib hydra.launcher.n_jobs=1 hydra.sweep.dir=$$dir \
-		experiment=$(ABLATION_STEPS) backend=numpy,torch tracking.experiment=mlpbench-ablation \
+		experiment=$(ABLATION_STEPS) backend=$$backends tracking.experiment=mlpbench-ablation \
 		$(if $(ABLATION_URI),"tracking.uri='$(ABLATION_URI)'") $(ABLATION_ARGS) && \
 	$(if $(ABLATION_URI),MLFLOW_TRACKING_URI="$(ABLATION_URI)") python pipelines/report.py \
 		--ablation "$$(cat $$dir/mlflow_parent_run_id)" \

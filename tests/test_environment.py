@@ -1,12 +1,16 @@
-"""Lineage tags: the git commit is "-dirty" only when source or config differ from it."""
+"""Lineage tags: the git commit is "-dirty" only when source or config differ from it; library versions
+are NumPy's and the run's backend's."""
 from __future__ import annotations
 
+import json
 import subprocess
+import sys
+from importlib import metadata
 from pathlib import Path
 
 import pytest
 
-from mlpbench.environment import git_state
+from mlpbench.environment import environment_tags, git_state
 
 GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
 
@@ -43,3 +47,17 @@ def test_a_source_or_config_change_is_dirty_with_a_hash_of_the_diff(repo, change
 
 def test_outside_git_is_unknown(tmp_path):
     assert git_state(tmp_path) == {"git_commit": "unknown"}
+
+
+def test_a_numpy_run_records_numpy_alone_and_never_imports_torch(tmp_path):
+    # in a fresh interpreter: this test process may have imported torch already
+    code = ("import json, sys; from pathlib import Path; from mlpbench.environment import environment_tags; "
+            f"tags = environment_tags(Path({str(tmp_path)!r}), Path('p'), Path('s'), 'numpy'); "
+            "print(json.dumps([sorted(k for k in tags if k.endswith('_version')), 'torch' in sys.modules]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert json.loads(out) == [["numpy_version", "python_version"], False]
+
+
+def test_each_backend_adds_the_version_of_its_own_library(tmp_path):
+    tags = environment_tags(tmp_path, tmp_path / "p", tmp_path / "s", "torch")
+    assert tags["torch_version"] == metadata.version("torch") and tags["numpy_version"] == metadata.version("numpy")

@@ -17,6 +17,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from mlpbench.model_io import load_model
+from mlpbench.options import BACKENDS
 from mlpbench.run import train_and_track
 from mlpbench.tracking.models import model_name
 
@@ -30,7 +31,7 @@ def test_model_names_follow_backend_and_preset():
     assert model_name("torch", "tutorial") == "torch-mlp-tutorial"
 
 
-@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.parametrize("backend", BACKENDS.names())
 def test_logged_model_predicts_probabilities_and_carries_metrics_and_data(tiny_root, backend):
     values = tiny_config(tiny_root, [f"backend={backend}"])
     summary = train_and_track(values, tiny_root, tiny_root / "out", progress=False)

@@ -17,6 +17,7 @@ import yaml
 
 from mlpbench import config
 from mlpbench.compose import compose
+from mlpbench.options import BACKENDS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -65,3 +66,18 @@ def test_dvc_composition_applies_the_schema(tmp_path) -> None:
 def test_unknown_experiment_is_an_error() -> None:
     with pytest.raises(Exception, match="experiment/no_such_preset"):
         compose(ROOT, ["experiment=no_such_preset"])
+
+
+def test_make_ablation_sweeps_the_backends_params_yaml_trains(tmp_path) -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    assert "backends=$$(python -m mlpbench.params backends)" in makefile and " backend=$$backends " in makefile
+    done = subprocess.run([sys.executable, "-m", "mlpbench.params", "backends"], cwd=ROOT, capture_output=True,
+                          text=True, check=True)
+    assert done.stdout.strip() == ",".join(yaml.safe_load((ROOT / "params.yaml").read_text())["backends"])
+    assert done.stdout.strip() == ",".join(BACKENDS)  # params.yaml trains every registered backend
+    stale = tmp_path / "params.yaml"
+    stale.write_text("backends: numpy\n")
+    done = subprocess.run([sys.executable, "-m", "mlpbench.params", "backends", "--params", str(stale)],
+                          capture_output=True, text=True)
+    assert (done.returncode, done.stderr.strip()) == (1, f"params: {stale} has no list backends; regenerate it "
+                                                         "with `make params`")

@@ -9,6 +9,7 @@ import pytest
 from mlpbench import config
 from mlpbench.compose import compose
 from mlpbench.config import ConfigError
+from mlpbench.options import BACKENDS
 from mlpbench.run.build import run_name
 from mlpbench.run.record import run_params
 from mlpbench.torch_options import VARIANTS, chosen
@@ -20,8 +21,8 @@ def load(*overrides: str) -> config.Config:
     return config.load(compose(ROOT, list(overrides)))
 
 
-def test_the_defaults_change_nothing_and_compose_for_both_backends():
-    for backend in ("numpy", "torch"):
+def test_the_defaults_change_nothing_and_compose_for_every_backend():
+    for backend in BACKENDS:
         cfg = load(f"backend={backend}")
         assert (cfg.torch.compile, cfg.torch.autocast, cfg.torch.optimizer_impl) == (False, None, "default")
         assert cfg.torch.changed() == {}

@@ -6,7 +6,10 @@ import json
 import os
 import platform
 import subprocess
+from importlib import metadata
 from pathlib import Path
+
+from mlpbench.options import BACKENDS
 
 
 # What a run's code and config are: a change here makes the commit "-dirty". Outputs that DVC
@@ -72,17 +75,24 @@ def blas_info() -> str:
     return "unknown"
 
 
-def environment_tags(root: Path, processed_dir: Path, split_dir: Path) -> dict[str, str]:
-    import numpy
-    import torch
+def library_version(distribution: str) -> str:
+    """The installed version of ``distribution`` (e.g. "torch"), read from its metadata without importing it."""
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "not installed"
 
+
+def environment_tags(root: Path, processed_dir: Path, split_dir: Path, backend: str) -> dict[str, str]:
+    """Machine, code and data facts of a run of ``backend``: NumPy's version (every run's arrays are NumPy's)
+    and ``<library>_version`` of the library the backend computes with (``BackendSpec.library``)."""
     dvc_experiment = {"dvc_experiment": os.environ["DVC_EXP_NAME"]} if os.environ.get("DVC_EXP_NAME") else {}
+    libraries = dict.fromkeys(("numpy", BACKENDS[backend].library))
     return {
         **git_state(root),
         **dvc_experiment,
         "data_sha256": data_sha256(processed_dir, split_dir),
-        "numpy_version": numpy.__version__,
-        "torch_version": torch.__version__,
+        **{f"{library}_version": library_version(library) for library in libraries},
         "blas": blas_info(),
         "python_version": platform.python_version(),
         "cpu": cpu_model(),

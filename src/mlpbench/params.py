@@ -45,3 +45,31 @@ def take_from_params(values: Mapping[str, Any], path: Path, keys: Sequence[str])
                            "`make params`, or drop the key from the stage command")
         target[leaf] = copy.deepcopy(source[leaf])
     return merged
+
+
+def sweep_values(path: Path, key: str) -> str:
+    """The list setting ``key`` of the params file ``path``, comma-joined as a Hydra sweep override takes it."""
+    values = load_params(path).get(key)
+    if not isinstance(values, list) or not values:
+        raise ConfigError(f"{path} has no list {key}; regenerate it with `make params`")
+    return ",".join(str(v) for v in values)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m mlpbench.params KEY [--params PATH]``: print ``sweep_values`` (``make ablation`` sweeps
+    ``backend=`` over the ``backends`` DVC trains)."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(description="print a list setting of params.yaml, comma-joined")
+    parser.add_argument("key")
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    args = parser.parse_args(argv)
+    try:
+        print(sweep_values(args.params, args.key))
+    except (FileNotFoundError, ValueError, ConfigError) as err:
+        sys.exit(f"params: {err}")
+
+
+if __name__ == "__main__":
+    main()

@@ -6,6 +6,7 @@ nothing else lists them. Adding an option means registering it where it is defin
 """
 from __future__ import annotations
 
+import re
 from typing import Callable, Generic, Iterator, TypeVar
 
 T = TypeVar("T")
@@ -21,8 +22,9 @@ class UnknownNameError(KeyError):
 class Registry(Generic[T]):
     """Names of one kind of option, in registration order, each mapped to one entry."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, pattern: str | None = None) -> None:
         self.kind = kind
+        self.pattern = pattern  # a regular expression every name must match, if any
         self._entries: dict[str, T] = {}
 
     def register(self, name: str, entry: T | None = None):
@@ -31,8 +33,16 @@ class Registry(Generic[T]):
             return lambda obj: self.register(name, obj)
         if name in self._entries:
             raise ValueError(f"{self.kind} {name!r} is registered twice")
+        if self.pattern is not None and not re.fullmatch(self.pattern, name):
+            raise ValueError(f"{self.kind} name {name!r} does not match {self.pattern}; register it under a name "
+                             "that does")
         self._entries[name] = entry
         return entry
+
+    def unregister(self, name: str) -> T:
+        """Remove ``name`` (e.g. a test's own entry) and return its entry."""
+        self[name]  # an unknown name raises, listing the registered ones
+        return self._entries.pop(name)
 
     def __getitem__(self, name: str) -> T:
         if name not in self._entries:
@@ -55,15 +65,18 @@ class Registry(Generic[T]):
         return list(self._entries.items())
 
 
-def implementations(registry: Registry, table: dict[str, Callable], where: str) -> dict[str, Callable]:
-    """Check that ``table`` (one backend's factories) covers exactly the registered names; return it.
+def implementations(registry: Registry, table: dict[str, Callable], where: str,
+                    unsupported: tuple[str, ...] = ()) -> dict[str, Callable]:
+    """Check that ``table`` (one backend's factories) covers the registered names; return it.
 
     Called where a backend defines its factories, so a name registered without an implementation
-    in every backend fails at import, naming the backend and the missing option.
+    in a backend fails at import, naming the backend and the missing option, unless the backend
+    declares it ``unsupported`` (``options.BackendSpec.unsupported``; config validation refuses it).
     """
-    missing = [n for n in registry if n not in table]
+    missing = [n for n in registry if n not in table and n not in unsupported]
     extra = [n for n in table if n not in registry]
     if missing or extra:
         raise TypeError(f"{where} implements {registry.kind}s {sorted(table)}, but the registry has "
-                        f"{list(registry)}: missing {missing}, unregistered {extra}")
+                        f"{list(registry)}: missing {missing}, unregistered {extra}; implement the missing "
+                        "ones or declare them unsupported in its BackendSpec")
     return table

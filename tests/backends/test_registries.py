@@ -8,6 +8,7 @@ tests here make that check fail on purpose. Config files are not covered by that
 """
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 
 import pytest
@@ -66,6 +67,27 @@ def test_a_factory_for_an_unregistered_name_is_refused_too() -> None:
     assert implementations(config.OPTIMIZERS, numpy_backend.OPTIMIZERS, "x") is numpy_backend.OPTIMIZERS
 
 
+def test_a_name_declared_unsupported_may_lack_its_factory() -> None:
+    from mlpbench.backends import numpy_backend
+
+    table = {k: v for k, v in numpy_backend.OPTIMIZERS.items() if k != "rmsprop"}
+    with pytest.raises(TypeError, match=r"missing \['rmsprop'\].*or declare them unsupported in its BackendSpec"):
+        implementations(config.OPTIMIZERS, table, "the NumPy backend")
+    assert implementations(config.OPTIMIZERS, table, "the NumPy backend", unsupported=("rmsprop",)) is table
+
+
+def test_a_spec_declares_unsupported_values_only_of_the_keys_validation_checks() -> None:
+    with pytest.raises(ValueError, match=r"unsupported= names keys \['optim.lr'\]"):
+        dataclasses.replace(options.BACKENDS["numpy"], unsupported={"optim.lr": ("0.1",)})
+
+
+def test_a_backend_name_is_an_identifier() -> None:
+    """It becomes stage names and paths (train@<name>, models/<name>); the tests' unknown name can never be one."""
+    with pytest.raises(ValueError, match="backend name 'no-such-backend' does not match"):
+        options.BACKENDS.register("no-such-backend", options.BACKENDS["numpy"])
+    assert "no-such-backend" not in options.BACKENDS
+
+
 def test_every_activation_picks_a_registered_init_scheme() -> None:
     """init=auto resolves through ACTIVATIONS to a name in INIT_SCHEMES (not checked at import)."""
     activations = options.ACTIVATIONS
@@ -77,6 +99,7 @@ def test_every_registered_backend_loads_a_backend_class_of_that_name(name: str) 
     """(Instances are checked against the Backend protocol in test_sanity.)"""
     cls = backend_class(name)
     assert cls.name == name
-    methods = ("load", "train_step", "evaluate", "scheduler_step", "state_dict", "info", "save", "log_model")
+    methods = ("check", "load", "train_step", "evaluate", "scheduler_step", "state_dict", "gemm_step", "info", "save",
+               "log_model")
     assert [m for m in methods if not callable(getattr(cls, m, None))] == []
     assert isinstance(cls.lr, property)

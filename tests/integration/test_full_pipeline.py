@@ -2,8 +2,8 @@
 
 The fake raw files cannot pass the download stage's checksums (they are not MNIST), so they are
 put in place and recorded with `dvc commit download`; every later stage then really runs:
-normalise, split, train@{numpy,torch}, tutorial@{numpy,torch} and report, with MLflow writing
-to the copy's own mlflow.db.
+normalise, split, train@{backend}, tutorial@{backend} (every registered backend) and report, with MLflow
+writing to the copy's own mlflow.db.
 """
 from __future__ import annotations
 
@@ -17,10 +17,12 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
+from mlpbench.options import BACKENDS
+
 from support import commit_all, make_pipeline_repo, run_checked
 
 pytestmark = pytest.mark.slow
-TRAIN_STAGES = ("train@numpy", "train@torch", "tutorial@numpy", "tutorial@torch")
+TRAIN_STAGES = tuple(f"{stage}@{b}" for stage in ("train", "tutorial") for b in BACKENDS)
 # Written into the copy's conf/config.yaml (after its defaults, so over the groups' values): `dvc exp run`
 # composes params.yaml from conf/ anew, and every experiment must stay this small. The torch options study
 # keeps eager float32 and bf16 autocast (torch.compile's compilation would take longer than the rest).
@@ -62,7 +64,7 @@ def test_repro_trains_tracks_reports_then_is_a_no_op_and_exp_run_changes_trainin
 
     client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
     runs = {}
-    for name in ("numpy", "torch", "tutorial_numpy", "tutorial_torch"):
+    for name in (*BACKENDS, *(f"tutorial_{b}" for b in BACKENDS)):
         identity = json.loads((repo / "metrics" / f"{name}_run.json").read_text())
         run = client.get_run(identity["run_id"])
         numbers = json.loads((repo / "metrics" / f"{name}.json").read_text())[name]
@@ -84,7 +86,7 @@ def test_repro_trains_tracks_reports_then_is_a_no_op_and_exp_run_changes_trainin
     report_run = client.get_run(client.get_run(runs["numpy"].info.run_id).data.tags["report_run_id"])
     assert client.get_experiment(report_run.info.experiment_id).name == "mlpbench-reports"
     # the train stages register their models; the tutorial reruns do not
-    for backend in ("numpy", "torch"):
+    for backend in BACKENDS:
         version = client.get_model_version_by_alias(f"{backend}-mlp", "current")
         assert version.run_id == runs[backend].info.run_id
     assert not client.search_registered_models("name = 'numpy-mlp-tutorial'")
@@ -92,9 +94,8 @@ def test_repro_trains_tracks_reports_then_is_a_no_op_and_exp_run_changes_trainin
     # `dvc exp show`: numbers only, each column named <stage>.<metric>, accuracies and epoch times first
     shown = dvc(repo, env, "exp", "show", "--csv")
     header = next(line for line in shown.splitlines() if line.startswith("Experiment,")).split(",")
-    metrics = header[header.index("parent") + 1:header.index("parent") + 7]
-    assert metrics == ["numpy.val_acc", "numpy.test_acc", "numpy.epoch_s", "torch.val_acc", "torch.test_acc",
-                       "torch.epoch_s"], header
+    metrics = header[header.index("parent") + 1:header.index("parent") + 1 + 3 * len(BACKENDS)]
+    assert metrics == [f"{b}.{k}" for b in BACKENDS for k in ("val_acc", "test_acc", "epoch_s")], header
 
     second = dvc(repo, env, "repro")
     assert "Running stage" not in second, second
@@ -102,10 +103,10 @@ def test_repro_trains_tracks_reports_then_is_a_no_op_and_exp_run_changes_trainin
     # `dvc plots show` shows the report's figures as images: a page that needs no network.
     dvc(repo, env, "plots", "show", "-o", "dvc_plots")
     page = (repo / "dvc_plots" / "index.html").read_text()
-    assert page.count("<img") == 3 and "https://" not in page, page[:2000]
+    assert page.count("<img") == 1 + len(BACKENDS) and "https://" not in page, page[:2000]  # compared, curves_*
 
     dvc(repo, env, "exp", "run", "-S", "train.epochs=1")
-    for backend in ("numpy", "torch"):
+    for backend in BACKENDS:
         identity = json.loads((repo / "metrics" / f"{backend}_run.json").read_text())
         assert identity["run_id"] != runs[backend].info.run_id
         params = client.get_run(identity["run_id"]).data.params
@@ -118,8 +119,8 @@ def test_queued_experiments_log_to_the_repository_store(repo):
     repo, env = repo
     dvc(repo, env, "repro")
     commit_all(repo, env, "baseline results")
-    # train.epochs is a param of the train stages only: each queued experiment reruns train@numpy,
-    # train@torch and the report, and restores the rest from the committed baseline.
+    # train.epochs is a param of the train stages only: each queued experiment reruns train@<backend> of
+    # every backend and the report, and restores the rest from the committed baseline.
     for epochs in ("1", "3"):
         dvc(repo, env, "exp", "run", "--queue", "-S", f"train.epochs={epochs}")
     dvc(repo, env, "queue", "start", "-j", "2")
@@ -133,10 +134,10 @@ def test_queued_experiments_log_to_the_repository_store(repo):
     runs = client.search_runs([client.get_experiment_by_name("mlpbench").experiment_id])
     queued = [r for r in runs if r.data.tags.get("dvc_experiment")]
     # Both experiments' train stages ran, for each backend, all in the repository's own store.
-    assert len(queued) == 4 and {r.info.status for r in queued} == {"FINISHED"}
+    assert len(queued) == 2 * len(BACKENDS) and {r.info.status for r in queued} == {"FINISHED"}
     assert {r.data.tags["preset"] for r in queued} == {"default"}
-    assert sorted(r.data.params["train.epochs"] for r in queued) == ["1", "1", "3", "3"]
+    assert sorted(r.data.params["train.epochs"] for r in queued) == ["1"] * len(BACKENDS) + ["3"] * len(BACKENDS)
     assert len({r.data.tags["dvc_experiment"] for r in queued}) == 2
     for experiment in {r.data.tags["dvc_experiment"] for r in queued}:
         assert sorted(r.data.params["backend"] for r in queued
-                      if r.data.tags["dvc_experiment"] == experiment) == ["numpy", "torch"]
+                      if r.data.tags["dvc_experiment"] == experiment) == sorted(BACKENDS)

@@ -12,6 +12,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from mlpbench.compose import compose
+from mlpbench.options import BACKENDS
 
 from support import PROJECT_ROOT, run_checked
 
@@ -37,9 +38,9 @@ def _env() -> dict[str, str]:
 def test_the_stage_writes_the_csv_table_figures_and_an_mlflow_run(tmp_path):
     out = run_checked([*SCRIPT, "--params", str(tiny_params(tmp_path))], tmp_path, _env(), timeout=600)
     frame = pd.read_csv(tmp_path / "out" / "scaling.csv")
-    # widths 16, 32 / batches 4, 8 / depths 2, 3 around 16-8 at batch 8: four points, each for both backends
+    # widths 16, 32 / batches 4, 8 / depths 2, 3 around 16-8 at batch 8: four points, each for every backend
     assert sorted(set(frame["hidden_sizes"])) == ["16-8", "16-8-8", "32-16"]
-    assert len(frame) == 4 * 2 and set(frame["backend"]) == {"numpy", "torch"}
+    assert len(frame) == 4 * len(BACKENDS) and set(frame["backend"]) == set(BACKENDS)
     assert (frame["floor_s"] > 0).all() and (frame["repeats"] == 2).all()
     assert (frame["step_s_min"] <= frame["step_s"]).all() and (frame["step_s"] <= frame["step_s_max"]).all()
     table = (tmp_path / "out" / "scaling.md").read_text()

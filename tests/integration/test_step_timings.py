@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 from mlflow.tracking import MlflowClient
 
+from mlpbench.options import BACKENDS
 from mlpbench.run import train_and_track
 
 from support import tiny_config
@@ -11,7 +12,7 @@ from support import tiny_config
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.parametrize("backend", BACKENDS.names())
 def test_a_training_run_records_its_step_time_and_gemm_floor(tiny_root, backend):
     values = tiny_config(tiny_root, [f"backend={backend}"])
     summary = train_and_track(values, tiny_root, tiny_root / "out", progress=False)

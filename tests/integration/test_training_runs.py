@@ -17,6 +17,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from mlpbench.model_io import load_model
+from mlpbench.options import BACKENDS
 from mlpbench.run import train_and_track
 from mlpbench.tracking import portable
 
@@ -39,7 +40,7 @@ def _env() -> dict[str, str]:
     return {**env, "PYTHONUNBUFFERED": "1", "CI": "1"}
 
 
-@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.parametrize("backend", BACKENDS.names())
 def test_run_records_params_metrics_tags_artifacts_and_outputs(tiny_root, backend):
     values = tiny_config(tiny_root, [f"backend={backend}"])
     values["outputs"] = {"model_dir": "models/x", "metrics_file": "metrics/x.json", "history_file": "metrics/x.csv",
@@ -55,8 +56,8 @@ def test_run_records_params_metrics_tags_artifacts_and_outputs(tiny_root, backen
     assert optim_keys == {"optim.name", "optim.lr", "optim.weight_decay", "optim.momentum", "optim.nesterov",
                           "schedule.name", "schedule.min_lr"}
     assert run.data.params["data.name"] == "mnist" and run.data.params["data.split.val_fraction"] == "0.2"
-    for tag in ("backend", "git_commit", "data_sha256", "numpy_version", "torch_version", "blas",
-                "cpu", "cpu_count", "backend_threads", "backend_device"):
+    for tag in ("backend", "git_commit", "data_sha256", "numpy_version", f"{BACKENDS[backend].library}_version",
+                "blas", "cpu", "cpu_count", "backend_threads", "backend_device"):
         assert run.data.tags.get(tag), tag
     assert (run.data.tags["dataset"], run.data.tags["dataset_title"]) == ("mnist", "MNIST")
     assert backend in run.info.run_name and "h16" in run.info.run_name

@@ -4,11 +4,12 @@ from __future__ import annotations
 import runpy
 from dataclasses import dataclass
 
+import pandas as pd
 import pytest
 
 from mlpbench.options import label
 from mlpbench.report import ReportError, build_ablation
-from mlpbench.report.ablation import DISAGREE
+from mlpbench.report.ablation import DISAGREE, expected
 
 from .conftest import ROOT, TUTORIAL, log_run
 from .helpers import PNG_MAGIC, pct, rows_by, table
@@ -149,3 +150,15 @@ def test_the_cli_writes_reports_ablation_and_refuses_trials_without_it(store, ab
         main(["--trials", ablation.trials, *common])
     assert exit_.value.code == ("report failed: --trials and --machine apply to --ablation only "
                                 "(pass --debug or set MLPBENCH_DEBUG=1 for the traceback)")
+
+
+@pytest.mark.parametrize("overrides, backends", [
+    ("experiment=ablation/ablation_01_tutorial backend=numpy,torch", ["numpy", "torch"]),
+    ("backend=choice(torch,numpy) experiment=ablation/ablation_01_tutorial", ["numpy", "torch"]),
+    # as Hydra runs it: the later override of a key replaces the earlier one
+    ("backend=numpy experiment=ablation/ablation_01_tutorial backend=torch", ["torch"]),
+])
+def test_the_expected_backends_are_those_the_sweep_ran(overrides, backends):
+    runs = pd.DataFrame({"preset": ["ablation_01_tutorial"], "backend": ["numpy"]})
+    steps, expected_backends = expected({"tags": {"sweep_overrides": overrides}}, runs)
+    assert steps == ["ablation_01_tutorial"] and expected_backends == backends

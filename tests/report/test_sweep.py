@@ -107,8 +107,9 @@ def test_unknown_experiment_fails_naming_it_and_the_known_ones(store, tmp_path):
 def test_unknown_parent_empty_results_and_bad_filters_fail_clearly(store, tmp_path):
     with pytest.raises(ReportError, match="0{32} not found"):
         build_sweep(store.uri, tmp_path, parent_run_id="0" * 32)
-    with pytest.raises(ReportError, match="no runs in experiment 'sweep-test'.*params.backend = 'jax'"):
-        build_sweep(store.uri, tmp_path, experiment=SWEEP_EXPERIMENT, filter_string="params.backend = 'jax'")
+    with pytest.raises(ReportError, match="no runs in experiment 'sweep-test'.*params.backend = 'no-such-backend'"):
+        build_sweep(store.uri, tmp_path, experiment=SWEEP_EXPERIMENT,
+                    filter_string="params.backend = 'no-such-backend'")
     with pytest.raises(ReportError, match="check the filter syntax"):
         build_sweep(store.uri, tmp_path, experiment=SWEEP_EXPERIMENT, filter_string="params.backend ==")
 

@@ -11,17 +11,26 @@ from mlpbench.report.comparison import bar_values, title
 
 
 def test_title_falls_back_to_the_dataset_tag_then_to_a_generic_name():
-    runs = pd.DataFrame({"backend": ["torch", "numpy", "jax"], "tags.dataset": ["fashion", "fashion", None]})
-    assert title(runs) == "mlpbench: NumPy (from scratch) vs PyTorch vs jax on fashion"
+    runs = pd.DataFrame({"backend": ["torch", "numpy", "no-such-backend"],
+                         "tags.dataset": ["fashion", "fashion", None]})
+    assert title(runs) == "mlpbench: NumPy (from scratch) vs PyTorch vs no-such-backend on fashion"
     assert title(runs.assign(**{"tags.dataset_title": ["Fashion-MNIST", None, None]})) == \
-        "mlpbench: NumPy (from scratch) vs PyTorch vs jax on Fashion-MNIST / fashion"
-    assert title(runs[["backend"]]) == "mlpbench: NumPy (from scratch) vs PyTorch vs jax on the data set"
+        "mlpbench: NumPy (from scratch) vs PyTorch vs no-such-backend on Fashion-MNIST / fashion"
+    assert title(runs[["backend"]]) == "mlpbench: NumPy (from scratch) vs PyTorch vs no-such-backend on the data set"
 
 
 def test_environment_shows_one_value_or_each_runs_own():
     runs = pd.DataFrame({"name": ["a", "b"], "tags.cpu": ["X", "X"], "tags.git_commit": ["111", "222"]})
     env = dict(tables.environment(runs).itertuples(index=False))
     assert env["CPU"] == "X" and env["git commit"] == "111: a; 222: b" and env["Python"] == "—"
+
+
+def test_environment_lists_a_backend_library_only_where_a_run_recorded_it():
+    numpy_only = pd.DataFrame({"name": ["a"], "tags.numpy_version": ["2.4"]})
+    assert "PyTorch" not in set(tables.environment(numpy_only)["item"])
+    both = numpy_only.assign(**{"tags.torch_version": ["2.13"]})
+    items = list(tables.environment(both)["item"])
+    assert items[items.index("NumPy") + 1] == "PyTorch"
 
 
 def test_environment_counts_the_runs_of_a_value_shared_by_many():

@@ -2,13 +2,15 @@
 tests/integration/test_torch_options_stage.py)."""
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pandas as pd
 import pytest
 
+from mlpbench.options import BACKENDS
 from mlpbench.report import ReportError
-from mlpbench.report.torch_options import busy, read_study, sentence, verdict
+from mlpbench.report.torch_options import busy, other_backends, read_study, sentence, verdict
 
 BASE = pd.Series({"final/val_acc": 0.9717})
 
@@ -61,3 +63,13 @@ def test_a_run_file_that_is_not_the_study_s_fails_in_one_line(tmp_path):
         read_study(path)
     assert "is not the torch options study's run file" in str(err.value) and "\n" not in str(err.value)
     assert str(err.value).endswith("rerun `dvc repro torch_options` (pipelines/torch_options.py)")
+
+
+def test_one_sentence_covers_every_backend_but_torch():
+    assert other_backends() == ("These options are torch's own: NumPy has none of them (a run that sets torch.* with "
+                                "another backend is refused), so the table holds torch's runs only.")
+    BACKENDS.register("extra_test", dataclasses.replace(BACKENDS["numpy"], short="Extra"))
+    try:
+        assert other_backends().startswith("These options are torch's own: NumPy and Extra have none of them")
+    finally:
+        BACKENDS.unregister("extra_test")

@@ -9,6 +9,7 @@ import pytest
 
 from mlpbench import config
 from mlpbench.compose import compose
+from mlpbench.options import BACKENDS
 from mlpbench.scaling.grid import points
 from mlpbench.scaling.measure import measure
 
@@ -29,13 +30,13 @@ def test_each_backend_times_every_point_in_its_own_process_in_alternating_rounds
     cfg, grid, found = tiny()
     rounds = []
     frame, info = measure(cfg, found, grid, lambda r, n, backend: rounds.append((r, n, backend)))
-    assert rounds == [(0, 3, "numpy"), (0, 3, "torch"), (1, 3, "torch"), (1, 3, "numpy"),
-                      (2, 3, "numpy"), (2, 3, "torch")]
-    assert len(frame) == 2 * len(found) == 8 and (frame["repeats"] == 3).all()
-    assert set(zip(frame["backend"], frame["dtype"])) == {(b, d) for b in ("numpy", "torch")
-                                                          for d in ("float32", "float64")}
+    names = list(cfg.backends)
+    assert names == list(BACKENDS)  # the study times every registered backend
+    assert rounds == [(r, 3, b) for r in range(3) for b in (names if r % 2 == 0 else names[::-1])]
+    assert len(frame) == len(names) * len(found) == len(names) * 4 and (frame["repeats"] == 3).all()
+    assert set(zip(frame["backend"], frame["dtype"])) == {(b, d) for b in names for d in ("float32", "float64")}
     assert (frame["step_s"] > 0).all() and (frame["floor_s"] > 0).all()
-    assert info["numpy"]["dtype"] == info["torch"]["dtype"] == "float32"  # the config's dtype
+    assert {info[b]["dtype"] for b in names} == {"float32"}  # the config's dtype
     assert not multiprocessing.active_children()  # the workers are gone
 
 

@@ -11,14 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mlpbench import config
+from mlpbench import config, options
 from mlpbench.backends.build import build_backend
 from mlpbench.data import load_dataset
 from mlpbench.training import DivergedError, LossGuard, NonFiniteLossError, fit
 
 from support import tiny_config
 
-BACKENDS = ["numpy", "torch"]
+BACKENDS = options.BACKENDS.names()  # every registered backend
 
 
 def _setup(root: Path, overrides=(), backend="numpy"):

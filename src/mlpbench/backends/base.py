@@ -9,7 +9,7 @@ import numpy as np
 from mlpbench.options import INIT_SCHEMES, resolve_init
 
 if TYPE_CHECKING:
-    from mlpbench.config import ModelConfig
+    from mlpbench.config import Config, ModelConfig
 
 
 def init_params(
@@ -53,6 +53,15 @@ class Backend(Protocol):
     """One model + optimizer + schedule, driven batch by batch by the shared training loop."""
 
     name: str  # its name in BACKENDS
+
+    @classmethod
+    def check(cls, cfg: "Config") -> None:
+        """What only this backend can tell about ``cfg`` on this machine, before any MLflow run exists
+        (e.g. a CUDA device for ``train.device=cuda``): raise ``ConfigError`` in one line that says what
+        to do. Values the backend never implements are declared in its ``BackendSpec.unsupported``
+        instead, so config validation refuses them without importing the backend.
+        """
+        ...
 
     def load(self, x: np.ndarray, y: np.ndarray) -> object:
         """x: (n, features) float, y: (n,) int labels -> a handle to the data kept by the backend."""

@@ -11,7 +11,7 @@ from mlpbench import config
 from mlpbench.config import Config
 from mlpbench.environment import blas_info
 from mlpbench.model_io import save_weights, weights_path
-from mlpbench.options import ACTIVATIONS
+from mlpbench.options import ACTIVATIONS, unsupported
 from mlpbench.registry import implementations
 
 from .base import layer_sizes
@@ -30,7 +30,8 @@ def dropout_rng(seed: int) -> np.random.Generator:
     return np.random.Generator(np.random.SFC64([DROPOUT_STREAM, seed]))
 
 
-# Option name -> factory; every name registered in mlpbench.config must have one (checked here).
+# Option name -> factory; every name registered in mlpbench.config must have one unless the spec declares it
+# unsupported (checked here).
 OPTIMIZERS = implementations(config.OPTIMIZERS, {
     "sgd": lambda c, params: SGD(params, c.lr, momentum=c.momentum, nesterov=c.nesterov,
                                  weight_decay=c.weight_decay),
@@ -39,13 +40,13 @@ OPTIMIZERS = implementations(config.OPTIMIZERS, {
                                      weight_decay=c.weight_decay),
     "rmsprop": lambda c, params: RMSprop(params, c.lr, alpha=c.alpha, eps=c.eps, weight_decay=c.weight_decay,
                                          momentum=c.momentum, centered=c.centered),
-}, "the NumPy backend")
+}, "the NumPy backend", unsupported("numpy", "optim.name"))
 SCHEDULES = implementations(config.SCHEDULES, {
     "constant": lambda c, optimizer, epochs: None,
     "step": lambda c, optimizer, epochs: StepLR(optimizer, step_size=c.step_size, gamma=c.gamma),
     "cosine": lambda c, optimizer, epochs: CosineAnnealingLR(optimizer, T_max=epochs, eta_min=c.min_lr),
-}, "the NumPy backend")
-implementations(ACTIVATIONS, ACTIVATION_FACTORIES, "numpy_nn")
+}, "the NumPy backend", unsupported("numpy", "schedule.name"))
+implementations(ACTIVATIONS, ACTIVATION_FACTORIES, "numpy_nn", unsupported("numpy", "model.activation"))
 
 
 def blas_threads(threads: int) -> str:
@@ -163,6 +164,10 @@ class NumpyBackend:
             state[f"layers.{i}.weight"] = linear.weight.data.copy()
             state[f"layers.{i}.bias"] = linear.bias.data.copy()
         return state
+
+    @classmethod
+    def check(cls, cfg: Config) -> None:
+        """Nothing beyond config validation: NumPy runs every valid config (on the CPU)."""
 
     def gemm_step(self, batch: int) -> Callable[[], None]:
         return gemm_step(self.sizes, batch, self.dtype)

@@ -12,10 +12,11 @@ import torch
 from torch import nn
 
 from mlpbench import config
-from mlpbench.config import Config
+from mlpbench.config import Config, ConfigError
 from mlpbench.io import atomic_path
 from mlpbench.model_io import save_weights
 from mlpbench.options import ACTIVATIONS as ACTIVATION_NAMES
+from mlpbench.options import unsupported
 from mlpbench.registry import implementations
 
 from .base import layer_sizes
@@ -32,7 +33,7 @@ ACTIVATIONS = implementations(ACTIVATION_NAMES, {
     "sigmoid": lambda slope: nn.Sigmoid(),
     "tanh": lambda slope: nn.Tanh(),
     "gelu": lambda slope: nn.GELU(approximate="tanh"),
-}, "the torch backend")
+}, "the torch backend", unsupported("torch", "model.activation"))
 
 
 class MLP(nn.Sequential):
@@ -74,7 +75,7 @@ class MLP(nn.Sequential):
 
 
 # Option name -> factory(config, params, **impl) over torch.optim (impl: foreach/fused, see torch_speedups);
-# every name registered in mlpbench.config has one.
+# every name registered in mlpbench.config has one unless the spec declares it unsupported.
 OPTIMIZERS = implementations(config.OPTIMIZERS, {
     "sgd": lambda c, params, **impl: torch.optim.SGD(params, lr=c.lr, momentum=c.momentum, nesterov=c.nesterov,
                                                      weight_decay=c.weight_decay, **impl),
@@ -85,14 +86,14 @@ OPTIMIZERS = implementations(config.OPTIMIZERS, {
     "rmsprop": lambda c, params, **impl: torch.optim.RMSprop(params, lr=c.lr, alpha=c.alpha, eps=c.eps,
                                                              weight_decay=c.weight_decay, momentum=c.momentum,
                                                              centered=c.centered, **impl),
-}, "the torch backend")
+}, "the torch backend", unsupported("torch", "optim.name"))
 SCHEDULES = implementations(config.SCHEDULES, {
     "constant": lambda c, optimizer, epochs: None,
     "step": lambda c, optimizer, epochs: torch.optim.lr_scheduler.StepLR(optimizer, step_size=c.step_size,
                                                                          gamma=c.gamma),
     "cosine": lambda c, optimizer, epochs: torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs,
                                                                                       eta_min=c.min_lr),
-}, "the torch backend")
+}, "the torch backend", unsupported("torch", "schedule.name"))
 
 
 class Probabilities(nn.Module):
@@ -211,6 +212,14 @@ class TorchBackend:
             state[f"layers.{i}.weight"] = linear.weight.detach().cpu().numpy().T.copy()
             state[f"layers.{i}.bias"] = linear.bias.detach().cpu().numpy().copy()
         return state
+
+    @classmethod
+    def check(cls, cfg: Config) -> None:
+        """A CUDA device for ``train.device=cuda``, and the optimizer_impl on this machine (``ConfigError``)."""
+        if cfg.train.device == "cuda" and not torch.cuda.is_available():
+            raise ConfigError("train.device=cuda but torch sees no CUDA device here; "
+                              "use train.device=auto (CUDA when present) or train.device=cpu")
+        check_options(cfg)
 
     def info(self) -> dict[str, str]:
         return {

@@ -15,7 +15,7 @@ from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, OmegaConfBas
 from mlpbench.config import checks
 from mlpbench.config.checks import ConfigError
 from mlpbench.config.schema import OPTIMIZERS, SCHEDULES, Config, DataConfig, TrackingConfig
-from mlpbench.options import ACTIVATIONS, BACKENDS, INIT_SCHEMES
+from mlpbench.options import ACTIVATIONS, BACKENDS, INIT_SCHEMES, UNSUPPORTABLE, unsupported
 from mlpbench.torch_options.variants import VARIANTS
 
 DTYPES = ("float32", "float64")
@@ -80,6 +80,7 @@ def validate(cfg: Config) -> Config:
     checks.choice("backend", cfg.backend, BACKENDS)
     for name in cfg.backends:
         checks.choice("backends[]", name, BACKENDS)
+    _check_supported(cfg)
     check_patterns(cfg)
     m = cfg.model
     if len(m.hidden_sizes) == 0:
@@ -107,6 +108,16 @@ def validate(cfg: Config) -> Config:
     cfg.torch.check(cfg.backend, t.dtype)
     cfg.torch_options.check(VARIANTS)
     return cfg
+
+
+def _check_supported(cfg: Config) -> None:
+    """Refuse a value the chosen backend declares unsupported (``options.BackendSpec.unsupported``)."""
+    for key in UNSUPPORTABLE:
+        section, name = key.split(".")
+        value = getattr(getattr(cfg, section), name)
+        if value in unsupported(cfg.backend, key):
+            raise ConfigError(f"backend={cfg.backend} does not implement {key}={value}; choose another with "
+                              f"{key.removesuffix('.name')}=NAME, or another backend")
 
 
 def check_patterns(node: Any, prefix: str = "") -> None:

@@ -40,11 +40,21 @@ def step_of(preset: str) -> tuple[int, str] | None:
 
 
 def _override_values(overrides: str, key: str) -> list[str]:
-    """The comma-separated values of ``key=...`` in a sweep's override line."""
-    for item in overrides.split():
-        if item.split("=", 1)[0] == key and "=" in item:
-            return [v for v in item.split("=", 1)[1].split(",") if v]
-    return []
+    """The values ``key`` takes in the jobs of a sweep with this override line, as Hydra's basic sweeper
+    expands it (a later override of a key replaces an earlier one); [] when the line does not parse."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides.split())
+    except HydraException:
+        return []
+    values: list[str] = []
+    for batch in BasicSweeper.split_arguments(parsed, None):
+        for job in batch:
+            values += [v for k, _, v in (o.partition("=") for o in job) if k.lstrip("+~") == key and v not in values]
+    return values
 
 
 def expected(parent: Mapping[str, Any], runs: pd.DataFrame) -> tuple[list[str], list[str]]:

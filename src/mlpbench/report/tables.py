@@ -11,7 +11,7 @@ from typing import Callable, Sequence
 
 import pandas as pd
 
-from mlpbench.options import resolve_init
+from mlpbench.options import libraries, resolve_init
 from mlpbench.report import format as fmt
 from mlpbench.report.runs import backend_rank, column
 
@@ -38,9 +38,8 @@ COST: Columns = (
     ("memory/peak_rss_mb", "peak memory (RSS)", fmt.megabytes), ("tags.backend_device", "device", fmt.text),
     ("tags.backend_threads", "threads", fmt.text), ("tags.backend_dtype", "dtype", fmt.text))
 RUNS: Columns = (("name", "run name", fmt.text), ("status", "status", fmt.text), ("ref", "MLflow run", fmt.text))
-ENVIRONMENT = (("cpu", "CPU"), ("cpu_count", "CPU cores"), ("python_version", "Python"),
-               ("numpy_version", "NumPy"), ("torch_version", "PyTorch"), ("blas", "BLAS (NumPy)"),
-               ("git_commit", "git commit"), ("data_sha256", "data sha256"))
+ENVIRONMENT = (("cpu", "CPU"), ("cpu_count", "CPU cores"), ("python_version", "Python"), ("numpy_version", "NumPy"),
+               ("blas", "BLAS (NumPy)"), ("git_commit", "git commit"), ("data_sha256", "data sha256"))
 # The configuration table's settings, in order. An option's own keys (optim.momentum, schedule.gamma,
 # ...) are not listed: every other optim.* / schedule.* param of the runs follows its section's anchor.
 SETTINGS = {"model.hidden_sizes": "hidden layers", "model.activation": "activation", "model.init": "initialisation",
@@ -114,13 +113,22 @@ def configuration(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"setting": [SETTINGS.get(k, k) for k in keys], **columns})
 
 
+def environment_items(runs: pd.DataFrame) -> list[tuple[str, str]]:
+    """``ENVIRONMENT``, with the version of each library a backend computes with after NumPy's (the tags
+    ``<library>_version`` of ``environment.environment_tags``) where some run has it."""
+    versions = [(f"{lib}_version", short) for lib, short in libraries().items()
+                if lib != "numpy" and column(runs, f"tags.{lib}_version").notna().any()]
+    at = [key for key, _ in ENVIRONMENT].index("numpy_version") + 1
+    return [*ENVIRONMENT[:at], *versions, *ENVIRONMENT[at:]]
+
+
 def environment(runs: pd.DataFrame) -> pd.DataFrame:
     """Machine and code facts from the run tags; one value when the runs agree, else each value with its runs."""
-    values = []
-    for key, _ in ENVIRONMENT:
+    items, values = environment_items(runs), []
+    for key, _ in items:
         tags = [fmt.text(v) for v in column(runs, f"tags.{key}")]
         values.append(tags[0] if len(set(tags)) == 1 else _per_value(tags, list(runs["name"])))
-    return pd.DataFrame({"item": [label for _, label in ENVIRONMENT], "value": values})
+    return pd.DataFrame({"item": [label for _, label in items], "value": values})
 
 
 def _per_value(values: list[str], names: list[str], max_names: int = 3) -> str:

@@ -2,7 +2,7 @@
 ``torch_options``) as a table and plain sentences, each variant against eager float32 on its device.
 
 The study's run file (``metrics/torch_options_run.json``) gives the run ids; every number comes from
-MLflow. Torch-only options get NumPy rows that say so instead of being left out.
+MLflow. One sentence says that every other registered backend runs without these options.
 """
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ from mlpbench.report.runs import ReportError, column, load_runs
 from mlpbench.torch_options.variants import FIRST_EXTRA, LOAD, STEADY, STEP, STEP_MAX, STEP_MIN, VARIANTS
 
 HEADING = "Torch's built-in optimizations, measured"
-NOT_AVAILABLE = "n/a"
 CLEAR = 0.05  # a ratio within 5 % of 1 is called no clear change
 HEADERS = ("backend", "variant", "device", "optimizer implementation", "val acc", "test acc", "steady epoch",
            "× eager float32", "step, timed in turn", "× eager (steps)", "first-epoch extra", "load (1 min)",
@@ -53,18 +52,24 @@ def variant_rows(runs: pd.DataFrame, ids: dict[str, str]) -> pd.DataFrame:
 
 
 def table(rows: pd.DataFrame, ui_url: str | None) -> pd.DataFrame:
-    """The torch rows, then one NumPy row per torch-only CPU option (n/a)."""
+    """One row per variant (torch's runs only: the options are torch's own)."""
     torch_rows = [[BACKENDS["torch"].label, r["tags.variant_label"], r["tags.backend_device"],
                    fmt.text(r.get("tags.backend_optimizer_impl")), fmt.pct(r["final/val_acc"]),
                    fmt.pct(r["test/acc"]), fmt.seconds(r[STEADY]), fmt.ratio(r[STEADY] / r["base_s"]),
                    fmt.seconds(r[STEP]), fmt.ratio(r[STEP] / r["base_step_s"]), fmt.seconds(r[FIRST_EXTRA]),
                    _load(r.get(LOAD)), fmt.run_ref(ui_url, r["experiment_id"], r["run_id"])]
                   for _, r in rows.iterrows()]
-    options = dict.fromkeys(r["tags.variant_label"] for _, r in rows.iterrows()
-                            if r["variant"] != r["tags.baseline"] and r["tags.backend_device"] == "cpu")
-    numpy_rows = [[BACKENDS["numpy"].label, option, "cpu", *[NOT_AVAILABLE] * 8, fmt.MISSING, fmt.MISSING]
-                  for option in options]
-    return pd.DataFrame(torch_rows + numpy_rows, columns=list(HEADERS))
+    return pd.DataFrame(torch_rows, columns=list(HEADERS))
+
+
+def other_backends() -> str | None:
+    """One sentence for every registered backend but torch; None when torch is the only one."""
+    others = [spec.short for name, spec in BACKENDS.items() if name != "torch"]
+    if not others:
+        return None
+    names = others[0] if len(others) == 1 else f"{', '.join(others[:-1])} and {others[-1]}"
+    return (f"These options are torch's own: {names} {'has' if len(others) == 1 else 'have'} none of them (a run "
+            "that sets torch.* with another backend is refused), so the table holds torch's runs only.")
 
 
 def _load(value: object) -> str:
@@ -143,6 +148,5 @@ def section(uri: str, run_file: Path, ui_url: str | None = None, local: Mapping[
              "torch.compile's compilation, which a warm compile cache on the machine shortens. The variants "
              "train one after another, so a machine whose load (the 1-minute load average as each variant's "
              "training ended, against its CPU cores) changed between them shifts the epoch ratios.",
-             "The NumPy backend computes in float32 or float64 only (train.dtype): NumPy has no bfloat16, no graph "
-             "compiler and one optimizer implementation of its own, so its rows read n/a.")
+             *filter(None, [other_backends()]))
     return [Section(HEADING, text=text, table=table(rows, ui_url), notes=notes, bullets=tuple(bullets))]

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from mlpbench import config, slurm
+from mlpbench.backends.build import backend_class
 from mlpbench.config import Config, ConfigError
 from mlpbench.data import Dataset, check_split, load_dataset
 from mlpbench.params import resolve
@@ -109,16 +110,9 @@ def _check_writable(key: str, path: Path, is_dir: bool) -> None:
 
 
 def preflight(cfg: Config, root: Path, outputs: Outputs) -> None:
-    """The checks that need this machine or the files on disk (``ConfigError`` naming the key)."""
-    if cfg.backend == "torch":
-        import torch
-
-        if cfg.train.device == "cuda" and not torch.cuda.is_available():
-            raise ConfigError("train.device=cuda but torch sees no CUDA device here; "
-                              "use train.device=auto (CUDA when present) or train.device=cpu")
-        from mlpbench.backends.torch_backend import check_options
-
-        check_options(cfg)
+    """The checks that need this machine or the files on disk (``ConfigError`` naming the key), the
+    chosen backend's own (``Backend.check``) first."""
+    backend_class(cfg.backend).check(cfg)
     _check_writable("outputs.model_dir", outputs.model_dir, is_dir=True)
     if foreign := foreign_entries(outputs.model_dir):
         named = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")

@@ -198,7 +198,7 @@ def train_and_track(values: Mapping[str, Any], root: Path, out_dir: Path, n_jobs
     experiment_id = tracking.prepare(uri, cfg.tracking.experiment)
     tracking.end_orphans(uri, [experiment_id])  # runs an earlier killed process left RUNNING
     tags = {"backend": cfg.backend, "preset": cfg.preset, "dataset": cfg.data.name, "dataset_title": cfg.data.title,
-            **environment_tags(root, prep.processed_dir, prep.split_dir), **slurm.job_tags()}
+            **environment_tags(root, prep.processed_dir, prep.split_dir, cfg.backend), **slurm.job_tags()}
     with sigterm_raises(), \
             tracking.TrackedRun(uri, experiment_id, run_name(cfg, swept), run_params(cfg), tags, parent_run_id) as run:
         backend = build_backend(cfg, prep.dataset.x_train.shape[1], cfg.data.num_classes)

@@ -31,6 +31,7 @@ import pandas as pd
 from mlpbench.backends.build import build_backend
 from mlpbench.config import Config
 from mlpbench.config.schema import ScalingGrid
+from mlpbench.options import BACKENDS, BackendSpec
 from mlpbench.scaling.grid import Point
 from mlpbench.training.speed import calls_per_timing, gemm_flops, step_calls, timed
 
@@ -92,9 +93,15 @@ class PointTimer:
         return self.infos.get(self.cfg.train.dtype) or next(iter(self.infos.values()), {})
 
 
-def _serve(conn, cfg: Config, backend: str, points: Sequence[Point], min_time_s: float) -> None:
+def _serve(conn, cfg: Config, backend: str, spec: BackendSpec, points: Sequence[Point], min_time_s: float) -> None:
     """A worker: on each request, time every point and send ("round", [timings], info);
-    ("error", traceback) ends it."""
+    ("error", traceback) ends it.
+
+    spec: the backend as the parent registered it; a fresh interpreter's registry has only the backends
+    ``mlpbench.options`` registers, so one registered elsewhere (a notebook's, a test's) is added here.
+    """
+    if backend not in BACKENDS:
+        BACKENDS.register(backend, spec)
     timer = PointTimer(cfg, backend, points, min_time_s)
     try:
         while conn.recv():
@@ -110,8 +117,8 @@ class _Worker:
         context = multiprocessing.get_context("spawn")  # a fresh interpreter: no thread pool of the parent's
         self.backend = backend
         self.conn, theirs = context.Pipe()
-        self.process = context.Process(target=_serve, args=(theirs, cfg, backend, list(points), min_time_s),
-                                       name=f"scaling-{backend}", daemon=True)
+        self.process = context.Process(target=_serve, name=f"scaling-{backend}", daemon=True,
+                                       args=(theirs, cfg, backend, BACKENDS[backend], list(points), min_time_s))
         self.process.start()
         theirs.close()
 

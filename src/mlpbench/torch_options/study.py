@@ -160,7 +160,8 @@ def run_study(values: Mapping[str, Any], root: Path, setting: str | None = None,
     uri = resolve_tracking_uri(root, cfg.tracking.uri, server=cfg.tracking.server)
     experiment_id = prepare_study(uri, cfg.torch_options.experiment, DESCRIPTION)
     tags = {"study": "torch_options", "setting": setting, "backend": "torch", "preset": cfg.preset,
-            "dataset": cfg.data.name, "dataset_title": cfg.data.title, **environment_tags(root, processed, split)}
+            "dataset": cfg.data.name, "dataset_title": cfg.data.title,
+            **environment_tags(root, processed, split, "torch")}
     trained = train_variants(configs, dataset, on_variant)
     steps = interleaved_steps(trained, dataset, cfg.train.batch_size, cfg.train.seed)
     runs, metrics = {}, {}
