@@ -14,6 +14,7 @@ from pathlib import Path
 from mlpbench.config import ConfigError
 from mlpbench.params import load_params
 from mlpbench.scaling.study import run_study
+from mlpbench.tracking.journal import StoreFailed
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,6 +35,8 @@ def main(argv=None) -> None:
         result = run_study(values, ROOT, progress)
     except ConfigError as err:
         sys.exit(f"scaling failed: {err}")
+    except StoreFailed as err:
+        sys.exit(f"scaling failed: {err.describe()}")
     print(f"wrote {result.csv}, {result.markdown} and {len(result.figures)} figures; MLflow run {result.run_id}")
 
 

@@ -16,6 +16,7 @@ from mlpbench.config import ConfigError
 from mlpbench.data import DataFileError
 from mlpbench.params import load_params
 from mlpbench.torch_options.study import run_study, write_files
+from mlpbench.tracking.journal import StoreFailed
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,6 +37,8 @@ def main(argv=None) -> None:
         result = run_study(load_params(args.params), ROOT, args.setting, progress)
     except (ConfigError, DataFileError, FileNotFoundError) as err:
         sys.exit(f"torch_options failed: {err}")
+    except StoreFailed as err:
+        sys.exit(f"torch_options failed: {err.describe()}")
     write_files(result, args.run_file, args.metrics_file)
     skipped = "".join(f"; skipped {name}: {why}" for name, why in result.skipped.items())
     print(f"{len(result.runs)} variants ({result.setting}) in {time.perf_counter() - start:.1f} s; wrote "
