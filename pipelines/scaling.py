@@ -15,6 +15,7 @@ from mlpbench.config import ConfigError
 from mlpbench.params import load_params
 from mlpbench.scaling.study import run_study
 from mlpbench.tracking.portable import ExportError, check_replaceable
+from mlpbench.tracking.journal import StoreFailed
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,6 +39,8 @@ def main(argv=None) -> None:
         result = run_study(values, ROOT, progress, args.export_dir)
     except (ConfigError, ExportError) as err:
         sys.exit(f"scaling failed: {err}")
+    except StoreFailed as err:
+        sys.exit(f"scaling failed: {err.describe()}")
     print(f"wrote {result.csv}, {result.markdown} and {len(result.figures)} figures; MLflow run {result.run_id}")
 
 

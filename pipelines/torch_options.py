@@ -17,6 +17,7 @@ from mlpbench.data import DataFileError
 from mlpbench.params import load_params
 from mlpbench.torch_options.study import run_study, write_files
 from mlpbench.tracking.portable import ExportError, check_replaceable
+from mlpbench.tracking.journal import StoreFailed
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,6 +41,8 @@ def main(argv=None) -> None:
         result = run_study(load_params(args.params), ROOT, args.setting, progress)
     except (ConfigError, DataFileError, ExportError, FileNotFoundError) as err:
         sys.exit(f"torch_options failed: {err}")
+    except StoreFailed as err:
+        sys.exit(f"torch_options failed: {err.describe()}")
     write_files(result, args.run_file, args.metrics_file, args.export_dir)
     skipped = "".join(f"; skipped {name}: {why}" for name, why in result.skipped.items())
     exported = f", {args.export_dir}" if args.export_dir else ""

@@ -28,6 +28,7 @@ from mlpbench.run import train_and_track
 from mlpbench.signals import Terminated, stop_child_processes
 from mlpbench.sweep import job_swept, parent_run_id
 from mlpbench.tracking.health import StoreError
+from mlpbench.tracking.journal import StoreFailed
 from mlpbench.training import NonFiniteLossError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,6 +55,9 @@ def main(cfg: DictConfig) -> float:
     except (ConfigError, DataFileError, NonFiniteLossError, FileNotFoundError, StoreError) as err:
         log.error("%s", err)
         sys.exit(f"train failed: {err}")
+    except StoreFailed as err:
+        log.error("%s", err.describe())
+        sys.exit(f"train failed: {err.describe()}")
     except (KeyboardInterrupt, Terminated) as err:
         if os.environ.get(DEBUG_ENV) or hc.mode.name == "MULTIRUN":  # a sweep's own hook reports it
             raise

@@ -56,6 +56,12 @@ def test_logged_model_predicts_probabilities_and_carries_metrics_and_data(tiny_r
     labels = load_model(tiny_root / "out" / "model").predict(x_test)
     np.testing.assert_array_equal(probabilities.argmax(axis=1), labels)
 
+    # the NumPy model is logged as code: no pickle, and no copy of mlpbench that loading would import
+    local = Path(mlflow.artifacts.download_artifacts(f"models:/{logged.model_id}", dst_path=str(tiny_root / "m")))
+    files = sorted(p.relative_to(local).as_posix() for p in local.rglob("*"))
+    if backend == "numpy":
+        assert not [f for f in files if f.endswith((".pkl", ".pickle", ".cloudpickle")) or f.startswith("code")], files
+
     # the test metrics are on the model as well as on the run
     model_metrics = {m.key: m.value for m in client.get_logged_model(logged.model_id).metrics}
     assert model_metrics["test/acc"] == pytest.approx(run.data.metrics["test/acc"])

@@ -36,7 +36,8 @@ def test_shared_settings_come_from_the_params_file(tmp_path):
     params.write_text(yaml.safe_dump({"train": {"seed": 7, "dtype": "float64"}, "data": {"split": {"seed": 3}}}))
     values = {"train": {"seed": 0, "dtype": "float32", "epochs": 10}, "data": {"split": {"seed": 42}, "name": "m"}}
     taken = take_from_params(values, params, ["train.seed", "data.split"])
-    assert taken == {"train": {"seed": 7, "dtype": "float32", "epochs": 10}, "data": {"split": {"seed": 3}, "name": "m"}}
+    assert taken == {"train": {"seed": 7, "dtype": "float32", "epochs": 10},
+                     "data": {"split": {"seed": 3}, "name": "m"}}
     assert values["train"]["seed"] == 0  # the composed values are left as they were
     with pytest.raises(ConfigError, match=r"train.epochs is not a setting of both .*params.yaml and conf/"):
         take_from_params(values, params, ["train.epochs"])

@@ -6,9 +6,9 @@ the key), creates the MLflow store and experiment (under a lock, so sweeps start
 race), ends runs an earlier killed process left RUNNING, and creates the parent run, named by what
 it sweeps (``sweep backend=numpy,torch optim.lr=0.05,0.1``). It leaves the parent's id and the swept
 keys in the sweep folder for the jobs to read (also on other nodes sharing it); each job appends its
-values of those keys to its run name (``... e13 [backend=numpy optim.lr=0.05]``). Each sweep gets its own folder (``${folder_id:}``
-in ``conf/config.yaml``), so two sweeps never share a parent. Any error here fails the sweep with
-one line and a non-zero exit.
+values of those keys to its run name (``... e13 [backend=numpy optim.lr=0.05]``). Each sweep gets
+its own folder (``${folder_id:}`` in ``conf/config.yaml``), so two sweeps never share a parent. Any
+error here fails the sweep with one line and a non-zero exit.
 
 The parent ends FINISHED when the sweep completes. If the sweep stops first (SIGTERM, Ctrl-C, a
 job that crashed), an exit hook asks the jobs still running to stop (SIGTERM to those of this host,

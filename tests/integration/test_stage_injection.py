@@ -7,23 +7,23 @@ in a copy of the pipeline on tiny data.
 """
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 
 import pytest
 
-from conftest import make_tiny_mnist
 from support import commit_all, make_pipeline_repo, run_checked
 
 pytestmark = pytest.mark.slow
 SMALL = ["-S", "train.epochs=1", "-S", "model.hidden_sizes=[8]"]
 
 
-@pytest.fixture(scope="module")
-def pipeline(tmp_path_factory):
+@pytest.fixture
+def pipeline(tmp_path, tiny_raw_dir):
     """A pipeline copy with tiny data, split and committed: only the training stages are left to run."""
-    repo, env = make_pipeline_repo(tmp_path_factory.mktemp("injection"))
-    make_tiny_mnist(repo / "data" / "raw")
+    repo, env = make_pipeline_repo(tmp_path)
+    shutil.copytree(tiny_raw_dir, repo / "data" / "raw")
     run_checked([sys.executable, "-m", "dvc", "commit", "--force", "download"], repo, env)
     run_checked([sys.executable, "-m", "dvc", "repro", "split"], repo, env)
     commit_all(repo, env, "tiny data")
@@ -42,11 +42,8 @@ def pipeline(tmp_path_factory):
 def test_a_setting_with_shell_syntax_is_refused_and_never_runs(pipeline, tmp_path, setting, refusal):
     repo, env = pipeline
     marker = tmp_path / "injected"
-    try:
-        done = subprocess.run([sys.executable, "-m", "dvc", "exp", "run", "-S", setting.format(marker=marker), *SMALL,
-                               "tutorial@numpy"], cwd=repo, env=env, capture_output=True, text=True, timeout=300)
-    finally:
-        run_checked(["git", "checkout", "-q", "params.yaml"], repo, env)
+    done = subprocess.run([sys.executable, "-m", "dvc", "exp", "run", "-S", setting.format(marker=marker), *SMALL,
+                           "tutorial@numpy"], cwd=repo, env=env, capture_output=True, text=True, timeout=300)
     output = done.stdout + done.stderr
     assert done.returncode != 0, output
     assert not marker.exists(), f"the shell ran the value\n{output}"

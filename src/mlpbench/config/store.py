@@ -30,7 +30,8 @@ def register_configs() -> None:
     ``conf/config.yaml`` lists ``schema`` first in its defaults, and each ``conf/optim/*.yaml`` and
     ``conf/schedule/*.yaml`` its option's ``schema_<name>``. The top-level node's ``backends`` is
     every registered backend (an enum here: read a composition with ``OmegaConf.to_container(cfg,
-    enum_to_str=True)``). Called by ``pipelines/train.py``, ``mlpbench.compose`` and, for DVC's own composition (``dvc exp run -S``), by ``hydra_plugins/mlpbench_schema.py``.
+    enum_to_str=True)``). Called by ``pipelines/train.py``, ``mlpbench.compose`` and, for DVC's own
+    composition (``dvc exp run -S``), by ``hydra_plugins/mlpbench_schema.py``.
     """
     store = ConfigStore.instance()
     store.store(name="schema", node=composed_config())

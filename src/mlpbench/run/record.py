@@ -30,6 +30,7 @@ from mlpbench.run.build import Prepared, prepare_run, run_name
 from mlpbench.run.outputs import Staged
 from mlpbench.signals import sigterm_raises
 from mlpbench.tracking import datasets, models, portable
+from mlpbench.tracking.journal import JOURNAL
 from mlpbench.training import TrainResult, fit
 from mlpbench.training.speed import StepSpeed, measure_step
 
@@ -200,7 +201,8 @@ def train_and_track(values: Mapping[str, Any], root: Path, out_dir: Path, n_jobs
     tags = {"backend": cfg.backend, "preset": cfg.preset, "dataset": cfg.data.name, "dataset_title": cfg.data.title,
             **environment_tags(root, prep.processed_dir, prep.split_dir, cfg.backend), **slurm.job_tags()}
     with sigterm_raises(), \
-            tracking.TrackedRun(uri, experiment_id, run_name(cfg, swept), run_params(cfg), tags, parent_run_id) as run:
+            tracking.TrackedRun(uri, experiment_id, run_name(cfg, swept), run_params(cfg), tags, parent_run_id,
+                                journal_file=Path(out_dir) / JOURNAL) as run:
         backend = build_backend(cfg, prep.dataset.x_train.shape[1], cfg.data.num_classes)
         run.set_tags({f"backend_{k}": str(v) for k, v in backend.info().items()})
         result = _fit(run, backend, prep, progress)

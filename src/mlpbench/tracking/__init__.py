@@ -7,6 +7,7 @@
 - ``queries``: reading runs back for the report (dicts and DataFrames, no mlflow objects).
 - ``doctor``: ending runs KILLED whose process is gone (or whose SLURM job is over).
 - ``health``: whether the store answers and can be written, asked in seconds before any work.
+- ``journal``: a run whose store fails: no more retries, its end kept beside its outputs for the doctor.
 """
 import os
 

@@ -1,8 +1,13 @@
 """Runs left RUNNING by a process that is gone (SIGKILL, a crash, a lost node) end KILLED here.
 
-Every run records which process writes it (the tag ``mlpbench.process``, see ``mlpbench.processes``).
-``end_orphans`` checks the RUNNING runs of this host and ends those whose process is gone. Every
-training run and sweep calls it before it starts.
+A run whose store failed during it kept its end (status, error, time) in ``mlpbench-journal.json``
+in its folder (``tracking.journal``); ``main`` records those first, searching outputs/ and multirun/
+(or ``--journals``), so the run ends with the real reason rather than "process gone".
+
+Every run records which process writes it: the tag ``mlpbench.process`` is
+``<host>:<boot id>:<pid>:<start time>``, so a pid reused after the run's process died, or a reboot,
+does not pass for the run's own process. ``end_orphans`` checks the RUNNING runs of this host and
+ends those whose process is gone. Every training run and sweep calls it before it starts.
 
 Runs of other hosts cannot be seen from here, except through SLURM: with ``slurm_jobs`` (the command
 line does it whenever ``squeue`` is on PATH), a run of another host tagged ``slurm_job_id`` ends KILLED
@@ -115,6 +120,7 @@ def _end_killed(client: MlflowClient, run_id: str, why: str) -> bool:
 
 def main(argv=None) -> int:
     from mlpbench.tracking.health import StoreError, check_store
+    from mlpbench.tracking.journal import journals, settle
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--uri", help="tracking store, over MLFLOW_TRACKING_URI (default: MLFLOW_TRACKING_URI, "
@@ -123,13 +129,23 @@ def main(argv=None) -> int:
     parser.add_argument("--dry-run", action="store_true", help="list the runs, change nothing")
     parser.add_argument("--no-slurm", action="store_true",
                         help="never ask SLURM (by default runs of other hosts are checked with squeue when it is on PATH)")
+    parser.add_argument("--journals", type=Path, action="append",
+                        help="a folder to search for the journals of runs the store failed (default: outputs/ and "
+                             "multirun/ in --root; repeatable)")
     args = parser.parse_args(argv)
+    folders = args.journals or [args.root / "outputs", args.root / "multirun"]
     uri = args.uri or resolve_tracking_uri(args.root)  # the store named on the command line wins
     try:
         check_store(uri, write=not args.dry_run)
     except StoreError as err:
         print(f"error: nothing changed: {err}", file=sys.stderr)
         return 1
+    if args.dry_run:
+        for path in journals(folders):
+            print(f"would record the run's end kept in {path}")
+    else:
+        for line in settle(uri, folders):  # before those runs would be ended KILLED as "process gone"
+            print(line)
     try:
         orphans = end_orphans(uri, dry_run=args.dry_run, slurm_jobs=not args.no_slurm and bool(shutil.which("squeue")))
     except slurm.SlurmUnavailable as err:

@@ -1,7 +1,8 @@
 """Logging trained models to the active MLflow run, one function per model flavour.
 
 Each backend's ``log_model`` picks its flavour: torch modules through ``mlflow.pytorch``, the
-NumPy MLP as an ``mlflow.pyfunc`` model (``NumpyMLPModel``) whose artifact is its ``weights.npz``.
+NumPy MLP as an ``mlflow.pyfunc`` model logged as code (``numpy_pyfunc``, no pickle) whose artifact
+is its ``weights.npz``.
 
 Both flavours keep one contract: ``mlflow.pyfunc.load_model(uri).predict(x)`` with ``x`` (n, 784)
 float32 pixels in [0, 1] returns (n, num_classes) float32 class probabilities (rows sum to 1; the
@@ -10,13 +11,13 @@ and carry a signature and an input example.
 """
 from __future__ import annotations
 
-import logging
-import warnings
 from pathlib import Path
 
 import mlflow
 import mlflow.pyfunc
 import numpy as np
+
+NUMPY_PYFUNC = Path(__file__).with_name("numpy_pyfunc.py")  # the NumPy model's code, logged as code
 
 
 def model_name(backend: str, preset: str) -> str:
@@ -66,16 +67,12 @@ def log_numpy_model(weights: Path, input_example: np.ndarray, name: str) -> str:
 
     example = np.asarray(input_example, dtype=np.float32)
     signature = _signature(example, softmax(model_io.load_model(weights).logits(example)))
-    # The model object holds no state (weights travel as an artifact), so pickling it is safe;
-    # silence MLflow's generic warnings about pickled python models.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        logging.getLogger("mlflow.pyfunc").setLevel(logging.ERROR)
-        info = mlflow.pyfunc.log_model(
-            name=name, python_model=NumpyMLPModel(), artifacts={"weights": str(weights)},
-            code_paths=[str(Path(__file__).parents[1])],  # ship mlpbench: loads without installing it
-            pip_requirements=["numpy"], input_example=example, signature=signature,
-        )
+    # Models-from-code: MLflow stores the file numpy_pyfunc.py, no pickle, and no copy of mlpbench
+    # (loading imports the installed package, never code shipped inside the artifact).
+    info = mlflow.pyfunc.log_model(
+        name=name, python_model=str(NUMPY_PYFUNC), artifacts={"weights": str(weights)},
+        pip_requirements=["numpy"], input_example=example, signature=signature,
+    )
     return info.model_id
 
 
@@ -97,23 +94,3 @@ def register(model_id: str, name: str, alias: str, description: str) -> str:
 def log_model_metrics(metrics: dict[str, float], model_id: str) -> None:
     """Log ``metrics`` to the active run, linked to the logged model ``model_id``."""
     mlflow.log_metrics(dict(metrics), model_id=model_id)
-
-
-class NumpyMLPModel(mlflow.pyfunc.PythonModel):
-    """The from-scratch NumPy MLP as an ``mlflow.pyfunc`` model.
-
-    Its one artifact ``weights`` is the ``weights.npz`` written by ``model_io.save_model``;
-    ``predict`` takes pixels (n, 784) in [0, 1] and returns class probabilities (n, classes) float32.
-    """
-
-    def load_context(self, context) -> None:
-        from mlpbench import model_io
-
-        self.model = model_io.load_model(context.artifacts["weights"])
-
-    def predict(self, context, model_input: np.ndarray, params=None) -> np.ndarray:
-        # The np.ndarray hint tells MLflow not to infer a signature from it (an untyped input
-        # makes MLflow warn when this class is defined, i.e. in every run that imports tracking).
-        return softmax(self.model.logits(np.asarray(model_input, dtype=np.float32)))
-
-

@@ -3,7 +3,8 @@
 A training run is wrapped in ``TrackedRun``: it starts an MLflow run with params and tags, takes
 per-epoch metrics, artifacts and the model, and ends the run with an honest status: FINISHED on
 success, KILLED on SIGINT/SIGTERM, FAILED on any other exception (the error is kept as the tag
-``error`` and the artifact ``error.txt``). Nothing is left RUNNING.
+``error`` and the artifact ``error.txt``). Nothing is left RUNNING; when the store itself fails, the
+run's end is kept in a journal that the doctor records later (``tracking.journal``).
 """
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ from mlflow.tracking import MlflowClient
 
 from mlpbench.processes import process_tag
 from mlpbench.signals import Terminated, signals_deferred
+from mlpbench.tracking.journal import (STORE_ERRORS, StoreFailed, no_retries, now_ms, store_errors_unlogged,
+                                      write_journal)
 from mlpbench.tracking.races import retried
 from mlpbench.tracking.store import is_server
 from mlpbench.tracking.tags import PROCESS_TAG, REASON_TAG
@@ -185,17 +188,32 @@ class TrackedRun:
     On a database store (SQLite), every write holds stopping signals back until it is done
     (``writing``): a stop raised inside SQLAlchemy's session left the store locked, and the run
     could not then be ended KILLED. A server's writes are plain HTTP requests and stay interruptible.
+
+    A write the store fails raises ``StoreFailed`` and no later write is tried (``tracking.journal``):
+    the run's end gets one try without retries, else is kept in ``journal_file`` for the doctor.
     """
 
     def __init__(self, uri: str, experiment_id: str, run_name: str, params: Mapping[str, Any],
-                 tags: Mapping[str, str], parent_run_id: str | None = None):
+                 tags: Mapping[str, str], parent_run_id: str | None = None, journal_file: Path | None = None):
         self.uri, self.experiment_id, self.run_name = uri, experiment_id, run_name
         self.params, self.tags, self.parent_run_id = params, tags, parent_run_id
         self.run_id: str | None = None
+        self.journal_file, self.failed = journal_file, None
 
-    def writing(self) -> contextlib.AbstractContextManager:
-        """The block around a write to the store: ``signals_deferred`` unless the store is a server."""
-        return contextlib.nullcontext() if is_server(self.uri) else signals_deferred()
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        """The block around a write to the store: ``signals_deferred`` unless the store is a server;
+        a store error inside becomes ``StoreFailed``, and once one has, no block runs again."""
+        if self.failed is not None:
+            raise self.failed
+        try:
+            with contextlib.nullcontext() if is_server(self.uri) else signals_deferred(), store_errors_unlogged():
+                yield
+        except STORE_ERRORS as err:
+            if self.run_id is None:  # no run yet: nothing to journal
+                raise
+            self.failed = StoreFailed(self.uri, self.run_id, err)
+            raise self.failed from err
 
     def __enter__(self) -> "TrackedRun":
         mlflow.set_tracking_uri(self.uri)
@@ -213,18 +231,43 @@ class TrackedRun:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:
-        with self.writing():
-            if exc_type is None:
-                mlflow.end_run(RunStatus.to_string(RunStatus.FINISHED))
+        killed = exc_type is not None and issubclass(exc_type, (KeyboardInterrupt, Terminated))
+        status = RunStatus.to_string(RunStatus.FINISHED if exc_type is None else
+                                     RunStatus.KILLED if killed else RunStatus.FAILED)
+        if self.failed is None:
+            with contextlib.suppress(StoreFailed), self.writing():
+                if exc_type is not None:
+                    try:
+                        mlflow.set_tag("error", f"{exc_type.__name__}: {exc}"[:5000])
+                        if not killed:
+                            mlflow.log_text("".join(traceback.format_exception(exc_type, exc, tb)), "error.txt")
+                    finally:
+                        mlflow.end_run(status)
+                else:
+                    mlflow.end_run(status)
                 return False
-            killed = issubclass(exc_type, (KeyboardInterrupt, Terminated))
-            try:
-                mlflow.set_tag("error", f"{exc_type.__name__}: {exc}"[:5000])
-                if not killed:
-                    mlflow.log_text("".join(traceback.format_exception(exc_type, exc, tb)), "error.txt")
-            finally:
-                mlflow.end_run(RunStatus.to_string(RunStatus.KILLED if killed else RunStatus.FAILED))
-        return False
+        self._end_after_failure(status, exc if exc is not None else self.failed)
+        if exc is None or exc is self.failed:
+            raise self.failed
+        raise self.failed from exc  # the run's own error is in the journal; the store's failure is the news
+
+    def _end_after_failure(self, status: str, error: BaseException) -> None:
+        """One try, without retries, to end the run with ``error``; else its end goes to the journal."""
+        why = f"{type(error).__name__}: {error}"
+        with contextlib.suppress(*STORE_ERRORS), no_retries(), store_errors_unlogged():
+            mlflow.end_run(status)  # takes the run off MLflow's stack of active runs; may not reach the store
+        try:
+            with no_retries(), store_errors_unlogged():
+                client = MlflowClient(self.uri)
+                client.set_tag(self.run_id, "error", why[:5000])
+                client.set_terminated(self.run_id, status)
+            self.failed.recorded = True
+        except STORE_ERRORS:
+            if self.journal_file is not None:
+                self.failed.journal = write_journal(self.journal_file, {
+                    "uri": self.uri, "experiment_id": self.experiment_id, "run_id": self.run_id,
+                    "run_name": self.run_name, "status": status, "error": why, "store_error": str(self.failed),
+                    "end_time": now_ms(), "process": process_tag()})
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         with self.writing():
