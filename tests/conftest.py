@@ -6,7 +6,7 @@ Tests make their own tiny data (STYLE.md: "tiny data made in the tests"); only t
 - ``write_idx``, ``write_idx_images``, ``write_idx_labels``: functions that write IDX files
   (gzip-compressed when the name ends in ``.gz``), valid or deliberately broken.
 - ``tiny_mnist`` / ``tiny_raw_dir``: a fake MNIST (600 train + 100 test images) under the four
-  real file names in ``tmp_path / "raw"``.
+  real file names in ``tmp_path / "raw"``; ``make_tiny_mnist(raw_dir)`` writes one anywhere.
 - ``real_mnist_dir``: the real MNIST copy: ``$MLPBENCH_DATA_MIRROR`` when set, else
   ``../shared/data/mnist`` from the project root; a skip naming both when absent.
 
@@ -166,6 +166,12 @@ def _write_idx_images() -> Callable[[Path, np.ndarray], Path]:
 def _write_idx_labels() -> Callable[[Path, np.ndarray], Path]:
     """``write_idx_labels(path, labels)`` with labels (n,) integers."""
     return write_idx_labels
+
+
+@pytest.fixture(scope="session", name="make_tiny_mnist")
+def _make_tiny_mnist() -> Callable[..., TinyMnist]:
+    """``make_tiny_mnist(raw_dir)``: the fake MNIST of ``tiny_mnist``, for fixtures wider than one test."""
+    return make_tiny_mnist
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from conftest import make_tiny_mnist
 from support import commit_all, copy_pipeline_repo, make_pipeline_repo, run_checked
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("full_pipeline")]  # one worker reproduces once
@@ -45,7 +44,7 @@ def shrink(repo: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def reproduced(tmp_path_factory) -> tuple[Path, dict[str, str], str]:
+def reproduced(tmp_path_factory, make_tiny_mnist) -> tuple[Path, dict[str, str], str]:
     """The tiny DAG reproduced and committed as the baseline: (repository, env, `dvc repro`'s output)."""
     folder = tmp_path_factory.mktemp("pipeline")
     repo, env = make_pipeline_repo(folder)
