@@ -33,10 +33,9 @@ def test_flatten():
     assert tracking.flatten({"a": {"b": 1, "c": {"d": [1, 2]}}, "e": "x"}) == {"a.b": 1, "a.c.d": [1, 2], "e": "x"}
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    """One store for the module (creating one takes seconds); each test reads back only its own runs."""
-    uri = f"sqlite:///{tmp_path_factory.mktemp('store') / 'mlflow.db'}"
+@pytest.fixture
+def store(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     return uri, tracking.prepare(uri, "t")
 
 
