@@ -6,9 +6,12 @@ Tests make their own tiny data (STYLE.md: "tiny data made in the tests"); only t
 - ``write_idx``, ``write_idx_images``, ``write_idx_labels``: functions that write IDX files
   (gzip-compressed when the name ends in ``.gz``), valid or deliberately broken.
 - ``tiny_mnist`` / ``tiny_raw_dir``: a fake MNIST (600 train + 100 test images) under the four
-  real file names in ``tmp_path / "raw"``.
+  real file names in ``tmp_path / "raw"``; ``make_tiny_mnist(raw_dir)`` writes one anywhere.
 - ``real_mnist_dir``: the real MNIST copy: ``$MLPBENCH_DATA_MIRROR`` when set, else
   ``../shared/data/mnist`` from the project root; a skip naming both when absent.
+
+Tiers: ``make test`` runs ``-m "not slow"`` and its summary counts the slow tests left out;
+``make test-all`` runs them all (README, "Tests and benchmarks").
 """
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED_MNIST_DIR = PROJECT_ROOT.parent / "shared" / "data" / "mnist"
 MIRROR_ENV = "MLPBENCH_DATA_MIRROR"
 NO_CUDA_KEY = pytest.StashKey[int]()  # how many cuda tests were deselected
+SLOW_LEFT_OUT_KEY = pytest.StashKey[int]()  # how many slow tests -m "not slow" deselected
 
 IMAGES_MAGIC, LABELS_MAGIC = 2051, 2049
 ROLES = ("train_images", "train_labels", "test_images", "test_labels")
@@ -113,10 +117,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     config.stash[NO_CUDA_KEY] = len(cuda_items)
 
 
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    """Count the tests marked ``slow`` that ``-m "not slow"`` (make test, the fast tier) leaves out."""
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    if slow:
+        stash = slow[0].config.stash
+        stash[SLOW_LEFT_OUT_KEY] = stash.get(SLOW_LEFT_OUT_KEY, 0) + len(slow)
+
+
 def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
     if NO_CUDA_KEY in config.stash:
         terminalreporter.write_line(
             f"{config.stash[NO_CUDA_KEY]} tests marked cuda deselected: torch sees no CUDA device here"
+        )
+    if SLOW_LEFT_OUT_KEY in config.stash:
+        terminalreporter.write_line(
+            f"fast tier: {config.stash[SLOW_LEFT_OUT_KEY]} tests marked slow left out (whole pipelines and stages, "
+            "sweeps, stopped processes, torch.compile, concurrent writers, cluster and browser tests); "
+            "`make test-all` runs every tier"
         )
 
 
@@ -148,6 +166,12 @@ def _write_idx_images() -> Callable[[Path, np.ndarray], Path]:
 def _write_idx_labels() -> Callable[[Path, np.ndarray], Path]:
     """``write_idx_labels(path, labels)`` with labels (n,) integers."""
     return write_idx_labels
+
+
+@pytest.fixture(scope="session", name="make_tiny_mnist")
+def _make_tiny_mnist() -> Callable[..., TinyMnist]:
+    """``make_tiny_mnist(raw_dir)``: the fake MNIST of ``tiny_mnist``, for fixtures wider than one test."""
+    return make_tiny_mnist
 
 
 @pytest.fixture

@@ -112,19 +112,38 @@ def make_pipeline_repo(tmp_path: Path, **env_extra: str) -> tuple[Path, dict[str
     for name in PIPELINE_FILES:
         (repo / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(PROJECT_ROOT / name, repo / name)
+    env = pipeline_env(repo, tmp_path / "dvc-site-cache", **env_extra)
+    run_checked(["git", "init", "-q"], repo, env)
+    commit_all(repo, env, "pipeline")
+    return repo, env
+
+
+def pipeline_env(repo: Path, site_cache: Path, **env_extra: str) -> dict[str, str]:
+    """The environment of a pipeline repository ``repo``: its own src/ first on PYTHONPATH, no
+    MLFLOW_TRACKING_URI, DVC's site cache in ``site_cache``."""
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     env.update({
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         "PYTHONPATH": str(repo / "src"),
         "DVC_NO_ANALYTICS": "1",
-        "DVC_SITE_CACHE_DIR": str(tmp_path / "dvc-site-cache"),
+        "DVC_SITE_CACHE_DIR": str(site_cache),
         "GIT_CONFIG_NOSYSTEM": "1",
         "CI": "1",
         **env_extra,
     })
-    run_checked(["git", "init", "-q"], repo, env)
-    commit_all(repo, env, "pipeline")
-    return repo, env
+    return env
+
+
+def copy_pipeline_repo(repo: Path, tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """A copy of pipeline repository ``repo`` in ``tmp_path/repo`` with all it holds (git history, DVC
+    cache, outputs, MLflow store), and its env: a test that changes it leaves ``repo`` as it was.
+
+    The store's experiments keep their artifact folder in ``repo``: runs of the copy write their
+    artifacts there, under their own run ids.
+    """
+    copy = tmp_path / "repo"
+    shutil.copytree(repo, copy, symlinks=True)
+    return copy, pipeline_env(copy, tmp_path / "dvc-site-cache")
 
 
 def commit_all(repo: Path, env: dict[str, str], message: str) -> None:

@@ -6,6 +6,7 @@ from mlpbench.tracking.races import ATTEMPTS, retried
 from support import log_datasets_at_once
 
 
+@pytest.mark.slow  # 4 processes, each importing mlflow: 23 s of the fast tier's 2-3 minutes
 def test_jobs_that_log_the_same_datasets_at_once_all_finish_and_share_them(tmp_path):
     log_datasets_at_once(f"sqlite:///{tmp_path / 'mlflow.db'}", "r", tmp_path)
 

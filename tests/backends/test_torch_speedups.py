@@ -78,6 +78,7 @@ def test_fused_is_refused_in_one_line_where_torch_has_no_fused_kernel():
     check_options(build_config("torch", model=SMALL, optim={"name": "adamw"}, torch={"optimizer_impl": "fused"}))
 
 
+@pytest.mark.slow  # torch.compile's first compilation: 16 s of the fast tier's 2-3 minutes
 def test_compile_steps_through_the_compiled_module_but_saves_and_logs_the_plain_float32_one(tmp_path):
     backend = small_backend(compile=True)
     assert isinstance(backend.net, torch._dynamo.eval_frame.OptimizedModule)

@@ -1,5 +1,9 @@
 """Services for the tests marked ``cluster``, started once per session and stopped after it.
 
+Under pytest-xdist (``make test-all``) every session is a worker's: the cluster tests carry
+``xdist_group("cluster")``, so ``--dist loadgroup`` gives them all to one worker, which alone starts
+the services.
+
 - ``slurm``: a one-node SLURM cluster (scripts/slurm-single-node), its ``SLURM_CONF`` exported.
 - ``team_server``: the team MLflow server on PostgreSQL (scripts/mlflow-team-server), its URL; it
   begins starting in the background as the first cluster test starts, since its start is the slowest.

@@ -13,7 +13,7 @@ import yaml
 
 from support import make_pipeline_repo, run_checked
 
-pytestmark = [pytest.mark.cluster, pytest.mark.slow]
+pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.xdist_group("cluster")]  # one worker starts the services
 SHARED = ("data/raw", "data/processed", "data/split", "models/numpy")
 GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
 

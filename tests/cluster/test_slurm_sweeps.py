@@ -23,7 +23,7 @@ from mlpbench.tracking.tags import PROCESS_TAG, REASON_TAG
 
 from support import PROJECT_ROOT, write_learnable_data
 
-pytestmark = [pytest.mark.cluster, pytest.mark.slow]
+pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.xdist_group("cluster")]  # one worker starts the services
 TRAIN = [sys.executable, str(PROJECT_ROOT / "pipelines" / "train.py")]
 EPOCHS = 3
 

@@ -15,7 +15,7 @@ from mlflow.tracking import MlflowClient
 
 from support import free_port, log_datasets_at_once, run_at_once, tiny_config
 
-pytestmark = [pytest.mark.cluster, pytest.mark.slow]
+pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.xdist_group("cluster")]  # one worker starts the services
 JOBS, STEPS, KEYS = 16, 20, ("train/loss", "train/acc", "val/loss", "val/acc", "lr")
 
 # One job of the load test: a child run of PARENT logging STEPS steps of KEYS, one call per step.

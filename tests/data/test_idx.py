@@ -140,6 +140,9 @@ def test_label_out_of_range(tmp_path, write_idx_labels, num_classes) -> None:
     with pytest.raises(IDXFormatError) as err:
         parse_labels(path, num_classes)
     assert_names(err, path, f"label {num_classes}", "index 3", f"0..{num_classes - 1}")
+    just_over = write_idx_labels(tmp_path / "just_over.gz", [0, num_classes, 1])  # the largest label is num_classes
+    with pytest.raises(IDXFormatError, match=f"label {num_classes} at index 1"):
+        parse_labels(just_over, num_classes)
     np.testing.assert_array_equal(parse_labels(write_idx_labels(tmp_path / "ok.gz", labels[:3]), num_classes),
                                   labels[:3])
 

@@ -3,12 +3,12 @@
 The fake raw files cannot pass the download stage's checksums (they are not MNIST), so they are
 put in place and recorded with `dvc commit download`; every later stage then really runs:
 normalise, split, train@{backend}, tutorial@{backend} (every registered backend) and report, with MLflow
-writing to the copy's own mlflow.db.
+writing to the copy's own mlflow.db. The DAG is reproduced once for the module (``reproduced``); the test
+that only reads it uses it as it is, the one that runs experiments works on a copy of it.
 """
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -19,9 +19,9 @@ from mlflow.tracking import MlflowClient
 
 from mlpbench.options import BACKENDS
 
-from support import commit_all, make_pipeline_repo, run_checked
+from support import commit_all, copy_pipeline_repo, make_pipeline_repo, run_checked
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("full_pipeline")]  # one worker reproduces once
 TRAIN_STAGES = tuple(f"{stage}@{b}" for stage in ("train", "tutorial") for b in BACKENDS)
 # Written into the copy's conf/config.yaml (after its defaults, so over the groups' values): `dvc exp run`
 # composes params.yaml from conf/ anew, and every experiment must stay this small. The torch options study
@@ -45,19 +45,22 @@ def shrink(repo: Path) -> None:
     (repo / "params.yaml").write_text(yaml.safe_dump(compose(repo, []), sort_keys=False))
 
 
-@pytest.fixture
-def repo(tmp_path, tiny_raw_dir) -> tuple[Path, dict[str, str]]:
-    repo, env = make_pipeline_repo(tmp_path)
+@pytest.fixture(scope="module")
+def reproduced(tmp_path_factory, make_tiny_mnist) -> tuple[Path, dict[str, str], str]:
+    """The tiny DAG reproduced and committed as the baseline: (repository, env, `dvc repro`'s output)."""
+    folder = tmp_path_factory.mktemp("pipeline")
+    repo, env = make_pipeline_repo(folder)
     shrink(repo)
-    shutil.copytree(tiny_raw_dir, repo / "data" / "raw")
+    make_tiny_mnist(repo / "data" / "raw")
     dvc(repo, env, "commit", "--force", "download")
     commit_all(repo, env, "tiny data")
-    return repo, env
-
-
-def test_repro_trains_tracks_reports_then_is_a_no_op_and_exp_run_changes_training(repo):
-    repo, env = repo
     first = dvc(repo, env, "repro")
+    commit_all(repo, env, "baseline results")
+    return repo, env, first
+
+
+def test_repro_trains_tracks_and_reports_then_is_a_no_op(reproduced, tmp_path):
+    repo, env, first = reproduced
     for stage in ("normalise", "split", *TRAIN_STAGES, "report", "scaling", "torch_options"):
         assert f"Running stage '{stage}'" in first, first
     assert "Running stage 'download'" not in first
@@ -101,24 +104,16 @@ def test_repro_trains_tracks_reports_then_is_a_no_op_and_exp_run_changes_trainin
     assert "Running stage" not in second, second
 
     # `dvc plots show` shows the report's figures as images: a page that needs no network.
-    dvc(repo, env, "plots", "show", "-o", "dvc_plots")
-    page = (repo / "dvc_plots" / "index.html").read_text()
+    dvc(repo, env, "plots", "show", "-o", str(tmp_path / "dvc_plots"))
+    page = (tmp_path / "dvc_plots" / "index.html").read_text()
     assert page.count("<img") == 1 + len(BACKENDS) and "https://" not in page, page[:2000]  # compared, curves_*
 
-    dvc(repo, env, "exp", "run", "-S", "train.epochs=1")
-    for backend in BACKENDS:
-        identity = json.loads((repo / "metrics" / f"{backend}_run.json").read_text())
-        assert identity["run_id"] != runs[backend].info.run_id
-        params = client.get_run(identity["run_id"]).data.params
-        assert params["train.epochs"] == "1" and params["model.hidden_sizes"] == "[16]"  # conf/ composed anew
-    tutorial = json.loads((repo / "metrics" / "tutorial_numpy_run.json").read_text())
-    assert tutorial["run_id"] == runs["tutorial_numpy"].info.run_id  # its params did not change
 
-
-def test_queued_experiments_log_to_the_repository_store(repo):
-    repo, env = repo
-    dvc(repo, env, "repro")
-    commit_all(repo, env, "baseline results")
+def test_experiments_rerun_only_the_stages_whose_params_they_change(reproduced, tmp_path):
+    repo, env = copy_pipeline_repo(reproduced[0], tmp_path)
+    client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
+    baseline = {name: json.loads((repo / "metrics" / f"{name}_run.json").read_text())["run_id"]
+                for name in (*BACKENDS, "tutorial_numpy")}
     # train.epochs is a param of the train stages only: each queued experiment reruns train@<backend> of
     # every backend and the report, and restores the rest from the committed baseline.
     for epochs in ("1", "3"):
@@ -130,7 +125,6 @@ def test_queued_experiments_log_to_the_repository_store(repo):
         time.sleep(2)
     assert status.count("Success") == 2 and "Failed" not in status, status
 
-    client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
     runs = client.search_runs([client.get_experiment_by_name("mlpbench").experiment_id])
     queued = [r for r in runs if r.data.tags.get("dvc_experiment")]
     # Both experiments' train stages ran, for each backend, all in the repository's own store.
@@ -141,3 +135,13 @@ def test_queued_experiments_log_to_the_repository_store(repo):
     for experiment in {r.data.tags["dvc_experiment"] for r in queued}:
         assert sorted(r.data.params["backend"] for r in queued
                       if r.data.tags["dvc_experiment"] == experiment) == sorted(BACKENDS)
+
+    # In the workspace: conf/ is composed anew with the override; the tutorial stages keep their runs.
+    dvc(repo, env, "exp", "run", "-S", "train.epochs=1")
+    for backend in BACKENDS:
+        identity = json.loads((repo / "metrics" / f"{backend}_run.json").read_text())
+        assert identity["run_id"] != baseline[backend]
+        params = client.get_run(identity["run_id"]).data.params
+        assert params["train.epochs"] == "1" and params["model.hidden_sizes"] == "[16]"  # conf/ composed anew
+    tutorial = json.loads((repo / "metrics" / "tutorial_numpy_run.json").read_text())
+    assert tutorial["run_id"] == baseline["tutorial_numpy"]  # its params did not change

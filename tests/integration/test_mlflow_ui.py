@@ -15,7 +15,7 @@ from mlpbench.tracking.runs import DESCRIPTION, prepare
 
 from support import free_port, stop
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 RUN_NAMES = ["numpy h32 relu sgd lr0.1 bs64 e1", "torch h32 relu sgd lr0.1 bs64 e1"]
@@ -35,8 +35,20 @@ def _store(tmp_path: Path) -> tuple[str, str]:
     return uri, experiment_id
 
 
-@pytest.fixture
-def server(tmp_path):
+@pytest.fixture(scope="module")
+def chromium():
+    """selenium's webdriver module; skips before any server starts where Chromium cannot be driven."""
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
+    for exe in (CHROMIUM, CHROMEDRIVER):
+        if not shutil.which(exe):
+            pytest.skip(f"{exe} is absent")
+    return webdriver
+
+
+@pytest.fixture(scope="module")
+def server(chromium, tmp_path_factory):
+    """One server for the module: the tests only read its store (each drives a browser of its own)."""
+    tmp_path = tmp_path_factory.mktemp("mlflow_ui")
     uri, experiment_id = _store(tmp_path)
     port = free_port()
     mlflow_bin = Path(sys.executable).with_name("mlflow")
@@ -64,11 +76,8 @@ def server(tmp_path):
 
 
 @pytest.fixture
-def browser(tmp_path):
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
-    for exe in (CHROMIUM, CHROMEDRIVER):
-        if not shutil.which(exe):
-            pytest.skip(f"{exe} is absent")
+def browser(chromium, tmp_path):
+    webdriver = chromium
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
