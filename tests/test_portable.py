@@ -1,4 +1,5 @@
-"""Run exports (mlpbench.tracking.portable): a run made in one store, restored into another, is the same run."""
+"""Run exports (mlpbench.tracking.portable) and their restore (tracking.restore): a run made in one store,
+restored into another, is the same run."""
 from __future__ import annotations
 
 import json
@@ -9,7 +10,7 @@ import pytest
 from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param
 from mlflow.tracking import MlflowClient
 
-from mlpbench.tracking import portable, restore as restore_cli
+from mlpbench.tracking import portable, restore
 
 from support import run_at_once
 
@@ -58,7 +59,7 @@ def exported(source, tmp_path) -> tuple[str, dict[str, str], Path]:
 def test_a_restored_run_is_the_run_that_was_exported(exported, tmp_path):
     uri, ids, folder = exported
     other, client = _store(tmp_path / "clone.db")
-    mapping, imported = portable.restore(other, [folder])
+    mapping, imported = restore.restore(other, [folder])
     assert imported == 3 and set(mapping) == set(ids.values())
     source = MlflowClient(uri)
     for name, run_id in ids.items():
@@ -82,11 +83,11 @@ def test_a_restored_run_is_the_run_that_was_exported(exported, tmp_path):
 def test_restoring_twice_or_into_the_store_that_has_the_runs_imports_nothing(exported, tmp_path):
     uri, ids, folder = exported
     other, client = _store(tmp_path / "clone.db")
-    first, _ = portable.restore(other, [folder])
-    again, imported = portable.restore(other, [folder])
+    first, _ = restore.restore(other, [folder])
+    again, imported = restore.restore(other, [folder])
     assert (again, imported) == (first, 0)
     assert len(client.search_runs([e.experiment_id for e in client.search_experiments()])) == 3
-    same, imported = portable.restore(uri, [folder])
+    same, imported = restore.restore(uri, [folder])
     assert imported == 0 and same == {i: i for i in ids.values()}
 
 
@@ -103,12 +104,12 @@ def test_an_export_replaces_the_old_one_only_when_complete(exported, monkeypatch
 def test_a_failed_import_leaves_no_run_behind(exported, tmp_path, monkeypatch):
     _, ids, folder = exported
     other, client = _store(tmp_path / "clone.db")
-    monkeypatch.setattr(portable, "_log_inputs", lambda *a: 1 / 0)
+    monkeypatch.setattr(restore, "_log_inputs", lambda *a: 1 / 0)
     with pytest.raises(ZeroDivisionError):
-        portable.restore(other, [folder])
+        restore.restore(other, [folder])
     monkeypatch.undo()
     assert client.search_runs([e.experiment_id for e in client.search_experiments()]) == []
-    assert portable.restore(other, [folder])[1] == 3  # and the next restore imports them whole
+    assert restore.restore(other, [folder])[1] == 3  # and the next restore imports them whole
 
 
 @pytest.mark.parametrize("content, message", [("{not json", "cannot be read"),
@@ -118,10 +119,10 @@ def test_an_unreadable_export_fails_naming_the_file(tmp_path, content, message):
     folder.mkdir(parents=True)
     (folder / "x.json").write_text(content)
     with pytest.raises(portable.ExportError, match=message) as err:
-        portable.restore(f"sqlite:///{tmp_path / 'db.db'}", [folder])
+        restore.restore(f"sqlite:///{tmp_path / 'db.db'}", [folder])
     assert str(folder / "x.json") in str(err.value)
     with pytest.raises(portable.ExportError, match="not found"):
-        portable.restore(f"sqlite:///{tmp_path / 'db.db'}", [tmp_path / "missing"])
+        restore.restore(f"sqlite:///{tmp_path / 'db.db'}", [tmp_path / "missing"])
 
 
 @pytest.mark.slow  # four processes that import mlflow: about 20 s
@@ -130,9 +131,9 @@ def test_processes_restoring_at_once_import_each_run_once(exported, tmp_path):
     other, client = _store(tmp_path / "clone.db")
     client.search_experiments()  # the schema exists before the processes start (a fresh store races in it)
     outputs = run_at_once("""
-        from mlpbench.tracking import portable
+        from mlpbench.tracking import restore
         at_once()
-        print(portable.restore(args[0], [args[1]])[1])
+        print(restore.restore(args[0], [args[1]])[1])
     """, tmp_path, 4, other, str(folder))
     assert sorted(int(o.split()[-1]) for o in outputs) == [0, 0, 0, 3]
     assert len(client.search_runs([e.experiment_id for e in client.search_experiments()])) == 3
@@ -141,12 +142,12 @@ def test_processes_restoring_at_once_import_each_run_once(exported, tmp_path):
 def test_the_command_restores_every_export_under_runs(exported, tmp_path, capsys):
     _, _, folder = exported
     other = f"sqlite:///{tmp_path / 'clone.db'}"
-    assert restore_cli.main(["--root", str(tmp_path), "--uri", other]) == 0
+    assert restore.main(["--root", str(tmp_path), "--uri", other]) == 0
     assert "3 of 3 exported run(s) imported from 1 folder(s)" in capsys.readouterr().out
-    assert restore_cli.main(["--root", str(tmp_path), "--uri", other]) == 0
+    assert restore.main(["--root", str(tmp_path), "--uri", other]) == 0
     assert "0 of 3" in capsys.readouterr().out
     (folder / "broken.json").write_text("{")
-    assert restore_cli.main(["--root", str(tmp_path), "--uri", other]) == 1
+    assert restore.main(["--root", str(tmp_path), "--uri", other]) == 1
     assert "dvc repro -s -f" in capsys.readouterr().err
 
 
@@ -164,6 +165,16 @@ def test_only_an_export_is_replaced_by_an_export(exported, tmp_path):
 def test_only_the_runs_asked_for_are_imported(exported, tmp_path):
     _, ids, folder = exported
     other, client = _store(tmp_path / "clone.db")
-    mapping, imported = portable.restore(other, [folder], only=[ids["done"]])
+    mapping, imported = restore.restore(other, [folder], only=[ids["done"]])
     assert imported == 1 and list(mapping) == [ids["done"]]
     assert len(client.search_runs([e.experiment_id for e in client.search_experiments()])) == 1
+
+
+def test_an_export_with_a_symbolic_link_is_refused_before_anything_is_copied(exported, tmp_path):
+    _, ids, folder = exported
+    (tmp_path / "secret").write_text("not for the store")
+    (folder / ids["done"] / "files" / "link.txt").symlink_to(tmp_path / "secret")
+    other, client = _store(tmp_path / "clone.db")
+    with pytest.raises(portable.ExportError, match=r"holds a symbolic link .*link.txt"):
+        restore.restore(other, [folder], only=[ids["done"]])
+    assert client.search_runs([e.experiment_id for e in client.search_experiments()]) == []

@@ -20,6 +20,7 @@ from mlpbench.model_io import load_model
 from mlpbench.options import BACKENDS
 from mlpbench.run import train_and_track
 from mlpbench.tracking import portable
+from mlpbench.tracking.restore import restore
 
 from support import PROJECT_ROOT, free_port, stop, tiny_config
 
@@ -76,7 +77,7 @@ def test_run_records_params_metrics_tags_artifacts_and_outputs(tiny_root, backen
                         "export": "../runs/x"}
     # the run's export, restored into a store that never saw the run, is the run as it ended
     other = f"sqlite:///{tiny_root / 'other.db'}"
-    mapping, imported = portable.restore(other, [tiny_root / "runs/x"])
+    mapping, imported = restore(other, [tiny_root / "runs/x"])
     local = mapping[summary["run_id"]]
     assert imported == 1 and local != summary["run_id"]
     copy = MlflowClient(other).get_run(local)

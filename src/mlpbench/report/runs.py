@@ -17,7 +17,7 @@ import pandas as pd
 
 from mlpbench import tracking
 from mlpbench.options import BACKENDS
-from mlpbench.tracking import portable, queries
+from mlpbench.tracking import portable, queries, restore
 
 CURVES = ("train/loss", "val/loss", "train/acc", "val/acc")
 
@@ -54,14 +54,14 @@ def export_folder(run_file: Path) -> Path | None:
 
 
 def restore_runs(uri: str, run_files: Sequence[Path]) -> tuple[dict[str, str], int]:
-    """Import into ``uri`` the runs of the run files' exports that it lacks (``tracking.portable``).
+    """Import into ``uri`` the runs of the run files' exports that it lacks (``tracking.restore``).
 
     Returns (original run id -> its id in the store; how many runs were imported). An export that is
     not there is passed over: ``load_runs`` then names the runs the store lacks and the stages to rebuild.
     """
     folders = [f for f in map(export_folder, run_files) if f is not None and f.is_dir()]
     try:
-        return portable.restore(uri, folders, only=named_run_ids(run_files))
+        return restore.restore(uri, folders, only=named_run_ids(run_files))
     except portable.ExportError as err:
         raise ReportError(f"{err}; {rebuild_hint(run_files)}") from err
 

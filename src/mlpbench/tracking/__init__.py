@@ -2,12 +2,15 @@
 
 - ``store``: where the tracking store is (``resolve_tracking_uri``).
 - ``runs``: the experiment, sweep parent runs, ``TrackedRun`` (one run, honest status).
-- ``processes``: the tag naming the process that writes a run, and whether it is alive.
+- ``tags``: the tags naming the process that writes a run and why a run was ended (``mlpbench.processes``
+  tells whether that process is alive).
 - ``models``: logging a trained model in its backend's flavour.
 - ``queries``: reading runs back for the report (dicts and DataFrames, no mlflow objects).
 - ``doctor``: ending runs KILLED whose process is gone (or whose SLURM job is over).
 - ``health``: whether the store answers and can be written, asked in seconds before any work.
 - ``journal``: a run whose store fails: no more retries, its end kept beside its outputs for the doctor.
+- ``portable``: the export of a stage's runs (``runs/<stage>/``, versioned with its outputs).
+- ``restore``: importing exported runs a store lacks (the report, ``make ui``), once each.
 """
 import os
 
