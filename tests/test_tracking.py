@@ -141,17 +141,19 @@ def test_stops_in_a_deferred_block_are_raised_as_it_ends_and_only_the_outermost(
     from mlpbench.signals import signals_deferred, sigterm_raises
 
     done = []
+    # raise_signal delivers to this (the main) thread; os.kill lets the kernel pick any thread, and a busy
+    # machine can then run the pending handler only after the blocks ended (seen under pytest-xdist)
     with pytest.raises(KeyboardInterrupt):
         with signals_deferred():
             with signals_deferred():
-                os.kill(os.getpid(), signal.SIGINT)
+                signal.raise_signal(signal.SIGINT)
                 done.append("inner")
             done.append("outer")
     assert done == ["inner", "outer"]
     with pytest.raises(Terminated, match="SIGTERM"), sigterm_raises():
         with signals_deferred():
-            os.kill(os.getpid(), signal.SIGTERM)
-            os.kill(os.getpid(), signal.SIGUSR2)  # the first one noted is the one acted on
+            signal.raise_signal(signal.SIGTERM)
+            signal.raise_signal(signal.SIGUSR2)  # the first one noted is the one acted on
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
@@ -169,3 +171,13 @@ def test_the_store_check_names_what_is_wrong_in_one_line(tmp_path):
     with pytest.raises(StoreError, match=rf"no MLflow server answers at {uri} \(connection refused\)") as err:
         check_store(uri)
     assert "\n" not in str(err.value)
+
+
+def test_a_database_error_is_summarised_by_the_line_that_names_it():
+    from mlpbench.tracking.journal import _first_line
+
+    err = RuntimeError("(raised as a result of Query-invoked autoflush; consider using a session.no_autoflush "
+                       "block if this flush is occurring prematurely)\n(sqlite3.OperationalError) database or disk "
+                       "is full\n[SQL: INSERT INTO metrics ...]")
+    assert _first_line(err) == "RuntimeError: (sqlite3.OperationalError) database or disk is full"
+    assert _first_line(RuntimeError("one line")) == "RuntimeError: one line"

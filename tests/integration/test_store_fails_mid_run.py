@@ -153,7 +153,7 @@ def test_a_store_whose_disk_fills_mid_run_ends_in_one_line_and_nothing_is_left_r
 
     last = stderr.strip().splitlines()[-1]
     assert last.startswith(f"train failed: the tracking store {uri} failed during MLflow run {run_id} ("), stderr
-    assert "Traceback" not in stderr and "full" in last
+    assert "Traceback" not in stderr and "full" in last, stderr
     doctor = subprocess.run([sys.executable, "-m", "mlpbench.tracking.doctor", "--no-slurm", "--uri", uri,
                              "--journals", str(root / "run")], env=_env(), capture_output=True, text=True, timeout=300)
     assert doctor.returncode == 0, doctor.stderr

@@ -33,9 +33,16 @@ STORE_ERRORS = (MlflowException, requests.RequestException, sqlalchemy.exc.SQLAl
 LAST_TRY_TIMEOUT_S = 5
 
 
+# Lines of a database error that say where it happened, not what: SQLAlchemy puts the autoflush note
+# before the driver's own line ("(sqlite3.OperationalError) database or disk is full").
+_CONTEXT_LINES = ("(raised as a result of", "[SQL:", "[parameters:", "(Background on this error")
+
+
 def _first_line(err: BaseException) -> str:
-    lines = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {lines[0][:300] if lines else ''}"
+    """The exception's type and the first line of its message that names the error itself."""
+    lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
+    named = [line for line in lines if not line.startswith(_CONTEXT_LINES)] or lines
+    return f"{type(err).__name__}: {named[0][:300] if named else ''}"
 
 
 class StoreFailed(RuntimeError):
