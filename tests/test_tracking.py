@@ -140,21 +140,25 @@ def test_a_stop_during_a_write_lets_the_write_finish_then_ends_the_run_killed(st
 def test_stops_in_a_deferred_block_are_raised_as_it_ends_and_only_the_outermost():
     from mlpbench.signals import signals_deferred, sigterm_raises
 
-    done = []
-    # raise_signal delivers to this (the main) thread; os.kill lets the kernel pick any thread, and a busy
-    # machine can then run the pending handler only after the blocks ended (seen under pytest-xdist)
-    with pytest.raises(KeyboardInterrupt):
-        with signals_deferred():
+    # Ctrl-C's handler as an interpreter started from a terminal has it: a test run started in the
+    # background by a non-interactive shell inherits SIGINT ignored, and an ignored signal is acted on as ignored
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        done = []
+        with pytest.raises(KeyboardInterrupt):
             with signals_deferred():
-                signal.raise_signal(signal.SIGINT)
-                done.append("inner")
-            done.append("outer")
-    assert done == ["inner", "outer"]
-    with pytest.raises(Terminated, match="SIGTERM"), sigterm_raises():
-        with signals_deferred():
-            signal.raise_signal(signal.SIGTERM)
-            signal.raise_signal(signal.SIGUSR2)  # the first one noted is the one acted on
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+                with signals_deferred():
+                    signal.raise_signal(signal.SIGINT)  # to this thread, as a terminal's Ctrl-C reaches Python
+                    done.append("inner")
+                done.append("outer")
+        assert done == ["inner", "outer"]
+        with pytest.raises(Terminated, match="SIGTERM"), sigterm_raises():
+            with signals_deferred():
+                signal.raise_signal(signal.SIGTERM)
+                signal.raise_signal(signal.SIGUSR2)  # the first one noted is the one acted on
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def test_the_store_check_names_what_is_wrong_in_one_line(tmp_path):

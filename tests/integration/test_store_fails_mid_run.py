@@ -141,11 +141,10 @@ def test_a_store_whose_disk_fills_mid_run_ends_in_one_line_and_nothing_is_left_r
     train = _train(root, uri, _env())
     try:
         run_id = _first_epoch(store, train)
-        with open(filler, "wb") as fh:  # every byte the disk has left
+        with open(filler, "wb", buffering=0) as fh:  # every byte the disk has left (unbuffered: close writes nothing)
             with contextlib.suppress(OSError):
                 while True:
                     fh.write(b"\0" * 65536)
-                    fh.flush()
         _, stderr = train.communicate(timeout=300)
     finally:
         stop(train)
