@@ -22,6 +22,7 @@ import numpy as np
 
 from mlpbench import config
 from mlpbench.compose import compose
+from mlpbench.config.data import load_data
 from mlpbench.data.normalise import normalise, raw_names
 from mlpbench.data.split import split
 
@@ -51,7 +52,7 @@ def main() -> int:
     parser.add_argument("--target", type=float, default=2.0, help="seconds for normalise + split")
     args = parser.parse_args()
 
-    data = config.load(compose(ROOT)).data
+    data = load_data(compose(ROOT))
     missing = [n for pair in raw_names(data).values() for n in pair if not (args.mirror / n).is_file()]
     if missing:
         print(f"{args.mirror}: missing {', '.join(missing)}; pass --mirror or set {MIRROR_ENV}",

@@ -44,12 +44,12 @@ def prepare_data(tmp: Path) -> tuple[Path, Path]:
     processed, split_dir = ROOT / "data" / "processed", ROOT / "data" / "split"
     if (processed / "train_images.npy").is_file() and (split_dir / "train_idx.npy").is_file():
         return processed, split_dir
-    from mlpbench import config
     from mlpbench.compose import compose
+    from mlpbench.config.data import load_data
     from mlpbench.data.normalise import normalise
     from mlpbench.data.split import split
 
-    data = config.load(compose(ROOT)).data
+    data = load_data(compose(ROOT))
     mirror = Path(os.environ.get("MLPBENCH_DATA_MIRROR") or ROOT.parent / "shared" / "data" / "mnist")
     if not (mirror / data.files.train_images.name).is_file():
         sys.exit(f"no data: run `dvc repro split` or set MLPBENCH_DATA_MIRROR (looked in {mirror})")
@@ -167,11 +167,11 @@ class PhaseTimer:
 
 
 def _load(kind: str, processed: Path, split_dir: Path, overrides: list[str]):
-    from mlpbench import config
     from mlpbench.compose import compose
+    from mlpbench.config.load import load
     from mlpbench.data import load_dataset
 
-    cfg = config.load(compose(ROOT, [*overrides, f"backend={kind}"]))
+    cfg = load(compose(ROOT, [*overrides, f"backend={kind}"]))
     return cfg, load_dataset(processed, split_dir, cfg.data.num_classes, cfg.train.dtype)
 
 

@@ -2,7 +2,8 @@
 import sys
 from pathlib import Path
 
-from mlpbench.config import ConfigError, load
+from mlpbench.config import ConfigError
+from mlpbench.config.data import load_data
 from mlpbench.data.idx import IDXFormatError
 from mlpbench.data.normalise import normalise
 from mlpbench.params import load_params, resolve
@@ -11,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
-    data = load(load_params(ROOT / "params.yaml")).data
+    data = load_data(load_params(ROOT / "params.yaml"))
     manifest = normalise(resolve(ROOT, data.paths.raw), resolve(ROOT, data.paths.processed), data)
     for name, entry in manifest.items():
         print(f"{name}: shape {tuple(entry['shape'])} sha256 {entry['sha256'][:12]}")

@@ -2,7 +2,8 @@
 import sys
 from pathlib import Path
 
-from mlpbench.config import ConfigError, load
+from mlpbench.config import ConfigError
+from mlpbench.config.data import load_data
 from mlpbench.data.split import SplitError, split
 from mlpbench.params import load_params, resolve
 
@@ -10,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
-    data = load(load_params(ROOT / "params.yaml")).data
+    data = load_data(load_params(ROOT / "params.yaml"))
     labels = resolve(ROOT, data.paths.processed) / "train_labels.npy"
     summary = split(labels, resolve(ROOT, data.paths.split), data.split.val_fraction, data.split.seed,
                     data.num_classes)

@@ -38,10 +38,10 @@ ROLES = ("train_images", "train_labels", "test_images", "test_labels")
 
 def _raw_names() -> dict[str, str]:
     """File name of each role as conf/data/mnist.yaml gives it (composed once, at import)."""
-    from mlpbench import config
     from mlpbench.compose import compose
+    from mlpbench.config.data import load_data
 
-    files = config.load(compose(PROJECT_ROOT)).data.files
+    files = load_data(compose(PROJECT_ROOT)).files
     return {role: getattr(files, role).name for role in ROLES}
 
 

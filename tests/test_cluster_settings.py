@@ -52,10 +52,10 @@ def test_a_run_with_tracking_server_and_no_uri_stops_with_one_line(tiny_root):
 
 
 def test_tracking_server_with_a_file_uri_in_the_config_is_refused(tiny_root):
-    from mlpbench import config
+    from mlpbench.config.load import load
 
     with pytest.raises(ConfigError, match=r"tracking=server but tracking.uri='sqlite:.*' is not an http\(s\) URL"):
-        config.load(tiny_config(tiny_root, ["tracking=server", "tracking.uri=sqlite:///x.db"]))
+        load(tiny_config(tiny_root, ["tracking=server", "tracking.uri=sqlite:///x.db"]))
 
 
 def test_slurm_job_tags_name_the_array_task_node_and_cluster():
@@ -67,14 +67,14 @@ def test_slurm_job_tags_name_the_array_task_node_and_cluster():
 
 
 def test_each_job_gets_the_cpus_its_launcher_gave_it(tiny_root, monkeypatch):
-    from mlpbench import config
+    from mlpbench.config.load import load
 
-    cfg = config.load(tiny_config(tiny_root, ["train.threads=0"]))
+    cfg = load(tiny_config(tiny_root, ["train.threads=0"]))
     assert with_threads(cfg, n_jobs=1, cpus=3).train.threads == 3
     monkeypatch.setenv("SLURM_CPUS_PER_TASK", "4")
     assert slurm.available_cpus() == 4
     assert with_threads(cfg, n_jobs=2).train.threads == 2
-    pinned = config.load(tiny_config(tiny_root, ["train.threads=1"]))
+    pinned = load(tiny_config(tiny_root, ["train.threads=1"]))
     assert with_threads(pinned, n_jobs=1, cpus=8).train.threads == 1
 
 

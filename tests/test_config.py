@@ -14,6 +14,8 @@ from hydra.errors import ConfigCompositionException
 from mlpbench import config
 from mlpbench.compose import compose
 from mlpbench.config import OPTIMIZERS, SCHEDULES, ConfigError
+from mlpbench.config.data import load_data
+from mlpbench.config.load import load as load_values
 from mlpbench.options import ACTIVATIONS, BACKENDS, INIT_SCHEMES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,7 +27,7 @@ def _files(group: str) -> list[Path]:
 
 
 def load(*overrides: str) -> config.Config:
-    return config.load(compose(ROOT, list(overrides)))
+    return load_values(compose(ROOT, list(overrides)))
 
 
 @pytest.mark.parametrize("group,registry", [("optim", OPTIMIZERS), ("schedule", SCHEDULES)])
@@ -139,18 +141,45 @@ def test_hydra_rejects_wrong_types_and_foreign_keys_while_composing(override, ke
     assert key in str(err.value) + str(err.value.__cause__)
 
 
+@pytest.mark.parametrize("overrides", [
+    ["+data.split.sed=3"], ["data.split.val_fraction=1.5"], ["data.download.timeout=-1"], ["data.split.seed=-1"],
+    ["data.num_classes=1"], ["data.image_shape=[28]"], ["data.title= "], ["data.files.train_images.size=0"],
+    ["data.files.test_labels.sha256=abc"], ["data.name=a/b"], ["data.paths.split='`id`'"],
+])
+def test_the_data_stages_loader_refuses_a_bad_data_value_as_the_whole_load_does(overrides):
+    values = compose(ROOT, overrides)
+    with pytest.raises(ConfigError) as whole:
+        load_values(values)
+    with pytest.raises(ConfigError) as data:
+        load_data(values)
+    assert str(data.value) == str(whole.value)
+
+
+def test_the_data_stages_loader_reads_the_data_section_alone():
+    values = compose(ROOT, ["backend=numpy"])
+    assert load_data(values) == load_values(values).data
+    values["backend"], values["model"] = "jax", {"width": 5}  # other sections are not its business
+    assert load_data(values).image_shape == (28, 28)
+    values["data"]["download"]["timeout"] = "ten"  # a wrong type, as params.yaml could hold it
+    with pytest.raises(ConfigError, match=r"^data.download.timeout: Value 'ten' .* could not be converted to Float"):
+        load_data(values)
+    del values["data"]
+    with pytest.raises(ConfigError, match=r"^data has no value; set it in conf/ or on the command line"):
+        load_data(values)
+
+
 def test_a_value_conf_does_not_set_is_named():
     values = compose(ROOT)
     del values["train"]["epochs"]
     with pytest.raises(ConfigError, match=r"train.epochs has no value; set it in conf/ or on the command line"):
-        config.load(values)
+        load_values(values)
 
 
 def test_unknown_option_names_are_listed():
     values = compose(ROOT)
     values["schedule"] = {"name": "linear"}
     with pytest.raises(ConfigError, match="schedule.name='linear' is not allowed; choose one of: constant, step, cosine"):
-        config.load(values)
+        load_values(values)
 
 
 def test_load_returns_typed_values():

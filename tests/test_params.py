@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlpbench import config
+from mlpbench.config.load import load
 from mlpbench.compose import compose
 from mlpbench.options import BACKENDS
 
@@ -49,7 +49,7 @@ def test_params_yaml_is_the_composition_of_conf(tmp_path) -> None:
     if applied_experiment():
         # Then the committed pair must agree, and the workspace's params.yaml must still be valid.
         committed = yaml.safe_load(_git("show", "HEAD:params.yaml").stdout)
-        config.load(yaml.safe_load((ROOT / "params.yaml").read_text()))
+        load(yaml.safe_load((ROOT / "params.yaml").read_text()))
     else:
         committed = yaml.safe_load((ROOT / "params.yaml").read_text())
     assert committed == dvc_compose(tmp_path, []), "params.yaml is out of date with conf/; regenerate it: make params"

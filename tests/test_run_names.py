@@ -9,7 +9,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
-from mlpbench import config
+from mlpbench.config.load import load
 from mlpbench.run.build import run_name
 from mlpbench.sweep import NAME_MAX, SWEPT_FILE, job_swept, sweep_name
 
@@ -21,12 +21,12 @@ from support import PROJECT_ROOT, tiny_config
     (["optim=adam"], "adam"), (["optim=adamw"], "adamw"), (["optim=rmsprop"], "rmsprop"),
 ])
 def test_run_name_names_the_optimizer_as_configured(tmp_path, overrides, label):
-    cfg = config.load(tiny_config(tmp_path, ["backend=numpy", *overrides]))
+    cfg = load(tiny_config(tmp_path, ["backend=numpy", *overrides]))
     assert run_name(cfg) == f"numpy h16 relu {label} lr{cfg.optim.lr:g} bs32 e2"
 
 
 def test_run_name_shows_the_preset_and_the_swept_values(tmp_path):
-    cfg = config.load(tiny_config(tmp_path, ["backend=torch"]))
+    cfg = load(tiny_config(tmp_path, ["backend=torch"]))
     name = run_name(cfg, {"backend": "torch", "optim.lr": "0.05"})
     assert name == "torch h16 relu nesterov lr0.1 bs32 e2 [backend=torch optim.lr=0.05]"
 

@@ -9,6 +9,7 @@ import pytest
 from mlpbench import config
 from mlpbench.compose import compose
 from mlpbench.config import ConfigError
+from mlpbench.config.load import load as load_values
 from mlpbench.options import BACKENDS
 from mlpbench.run.build import run_name
 from mlpbench.run.record import run_params
@@ -18,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def load(*overrides: str) -> config.Config:
-    return config.load(compose(ROOT, list(overrides)))
+    return load_values(compose(ROOT, list(overrides)))
 
 
 def test_the_defaults_change_nothing_and_compose_for_every_backend():

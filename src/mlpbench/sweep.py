@@ -30,9 +30,9 @@ from typing import Any, Mapping
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from mlpbench import config as mlpbench_config
 from mlpbench import slurm, tracking
 from mlpbench.config import ConfigError
+from mlpbench.config.load import load
 from mlpbench.signals import raise_terminated
 from mlpbench.processes import live_pid
 from mlpbench.tracking.health import StoreError, check_store
@@ -123,7 +123,7 @@ def validate_jobs(config: DictConfig, root: Path) -> int:
         with open_dict(job):
             del job["hydra"]
         try:
-            cfg = mlpbench_config.load(OmegaConf.to_container(job, resolve=True, enum_to_str=True))
+            cfg = load(OmegaConf.to_container(job, resolve=True, enum_to_str=True))
             preflight(cfg, root, output_paths(cfg, root, Path(config.hydra.sweep.dir) / str(num)))
         except ConfigError as err:
             label = " ".join(o for o in overrides if _key(o) in swept) or " ".join(overrides) or "no overrides"

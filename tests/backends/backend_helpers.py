@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from mlpbench import config
+from mlpbench.config.load import load
 from mlpbench.backends import init_params
 from mlpbench.compose import compose
 
@@ -52,7 +53,7 @@ def build_config(backend: str = "numpy", **sections: dict[str, Any]) -> config.C
         if "hidden_sizes" in changes:
             changes["hidden_sizes"] = list(changes["hidden_sizes"])
         values[section].update(changes)
-    return config.load(values)
+    return load(values)
 
 
 def make_params(cfg: config.Config, in_features: int = 784, out_features: int = 10, seed: int = 0):

@@ -16,6 +16,7 @@ from mlpbench.backends import Backend
 from mlpbench.backends.numpy_backend import NumpyBackend
 from mlpbench.compose import compose
 from mlpbench.config import ConfigError
+from mlpbench.config.load import load
 from mlpbench.options import BACKENDS, BackendSpec
 from mlpbench.params import sweep_values
 from mlpbench.report import build_comparison
@@ -56,12 +57,12 @@ def registered():
 
 
 def test_config_validation_takes_it_and_refuses_what_it_declares_unsupported(registered, tmp_path):
-    assert config.load(tiny_config(tmp_path, [f"backend={NAME}", "optim=adam"])).backend == NAME
+    assert load(tiny_config(tmp_path, [f"backend={NAME}", "optim=adam"])).backend == NAME
     with pytest.raises(ConfigError) as err:
-        config.load(tiny_config(tmp_path, [f"backend={NAME}", "optim=rmsprop"]))
+        load(tiny_config(tmp_path, [f"backend={NAME}", "optim=rmsprop"]))
     assert str(err.value) == (f"backend={NAME} does not implement optim.name=rmsprop; choose another with "
                               "optim=NAME, or another backend")
-    config.load(tiny_config(tmp_path, ["backend=numpy", "optim=rmsprop"]))  # the other backends keep it
+    load(tiny_config(tmp_path, ["backend=numpy", "optim=rmsprop"]))  # the other backends keep it
 
 
 def test_the_dvc_matrix_and_the_ablation_sweep_take_it(registered, tmp_path):
@@ -98,7 +99,7 @@ def test_its_own_check_runs_before_any_mlflow_run(registered, tiny_root):
 
 def test_the_scaling_study_times_it_in_its_own_worker(registered):
     grid_keys = "scaling.grids.quick"
-    cfg = config.load(compose(PROJECT_ROOT, [
+    cfg = load(compose(PROJECT_ROOT, [
         f"backends=[numpy,{NAME}]", "model.hidden_sizes=[16]", "train.batch_size=8", f"{grid_keys}.widths=[16]",
         f"{grid_keys}.batch_sizes=[8]", f"{grid_keys}.depths=[1]", f"{grid_keys}.dtypes=[float32]",
         f"{grid_keys}.repeats=1", f"{grid_keys}.min_time_s=0"]))

@@ -8,9 +8,9 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from mlpbench import config
 from mlpbench.compose import compose
 from mlpbench.config import DataConfig
+from mlpbench.config.data import load_data
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -21,7 +21,7 @@ def mnist() -> DataConfig:
 
     One shared instance: read it, never change it.
     """
-    return config.load(compose(PROJECT_ROOT, ["data=mnist"])).data
+    return load_data(compose(PROJECT_ROOT, ["data=mnist"]))
 
 
 def raw_name(role: str) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mlpbench import config
+from mlpbench.config.load import load
 from mlpbench.compose import compose
 from mlpbench.options import BACKENDS
 from mlpbench.scaling.grid import points
@@ -21,7 +21,7 @@ TINY = ["model.hidden_sizes=[16,8]", "train.batch_size=8", "scaling.grids.quick.
 
 
 def tiny():
-    cfg = config.load(compose(ROOT, TINY))
+    cfg = load(compose(ROOT, TINY))
     grid = cfg.scaling.grids["quick"]
     return cfg, grid, points(grid, cfg.model.hidden_sizes, cfg.train.batch_size)
 

@@ -6,9 +6,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mlpbench import config
 from mlpbench.compose import compose
 from mlpbench.config import ConfigError
+from mlpbench.config.load import load
 from mlpbench.scaling.grid import deepened, points, widened
 from mlpbench.scaling.results import figures, on_axis, win_table, winner
 
@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.mark.parametrize("name", ["quick", "full"])
 def test_the_grid_is_what_the_config_says(name):
-    cfg = config.load(compose(ROOT, [f"scaling.grid={name}"]))
+    cfg = load(compose(ROOT, [f"scaling.grid={name}"]))
     grid = cfg.scaling.grids[cfg.scaling.grid]
     hidden, batch = cfg.model.hidden_sizes, cfg.train.batch_size
     found = points(grid, hidden, batch)
@@ -46,7 +46,7 @@ def test_width_keeps_the_layers_ratio_and_depth_repeats_the_last_layer():
                                            ("scaling.grids.quick.widths=[0]", "scaling.grids.quick.widths")])
 def test_a_bad_scaling_setting_is_one_line_naming_the_key(override, key):
     with pytest.raises(ConfigError) as err:
-        config.load(compose(ROOT, [override]))
+        load(compose(ROOT, [override]))
     assert key in str(err.value) and "\n" not in str(err.value)
 
 

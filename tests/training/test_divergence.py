@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mlpbench import config, options
+from mlpbench import options
+from mlpbench.config.load import load
 from mlpbench.backends.build import build_backend
 from mlpbench.data import load_dataset
 from mlpbench.training import DivergedError, LossGuard, NonFiniteLossError, fit
@@ -22,7 +23,7 @@ BACKENDS = options.BACKENDS.names()  # every registered backend
 
 
 def _setup(root: Path, overrides=(), backend="numpy"):
-    cfg = config.load(tiny_config(root, [f"backend={backend}", *overrides]))
+    cfg = load(tiny_config(root, [f"backend={backend}", *overrides]))
     data = load_dataset(root / "data" / "processed", root / "data" / "split", cfg.data.num_classes, cfg.train.dtype)
     return cfg, build_backend(cfg, data.x_train.shape[1], cfg.data.num_classes), data
 

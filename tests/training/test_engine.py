@@ -4,9 +4,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mlpbench import config
 from mlpbench.backends.build import build_backend
 from mlpbench.config import Config
+from mlpbench.config.load import load
 from mlpbench.data import Dataset, load_dataset
 from mlpbench.training import fit
 from mlpbench.training.metrics import accuracy, confusion_matrix
@@ -16,7 +16,7 @@ from support import tiny_config
 
 def _setup(root: Path, overrides=(), backend="numpy") -> tuple[Config, object, Dataset]:
     """The real conf/ shrunk to the tiny data in ``root``: typed config, backend and data."""
-    cfg = config.load(tiny_config(root, [f"backend={backend}", *overrides]))
+    cfg = load(tiny_config(root, [f"backend={backend}", *overrides]))
     data = load_dataset(root / "data" / "processed", root / "data" / "split", cfg.data.num_classes, cfg.train.dtype)
     return cfg, build_backend(cfg, data.x_train.shape[1], cfg.data.num_classes), data
 

@@ -1,6 +1,7 @@
 """Range checks for config values: each raises ``ConfigError`` naming the key, the value and the fix."""
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from typing import Any, Iterable
@@ -52,3 +53,16 @@ def matches(key: str, value: str, regex: str, means: str) -> None:
     """``value`` matches ``regex`` whole; ``means`` says in words what is allowed."""
     if not isinstance(value, str) or not re.fullmatch(regex, value):
         raise ConfigError(f"{key}={value!r} is invalid; use {means}")
+
+
+def check_patterns(node: Any, prefix: str = "") -> None:
+    """Every string field the schema gives a ``Pattern`` (``schema.matching``) matches it, in every section."""
+    for f in dataclasses.fields(node):
+        key, value = f"{prefix}{f.name}", getattr(node, f.name)
+        children = value.items() if isinstance(value, dict) else [("", value)]
+        for name, child in children:
+            if dataclasses.is_dataclass(child):
+                check_patterns(child, f"{key}.{name}." if name else f"{key}.")
+        pattern = f.metadata.get("pattern")
+        if pattern and value is not None:
+            matches(key, value, pattern.regex, pattern.means)

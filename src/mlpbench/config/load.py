@@ -5,23 +5,22 @@ then ``validate`` checks ranges; NaN and infinity fail every numeric check.
 """
 from __future__ import annotations
 
-import dataclasses
 import re
 from typing import Any, Mapping
 
 from omegaconf import OmegaConf
-from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, OmegaConfBaseException
 
 from mlpbench.config import checks
 from mlpbench.config.checks import ConfigError
-from mlpbench.config.schema import OPTIMIZERS, SCHEDULES, Config, DataConfig, TrackingConfig
+from mlpbench.config.data import validate_data
+from mlpbench.config.merge import merge, plain
+from mlpbench.config.schema import OPTIMIZERS, SCHEDULES, Config, TrackingConfig
 from mlpbench.options import ACTIVATIONS, BACKENDS, INIT_SCHEMES, UNSUPPORTABLE, unsupported
 from mlpbench.torch_options.variants import VARIANTS
 
 DTYPES = ("float32", "float64")
 DEVICES = ("auto", "cpu", "cuda")
 TRACKING_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks", "file")
-_SHA256 = re.compile(r"[0-9a-f]{64}")
 _ALIAS = re.compile(r"[A-Za-z0-9_-]{1,255}")  # MLflow's registered model alias names
 
 
@@ -31,16 +30,10 @@ def load(values: Mapping[str, Any]) -> Config:
     The ``hydra`` section, if present, is ignored. Raises ``ConfigError`` with one line naming the
     key, the value and what is allowed.
     """
-    if OmegaConf.is_config(values):
-        values = OmegaConf.to_container(values, resolve=True, enum_to_str=True)
-    values = dict(values)
-    values.pop("hydra", None)
+    values = plain(values)
     options = {section: OmegaConf.structured(_option_class(values, section, registry))
                for section, registry in (("optim", OPTIMIZERS), ("schedule", SCHEDULES))}
-    try:
-        cfg = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(Config), options, values))
-    except OmegaConfBaseException as err:
-        raise ConfigError(_describe(err)) from None
+    cfg = merge(Config, options, values)
     cfg.model.hidden_sizes = tuple(cfg.model.hidden_sizes)
     cfg.data.image_shape = tuple(cfg.data.image_shape)
     return validate(cfg)
@@ -55,33 +48,13 @@ def _option_class(values: Mapping[str, Any], section: str, registry) -> type:
     return registry[name]
 
 
-def _describe(err: OmegaConfBaseException) -> str:
-    """One line from OmegaConf's multi-line message: the key, what is wrong, what to do."""
-    key = getattr(err, "full_key", None) or "?"
-    msg = str(getattr(err, "msg", err)).splitlines()[0]
-    section = key.split(".")[0]
-    if isinstance(err, MissingMandatoryValue):
-        return f"{key} has no value; set it in conf/ or on the command line ({key}=VALUE)"
-    if isinstance(err, ConfigKeyError):
-        allowed = _field_names(getattr(err, "object_type", None))
-        hint = (f"; each {section} option has its own keys: pick one with {section}=NAME"
-                if section in ("optim", "schedule") else "")
-        return f"unknown key {key}; allowed keys here: {', '.join(allowed)}{hint}"
-    return f"{key}: {msg}"
-
-
-def _field_names(cls: type | None) -> list[str]:
-    fields = getattr(cls, "__dataclass_fields__", None)
-    return list(fields) if fields else ["(see conf/)"]
-
-
 def validate(cfg: Config) -> Config:
     """Raise ``ConfigError`` on the first value out of range; return ``cfg`` unchanged otherwise."""
     checks.choice("backend", cfg.backend, BACKENDS)
     for name in cfg.backends:
         checks.choice("backends[]", name, BACKENDS)
     _check_supported(cfg)
-    check_patterns(cfg)
+    checks.check_patterns(cfg)
     m = cfg.model
     if len(m.hidden_sizes) == 0:
         raise ConfigError("model.hidden_sizes=[] is invalid; give at least one layer width, e.g. [128]")
@@ -102,7 +75,7 @@ def validate(cfg: Config) -> Config:
         checks.non_negative(f"train.{key}", getattr(t, key))
     checks.choice("train.dtype", t.dtype, DTYPES)
     checks.choice("train.device", t.device, DEVICES)
-    _validate_data(cfg.data)
+    validate_data(cfg.data)
     _validate_tracking(cfg.tracking)
     cfg.scaling.check(DTYPES)
     cfg.torch.check(cfg.backend, t.dtype)
@@ -118,35 +91,6 @@ def _check_supported(cfg: Config) -> None:
         if value in unsupported(cfg.backend, key):
             raise ConfigError(f"backend={cfg.backend} does not implement {key}={value}; choose another with "
                               f"{key.removesuffix('.name')}=NAME, or another backend")
-
-
-def check_patterns(node: Any, prefix: str = "") -> None:
-    """Every string field the schema gives a ``Pattern`` (``schema.matching``) matches it, in every section."""
-    for f in dataclasses.fields(node):
-        key, value = f"{prefix}{f.name}", getattr(node, f.name)
-        children = value.items() if isinstance(value, dict) else [("", value)]
-        for name, child in children:
-            if dataclasses.is_dataclass(child):
-                check_patterns(child, f"{key}.{name}." if name else f"{key}.")
-        pattern = f.metadata.get("pattern")
-        if pattern and value is not None:
-            checks.matches(key, value, pattern.regex, pattern.means)
-
-
-def _validate_data(d: DataConfig) -> None:
-    checks.non_empty("data.title", d.title)
-    for role, f in vars(d.files).items():
-        checks.positive(f"data.files.{role}.size", f.size)
-        if not _SHA256.fullmatch(f.sha256):
-            raise ConfigError(f"data.files.{role}.sha256={f.sha256!r} is invalid; give the file's 64 lower-case "
-                              "hex digits (sha256sum FILE)")
-    if len(d.image_shape) != 2 or min(d.image_shape) <= 0:
-        raise ConfigError(f"data.image_shape={list(d.image_shape)} is invalid; give [rows, cols], both > 0")
-    if d.num_classes < 2:
-        raise ConfigError(f"data.num_classes={d.num_classes!r} is invalid; a classifier needs at least 2 classes")
-    checks.positive("data.download.timeout", d.download.timeout)
-    checks.unit_interval("data.split.val_fraction", d.split.val_fraction, closed_low=False)
-    checks.non_negative("data.split.seed", d.split.seed)
 
 
 def _validate_tracking(t: TrackingConfig) -> None:

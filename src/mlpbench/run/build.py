@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from mlpbench import config, slurm
+from mlpbench import slurm
 from mlpbench.backends.build import backend_class
 from mlpbench.config import Config, ConfigError
+from mlpbench.config.load import load
 from mlpbench.data import Dataset, check_split, load_dataset
 from mlpbench.params import resolve
 from mlpbench.run import machine
@@ -135,7 +136,7 @@ def prepare_run(values: Mapping[str, Any], root: Path, out_dir: Path, n_jobs: in
                 cpus: int | None = None) -> Prepared:
     """Config, checks, store and data of one run; raises ``ConfigError``/``FileNotFoundError``/
     ``StoreError`` before any work."""
-    cfg = config.load(values)
+    cfg = load(values)
     machine.check_threads(cfg)  # as set, before a job's share of the CPUs fills in 0
     cfg = with_threads(cfg, n_jobs, cpus)
     outputs = output_paths(cfg, root, out_dir)

@@ -11,6 +11,7 @@ from typing import Any, Mapping
 import pandas as pd
 
 from mlpbench import config
+from mlpbench.config.load import load
 from mlpbench.environment import cpu_model, git_state
 from mlpbench.io import write_text
 from mlpbench.options import label
@@ -100,7 +101,7 @@ def run_study(values: Mapping[str, Any], root: Path, on_round: RoundCallback | N
     export_dir: where to write the run's portable export (its artifacts are the files written here,
     so they are left out). Raises ``ConfigError`` (one line, naming the key) on a bad config before any timing.
     """
-    cfg = config.load(values)
+    cfg = load(values)
     grid = cfg.scaling.grids[cfg.scaling.grid]
     frame, info = measure(cfg, points(grid, cfg.model.hidden_sizes, cfg.train.batch_size), grid, on_round)
     csv, md, *pngs = files = write_results(frame, cfg.scaling.grid, resolve(root, cfg.scaling.out_dir))

@@ -17,10 +17,10 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from mlpbench import config
 from mlpbench.backends import Backend
 from mlpbench.backends.build import build_backend
 from mlpbench.config import Config, ConfigError
+from mlpbench.config.load import load, validate
 from mlpbench.data import Dataset, check_split, load_dataset
 from mlpbench.environment import environment_tags
 from mlpbench.io import write_json
@@ -58,7 +58,7 @@ def variant_config(cfg: Config, name: str, epochs: int) -> Config:
     v = VARIANTS[name]
     train = dataclasses.replace(cfg.train, device=v.device, epochs=epochs)
     torch_cfg = dataclasses.replace(cfg.torch, **v.torch_options())
-    return config.validate(dataclasses.replace(cfg, backend="torch", train=train, torch=torch_cfg))
+    return validate(dataclasses.replace(cfg, backend="torch", train=train, torch=torch_cfg))
 
 
 def timing_metrics(history: list[EpochMetrics]) -> dict[str, float]:
@@ -133,7 +133,7 @@ def prepare(values: Mapping[str, Any], setting: str | None) -> tuple[Config, str
 
     if setting is not None:
         values = {**values, "torch_options": {**values.get("torch_options", {}), "setting": setting}}
-    cfg = with_threads(config.load(values), n_jobs=1)
+    cfg = with_threads(load(values), n_jobs=1)
     opts = cfg.torch_options
     epochs = opts.settings[opts.setting].epochs or cfg.train.epochs
     if epochs < 2:
