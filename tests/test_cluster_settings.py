@@ -10,7 +10,7 @@ import pytest
 
 from mlpbench import slurm
 from mlpbench.config import ConfigError
-from mlpbench.run import with_threads
+from mlpbench.run.machine import with_threads
 from mlpbench.signals import Terminated, sigterm_raises
 from mlpbench.sweep import check_warning_time
 from mlpbench.tracking import resolve_tracking_uri

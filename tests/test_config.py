@@ -16,7 +16,8 @@ from mlpbench.compose import compose
 from mlpbench.config import OPTIMIZERS, SCHEDULES, ConfigError
 from mlpbench.config.data import load_data
 from mlpbench.config.load import load as load_values
-from mlpbench.options import ACTIVATIONS, BACKENDS, INIT_SCHEMES
+from mlpbench.model_options import ACTIVATIONS, INIT_SCHEMES
+from mlpbench.options import BACKENDS
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"

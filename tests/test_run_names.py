@@ -10,7 +10,7 @@ from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
 from mlpbench.config.load import load
-from mlpbench.run.build import run_name
+from mlpbench.run.summary import run_name
 from mlpbench.sweep import NAME_MAX, SWEPT_FILE, job_swept, sweep_name
 
 from support import PROJECT_ROOT, tiny_config

@@ -11,7 +11,7 @@ from mlpbench.compose import compose
 from mlpbench.config import ConfigError
 from mlpbench.config.load import load as load_values
 from mlpbench.options import BACKENDS
-from mlpbench.run.build import run_name
+from mlpbench.run.summary import run_name
 from mlpbench.run.record import run_params
 from mlpbench.torch_options import VARIANTS, chosen
 

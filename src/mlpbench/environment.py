@@ -9,8 +9,6 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-from mlpbench.options import BACKENDS
-
 
 # What a run's code and config are: a change here makes the commit "-dirty". Outputs that DVC
 # deletes before a stage runs (metrics/, models/, dvc.lock) are not among them.
@@ -83,11 +81,11 @@ def library_version(distribution: str) -> str:
         return "not installed"
 
 
-def environment_tags(root: Path, processed_dir: Path, split_dir: Path, backend: str) -> dict[str, str]:
-    """Machine, code and data facts of a run of ``backend``: NumPy's version (every run's arrays are NumPy's)
-    and ``<library>_version`` of the library the backend computes with (``BackendSpec.library``)."""
+def environment_tags(root: Path, processed_dir: Path, split_dir: Path, library: str) -> dict[str, str]:
+    """Machine, code and data facts of a run: NumPy's version (every run's arrays are NumPy's) and
+    ``<library>_version`` of ``library``, the one the run's backend computes with (``BackendSpec.library``)."""
     dvc_experiment = {"dvc_experiment": os.environ["DVC_EXP_NAME"]} if os.environ.get("DVC_EXP_NAME") else {}
-    libraries = dict.fromkeys(("numpy", BACKENDS[backend].library))
+    libraries = dict.fromkeys(("numpy", library))
     return {
         **git_state(root),
         **dvc_experiment,

@@ -1,17 +1,16 @@
-"""The registries the backends implement and config validation checks names against: backends,
-activations and init schemes.
+"""The registry of backends: what config validation, the DVC matrix, training and the report read.
 
-They live here, below both ``config`` and ``backends``, so that validating a config never imports a
-backend and the backends can read the typed config without a circle. (Optimizers and schedules are
-registered with their config classes in ``config.schema``, which the backends import too.)
+It lives here, below both ``config`` and ``backends``, so that validating a config never imports a
+backend and the backends can read the typed config without a circle. It is alone in this file so that
+registering a backend changes only the stages that read it (train, tutorial, report, scaling; see
+``tests/backends/test_backend_recipe.py``). The options the backends implement are registered
+elsewhere: activations and init schemes in ``model_options``, optimizers and schedules with their
+config classes in ``config.schema``.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
-
-import numpy as np
+from typing import Mapping
 
 from mlpbench.registry import Registry
 
@@ -70,42 +69,3 @@ def libraries() -> dict[str, str]:
 def label(name: str) -> str:
     """The short label of a backend name for sentences and legends; the name itself if unknown."""
     return BACKENDS[name].short if name in BACKENDS else name
-
-
-# Activation name -> the init scheme init="auto" picks for it: He keeps ReLU-like signals at unit
-# scale, Xavier suits the symmetric saturating ones. Each backend implements every name.
-ACTIVATIONS: Registry[str] = Registry("activation")
-for _name, _scheme in (("relu", "he"), ("leaky_relu", "he"), ("gelu", "he"), ("sigmoid", "xavier"),
-                       ("tanh", "xavier")):
-    ACTIVATIONS.register(_name, _scheme)
-
-# Init scheme name -> draw(fan_in, fan_out, init_scale, rng) -> (W (fan_in, fan_out), b (fan_out,)) in
-# float64; ``backends.base.init_params`` draws every backend's initial weights with them.
-INIT_SCHEMES: Registry[Callable[..., tuple[np.ndarray, np.ndarray]]] = Registry("init scheme")
-
-
-@INIT_SCHEMES.register("uniform")
-def _uniform(fan_in: int, fan_out: int, scale: float, rng: np.random.Generator):
-    """W, b ~ U(-init_scale, init_scale), the reference tutorial's scheme."""
-    return rng.uniform(-scale, scale, (fan_in, fan_out)), rng.uniform(-scale, scale, fan_out)
-
-
-@INIT_SCHEMES.register("he")
-def _he(fan_in: int, fan_out: int, scale: float, rng: np.random.Generator):
-    """W ~ N(0, 2 / fan_in), b = 0."""
-    return rng.normal(0.0, math.sqrt(2.0 / fan_in), (fan_in, fan_out)), np.zeros(fan_out)
-
-
-@INIT_SCHEMES.register("xavier")
-def _xavier(fan_in: int, fan_out: int, scale: float, rng: np.random.Generator):
-    """W ~ U(-sqrt(6 / (fan_in + fan_out)), +...), b = 0."""
-    limit = math.sqrt(6.0 / (fan_in + fan_out))
-    return rng.uniform(-limit, limit, (fan_in, fan_out)), np.zeros(fan_out)
-
-
-def resolve_init(init: str, activation: str) -> str:
-    """The concrete scheme in INIT_SCHEMES for a config's init ("auto" or a scheme) and activation."""
-    if init == "auto":
-        return ACTIVATIONS[activation]
-    INIT_SCHEMES[init]  # an unknown name raises, listing the schemes
-    return init

@@ -111,7 +111,7 @@ def validate_jobs(config: DictConfig, root: Path) -> int:
     """
     from hydra.core.global_hydra import GlobalHydra
 
-    from mlpbench.run import output_paths, preflight
+    from mlpbench.run.build import output_paths, preflight
 
     jobs = job_overrides(config)
     if jobs is None:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from mlpbench.backends.numpy_nn import MLP, SGD, CrossEntropyLoss, LeakyReLU, ReLU, Tanh
-from mlpbench.options import ACTIVATIONS
+from mlpbench.model_options import ACTIVATIONS
 
 EPS = 1e-6
 TOL = 1e-6

@@ -9,7 +9,7 @@ from mlpbench import config
 from mlpbench.backends import numpy_backend, torch_backend
 from mlpbench.backends.build import make_backend
 from mlpbench.backends.numpy_nn import MLP, CrossEntropyLoss
-from mlpbench.options import ACTIVATIONS
+from mlpbench.model_options import ACTIVATIONS
 
 from backend_helpers import build_config, make_params, random_data, run_training
 

@@ -133,7 +133,7 @@ def test_a_run_killed_with_sigkill_is_ended_killed_by_the_next_run(tiny_root):
 
 @pytest.mark.parametrize("optim", ["nesterov", "adam"])
 def test_a_diverging_run_ends_failed_with_the_reason(tiny_root, optim):
-    from mlpbench.run import train_and_track
+    from mlpbench.run.record import train_and_track
     from mlpbench.training import DivergedError
 
     from support import tiny_config

@@ -6,10 +6,17 @@ from typing import TYPE_CHECKING, Callable, Protocol, Sequence, runtime_checkabl
 
 import numpy as np
 
-from mlpbench.options import INIT_SCHEMES, resolve_init
+from mlpbench.model_options import INIT_SCHEMES, resolve_init
 
 if TYPE_CHECKING:
     from mlpbench.config import Config, ModelConfig
+
+
+def initial_params(cfg: "Config", in_features: int, out_features: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``init_params`` as ``cfg`` sets them (its model, ``train.seed`` and ``train.dtype``): any two backends
+    started from configs sharing model, seed and dtype start from the same weights."""
+    return init_params(in_features, cfg.model.hidden_sizes, out_features, cfg.model,
+                       np.random.default_rng(cfg.train.seed), cfg.train.dtype)
 
 
 def init_params(

@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from mlpbench.backends import Backend, init_params
+from mlpbench.backends import Backend
+from mlpbench.backends.base import initial_params
 from mlpbench.options import BACKENDS
 
 if TYPE_CHECKING:
@@ -29,6 +30,4 @@ def build_backend(cfg: "Config", in_features: int, out_features: int) -> Backend
 
     Any two backends built from configs sharing model, seed and dtype start from the same weights.
     """
-    params = init_params(in_features, cfg.model.hidden_sizes, out_features, cfg.model,
-                         np.random.default_rng(cfg.train.seed), cfg.train.dtype)
-    return make_backend(cfg, params)
+    return make_backend(cfg, initial_params(cfg, in_features, out_features))

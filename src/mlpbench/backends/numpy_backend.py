@@ -11,7 +11,8 @@ from mlpbench import config
 from mlpbench.config import Config
 from mlpbench.environment import blas_info
 from mlpbench.model_io import save_weights, weights_path
-from mlpbench.options import ACTIVATIONS, unsupported
+from mlpbench.model_options import ACTIVATIONS
+from mlpbench.options import unsupported
 from mlpbench.registry import implementations
 
 from .base import layer_sizes

@@ -15,8 +15,7 @@ from mlpbench import config
 from mlpbench.config import Config, ConfigError
 from mlpbench.io import atomic_path
 from mlpbench.model_io import save_weights
-from mlpbench.options import ACTIVATIONS as ACTIVATION_NAMES
-from mlpbench.options import unsupported
+from mlpbench.model_options import ACTIVATIONS as ACTIVATION_NAMES
 from mlpbench.registry import implementations
 
 from .base import layer_sizes
@@ -26,6 +25,10 @@ from .torch_speedups import IMPL_KWARGS, autocast, check_impl, used_impl
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
+# Torch is the oracle of every option's parity test, so it implements every registered name: its tables are
+# checked against the registries alone, not against its BackendSpec (which declares nothing unsupported;
+# tests/backends/test_registries.py), and this module does not read the registry of backends.
+
 # Activation name -> factory(leaky_slope); GELU uses the tanh approximation like numpy_nn.
 ACTIVATIONS = implementations(ACTIVATION_NAMES, {
     "relu": lambda slope: nn.ReLU(),
@@ -33,7 +36,7 @@ ACTIVATIONS = implementations(ACTIVATION_NAMES, {
     "sigmoid": lambda slope: nn.Sigmoid(),
     "tanh": lambda slope: nn.Tanh(),
     "gelu": lambda slope: nn.GELU(approximate="tanh"),
-}, "the torch backend", unsupported("torch", "model.activation"))
+}, "the torch backend")
 
 
 class MLP(nn.Sequential):
@@ -75,7 +78,7 @@ class MLP(nn.Sequential):
 
 
 # Option name -> factory(config, params, **impl) over torch.optim (impl: foreach/fused, see torch_speedups);
-# every name registered in mlpbench.config has one unless the spec declares it unsupported.
+# every name registered in mlpbench.config has one.
 OPTIMIZERS = implementations(config.OPTIMIZERS, {
     "sgd": lambda c, params, **impl: torch.optim.SGD(params, lr=c.lr, momentum=c.momentum, nesterov=c.nesterov,
                                                      weight_decay=c.weight_decay, **impl),
@@ -86,14 +89,14 @@ OPTIMIZERS = implementations(config.OPTIMIZERS, {
     "rmsprop": lambda c, params, **impl: torch.optim.RMSprop(params, lr=c.lr, alpha=c.alpha, eps=c.eps,
                                                              weight_decay=c.weight_decay, momentum=c.momentum,
                                                              centered=c.centered, **impl),
-}, "the torch backend", unsupported("torch", "optim.name"))
+}, "the torch backend")
 SCHEDULES = implementations(config.SCHEDULES, {
     "constant": lambda c, optimizer, epochs: None,
     "step": lambda c, optimizer, epochs: torch.optim.lr_scheduler.StepLR(optimizer, step_size=c.step_size,
                                                                          gamma=c.gamma),
     "cosine": lambda c, optimizer, epochs: torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs,
                                                                                       eta_min=c.min_lr),
-}, "the torch backend", unsupported("torch", "schedule.name"))
+}, "the torch backend")
 
 
 class Probabilities(nn.Module):

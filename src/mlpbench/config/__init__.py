@@ -5,8 +5,9 @@
     cfg.optim.lr, cfg.train.epochs
 
 ``schema`` holds the dataclasses (registered in Hydra's ConfigStore by ``store.register_configs``),
-``load`` turns a composed config into a validated ``Config``, ``data.load_data`` its ``data`` section
-alone (what the data stages read), ``checks`` the range checks.
+``load`` turns a composed config into a validated ``Config``, ``sections`` does the same but for the
+checks that read the registry of backends (what the torch options study uses), ``data.load_data``
+checks the ``data`` section alone (what the data stages read), ``checks`` holds the range checks.
 
 ``load`` is not imported here: it reads the registries (``mlpbench.options``), and importing this
 package (for ``ConfigError`` or the schema) must not, so that what the data stages import stays apart

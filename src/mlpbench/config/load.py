@@ -1,27 +1,18 @@
 """The boundary where a composed config (Hydra's object or ``params.yaml``) becomes typed values.
 
 ``load`` merges the values into the schema (unknown keys and wrong types fail with the key named),
-then ``validate`` checks ranges; NaN and infinity fail every numeric check.
+then ``validate`` checks the backend's name against the registry of backends and every other value's
+range (``sections``); NaN and infinity fail every numeric check.
 """
 from __future__ import annotations
 
-import re
 from typing import Any, Mapping
-
-from omegaconf import OmegaConf
 
 from mlpbench.config import checks
 from mlpbench.config.checks import ConfigError
-from mlpbench.config.data import validate_data
-from mlpbench.config.merge import merge, plain
-from mlpbench.config.schema import OPTIMIZERS, SCHEDULES, Config, TrackingConfig
-from mlpbench.options import ACTIVATIONS, BACKENDS, INIT_SCHEMES, UNSUPPORTABLE, unsupported
-from mlpbench.torch_options.variants import VARIANTS
-
-DTYPES = ("float32", "float64")
-DEVICES = ("auto", "cpu", "cuda")
-TRACKING_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks", "file")
-_ALIAS = re.compile(r"[A-Za-z0-9_-]{1,255}")  # MLflow's registered model alias names
+from mlpbench.config.schema import Config
+from mlpbench.config.sections import parse, validate_sections
+from mlpbench.options import BACKENDS, UNSUPPORTABLE, unsupported
 
 
 def load(values: Mapping[str, Any]) -> Config:
@@ -30,22 +21,7 @@ def load(values: Mapping[str, Any]) -> Config:
     The ``hydra`` section, if present, is ignored. Raises ``ConfigError`` with one line naming the
     key, the value and what is allowed.
     """
-    values = plain(values)
-    options = {section: OmegaConf.structured(_option_class(values, section, registry))
-               for section, registry in (("optim", OPTIMIZERS), ("schedule", SCHEDULES))}
-    cfg = merge(Config, options, values)
-    cfg.model.hidden_sizes = tuple(cfg.model.hidden_sizes)
-    cfg.data.image_shape = tuple(cfg.data.image_shape)
-    return validate(cfg)
-
-
-def _option_class(values: Mapping[str, Any], section: str, registry) -> type:
-    node = values.get(section)
-    name = node.get("name") if isinstance(node, Mapping) else None
-    if name not in registry:
-        raise ConfigError(f"{section}.name={name!r} is not allowed; choose one of: {', '.join(registry)} "
-                          f"(select one with {section}=NAME)")
-    return registry[name]
+    return validate(parse(values))
 
 
 def validate(cfg: Config) -> Config:
@@ -54,33 +30,7 @@ def validate(cfg: Config) -> Config:
     for name in cfg.backends:
         checks.choice("backends[]", name, BACKENDS)
     _check_supported(cfg)
-    checks.check_patterns(cfg)
-    m = cfg.model
-    if len(m.hidden_sizes) == 0:
-        raise ConfigError("model.hidden_sizes=[] is invalid; give at least one layer width, e.g. [128]")
-    for i, width in enumerate(m.hidden_sizes):
-        if width <= 0:
-            raise ConfigError(f"model.hidden_sizes[{i}]={width!r} is invalid; widths must be integers > 0")
-    checks.choice("model.activation", m.activation, ACTIVATIONS)
-    checks.choice("model.init", m.init, ("auto", *INIT_SCHEMES))
-    checks.positive("model.init_scale", m.init_scale)
-    checks.unit_interval("model.dropout", m.dropout)
-    checks.non_negative("model.leaky_slope", m.leaky_slope)
-    cfg.optim.check()
-    cfg.schedule.check(cfg.optim.lr)
-    t = cfg.train
-    for key in ("epochs", "batch_size", "eval_batch_size"):
-        checks.positive(f"train.{key}", getattr(t, key))
-    for key in ("seed", "early_stopping_patience", "threads"):
-        checks.non_negative(f"train.{key}", getattr(t, key))
-    checks.choice("train.dtype", t.dtype, DTYPES)
-    checks.choice("train.device", t.device, DEVICES)
-    validate_data(cfg.data)
-    _validate_tracking(cfg.tracking)
-    cfg.scaling.check(DTYPES)
-    cfg.torch.check(cfg.backend, t.dtype)
-    cfg.torch_options.check(VARIANTS)
-    return cfg
+    return validate_sections(cfg)
 
 
 def _check_supported(cfg: Config) -> None:
@@ -91,21 +41,3 @@ def _check_supported(cfg: Config) -> None:
         if value in unsupported(cfg.backend, key):
             raise ConfigError(f"backend={cfg.backend} does not implement {key}={value}; choose another with "
                               f"{key.removesuffix('.name')}=NAME, or another backend")
-
-
-def _validate_tracking(t: TrackingConfig) -> None:
-    if t.uri is not None:
-        scheme = t.uri.split(":", 1)[0].split("+", 1)[0] if ":" in t.uri else ""
-        if scheme not in TRACKING_SCHEMES:
-            raise ConfigError(f"tracking.uri={t.uri!r} is not a tracking store URI; use e.g. sqlite:////abs/path/"
-                              "mlflow.db or http://host:5000, or null for mlflow.db at the project root")
-    if t.server and t.uri is not None and not t.uri.startswith(("http://", "https://")):
-        raise ConfigError(f"tracking=server but tracking.uri={t.uri!r} is not an http(s) URL; give the team "
-                          "server's address, e.g. tracking.uri=http://mlflow.lab:5000, or use tracking=default")
-    if t.ui_url is not None and not t.ui_url.startswith(("http://", "https://")):
-        raise ConfigError(f"tracking.ui_url={t.ui_url!r} is invalid; give the MLflow UI's http(s) URL or null")
-    alias = t.registry_alias
-    if alias is not None and (not _ALIAS.fullmatch(alias) or alias.lower() == "latest" or re.fullmatch(r"v\d+", alias)):
-        raise ConfigError(f"tracking.registry_alias={alias!r} is invalid; use letters, digits, _ and - (MLflow "
-                          "reserves 'latest' and v<number>; models:/<name>/latest already means the newest "
-                          "version), e.g. current, or null not to register the model")

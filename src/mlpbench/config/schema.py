@@ -59,8 +59,8 @@ class ModelConfig:
     """The MLP: in_features -> hidden_sizes -> num_classes logits."""
 
     hidden_sizes: List[int] = MISSING
-    activation: str = MISSING  # a name in options.ACTIVATIONS
-    init: str = MISSING  # "auto" (the activation's own scheme) or a name in options.INIT_SCHEMES
+    activation: str = MISSING  # a name in model_options.ACTIVATIONS
+    init: str = MISSING  # "auto" (the activation's own scheme) or a name in model_options.INIT_SCHEMES
     init_scale: float = MISSING  # half-width of the "uniform" init: U(-scale, scale)
     dropout: float = MISSING  # drop probability after each hidden activation
     leaky_slope: float = MISSING  # leaky_relu only

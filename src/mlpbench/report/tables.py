@@ -11,7 +11,8 @@ from typing import Callable, Sequence
 
 import pandas as pd
 
-from mlpbench.options import libraries, resolve_init
+from mlpbench.model_options import resolve_init
+from mlpbench.options import libraries
 from mlpbench.report import format as fmt
 from mlpbench.report.runs import backend_rank, column
 

@@ -4,10 +4,8 @@
 - ``fit`` (``mlpbench.training``): the shared training loop;
 - ``record``: metrics, artifacts and the model to MLflow, then the output files.
 
-``train_and_track`` runs all three; ``pipelines/train.py`` calls it and tests call it directly.
+``record.train_and_track`` runs all three; ``pipelines/train.py`` calls it and tests call it directly.
+``summary`` holds a run's name, MLflow params and summary metrics, ``machine`` the checks against this
+machine. Nothing is imported here: importing ``mlpbench.run.summary`` must not import ``record``, which
+builds backends through their registry (dvc.yaml's deps follow the imports).
 """
-from mlpbench.run.build import Prepared, output_paths, prepare_run, preflight, run_name, with_threads
-from mlpbench.run.record import history_csv, summary_metrics, train_and_track
-
-__all__ = ["Prepared", "history_csv", "output_paths", "preflight", "prepare_run", "run_name", "summary_metrics",
-           "train_and_track", "with_threads"]

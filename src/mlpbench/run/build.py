@@ -4,13 +4,11 @@ Every check here runs before an MLflow run exists, so a bad value leaves no run 
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from mlpbench import slurm
 from mlpbench.backends.build import backend_class
 from mlpbench.config import Config, ConfigError
 from mlpbench.config.load import load
@@ -44,48 +42,6 @@ class Prepared:
     dataset: Dataset
     processed_dir: Path
     split_dir: Path
-
-
-def optim_label(optim: Any) -> str:
-    """The optimizer as configured: ``nesterov``, ``sgd``/``sgd-m0.9`` (momentum when nonzero), else its name."""
-    if optim.name == "sgd":
-        if optim.nesterov:
-            return "nesterov"
-        return f"sgd-m{optim.momentum:g}" if optim.momentum else "sgd"
-    return optim.name
-
-
-def torch_label(key: str, value: object) -> str:
-    """A torch option in a run name: ``compiled``, ``autocast-bfloat16``, ``optim-fused``."""
-    return {"compile": "compiled", "autocast": f"autocast-{value}", "optimizer_impl": f"optim-{value}"}[key]
-
-
-def run_name(cfg: Config, swept: Mapping[str, str] | None = None) -> str:
-    """E.g. ``numpy h512-256 relu nesterov lr0.3 bs768 e13`` (the preset first unless it is ``default``),
-    then the torch options set away from their defaults (``torch ... e13 compiled optim-fused``).
-
-    swept: in a sweep, this job's values of the swept keys, appended as ``[backend=numpy optim.lr=0.05]``.
-    """
-    m, o, t = cfg.model, cfg.optim, cfg.train
-    name = (f"{cfg.backend} h{'-'.join(map(str, m.hidden_sizes))} {m.activation} {optim_label(o)} "
-            f"lr{o.lr:g} bs{t.batch_size} e{t.epochs}")
-    name += "".join(f" {torch_label(k, v)}" for k, v in cfg.torch.changed().items())
-    name = name if cfg.preset == "default" else f"{cfg.preset} {name}"
-    if swept:
-        name += " [" + " ".join(f"{k}={v}" for k, v in swept.items()) + "]"
-    return name
-
-
-def with_threads(cfg: Config, n_jobs: int, cpus: int | None = None) -> Config:
-    """Give each of ``n_jobs`` parallel jobs its share of the CPUs unless threads is set.
-
-    cpus: the CPUs each job was given (a submitit launcher's ``cpus_per_task``); else the CPUs this
-    process may use (SLURM's allocation inside a job) shared among ``n_jobs``.
-    """
-    if cfg.train.threads > 0:
-        return cfg
-    threads = cpus if cpus else max(1, slurm.available_cpus() // max(1, n_jobs))
-    return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, threads=threads))
 
 
 def output_paths(cfg: Config, root: Path, out_dir: Path) -> Outputs:
@@ -138,7 +94,7 @@ def prepare_run(values: Mapping[str, Any], root: Path, out_dir: Path, n_jobs: in
     ``StoreError`` before any work."""
     cfg = load(values)
     machine.check_threads(cfg)  # as set, before a job's share of the CPUs fills in 0
-    cfg = with_threads(cfg, n_jobs, cpus)
+    cfg = machine.with_threads(cfg, n_jobs, cpus)
     outputs = output_paths(cfg, root, out_dir)
     preflight(cfg, root, outputs)
     uri = resolve_tracking_uri(root, cfg.tracking.uri, server=cfg.tracking.server)

@@ -1,4 +1,4 @@
-"""Checks of a run against this machine and its data: threads, batch size, memory.
+"""Checks of a run against this machine and its data (threads, batch size, memory), and its share of the CPUs.
 
 Each raises ``ConfigError`` with one line naming the key, what this machine or data set allows and
 what to do. They run in the process that trains (a sweep's job on its own node), after the config
@@ -6,6 +6,7 @@ and before any MLflow run exists.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -83,3 +84,15 @@ def check_memory(cfg: Config, data: Dataset) -> None:
                           f"{cfg.train.batch_size} and train.dtype={cfg.train.dtype} needs at least "
                           f"{math.ceil(need / GIB * 10) / 10} GiB of memory, but {have / GIB:.1f} GiB is available; "
                           f"choose {smaller}, or free memory")
+
+
+def with_threads(cfg: Config, n_jobs: int, cpus: int | None = None) -> Config:
+    """Give each of ``n_jobs`` parallel jobs its share of the CPUs unless threads is set.
+
+    cpus: the CPUs each job was given (a submitit launcher's ``cpus_per_task``); else the CPUs this
+    process may use (SLURM's allocation inside a job) shared among ``n_jobs``.
+    """
+    if cfg.train.threads > 0:
+        return cfg
+    threads = cpus if cpus else max(1, slurm.available_cpus() // max(1, n_jobs))
+    return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, threads=threads))

@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import dataclasses
 import io
 import math
 import os
-import resource
-import statistics
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -26,8 +23,9 @@ from mlpbench.config import Config
 from mlpbench.environment import environment_tags
 from mlpbench.options import BACKENDS
 from mlpbench.progress import EpochProgress
-from mlpbench.run.build import Prepared, prepare_run, run_name
+from mlpbench.run.build import Prepared, prepare_run
 from mlpbench.run.outputs import Staged
+from mlpbench.run.summary import run_name, run_params, summary_metrics
 from mlpbench.signals import sigterm_raises
 from mlpbench.tracking import datasets, models, portable
 from mlpbench.tracking.journal import JOURNAL
@@ -47,19 +45,6 @@ IN_METRICS_FILE = ("val_acc", "test_acc", "epoch_s")
 HISTORY_FIELDS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_time_s", "samples_per_s")
 
 
-def run_params(cfg: Config) -> dict[str, Any]:
-    """What is logged as MLflow params: what the run trained with, and only that.
-
-    The backend, preset, model, the chosen optimizer's and schedule's own keys, train (threads
-    resolved), the torch options (torch runs only), and the data set's name and split.
-    """
-    sections = ("model", "optim", "schedule", "train", *(("torch",) if cfg.backend == "torch" else ()))
-    params = {k: dataclasses.asdict(getattr(cfg, k)) for k in sections}
-    params["model"]["hidden_sizes"] = list(cfg.model.hidden_sizes)
-    params["data"] = {"name": cfg.data.name, "split": dataclasses.asdict(cfg.data.split)}
-    return {"backend": cfg.backend, "preset": cfg.preset, **params}
-
-
 def metrics_file_content(cfg: Config, short: Mapping[str, float]) -> dict[str, dict[str, float]]:
     """The metrics file: ``IN_METRICS_FILE`` under one key per backend and preset (``numpy``, ``tutorial_torch``).
 
@@ -69,21 +54,6 @@ def metrics_file_content(cfg: Config, short: Mapping[str, float]) -> dict[str, d
     """
     group = cfg.backend if cfg.preset == "default" else f"{cfg.preset}_{cfg.backend}"
     return {group: {key: short[key] for key in IN_METRICS_FILE}}
-
-
-def summary_metrics(result: TrainResult) -> dict[str, float]:
-    last = result.history[-1]
-    return {
-        "final/train_loss": last.train_loss, "final/train_acc": last.train_acc,
-        "final/val_loss": last.val_loss, "final/val_acc": last.val_acc,
-        "test/loss": result.test_loss, "test/acc": result.test_acc,
-        "best_epoch": result.best_epoch, "epochs_run": len(result.history),
-        "time/total_s": result.total_time,
-        "time/train_s": sum(m.epoch_time for m in result.history),
-        "time/epoch_median_s": statistics.median(m.epoch_time for m in result.history),
-        "time/samples_per_s_median": statistics.median(m.samples_per_s for m in result.history),
-        "memory/peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-    }
 
 
 def history_csv(result: TrainResult) -> str:
@@ -198,8 +168,9 @@ def train_and_track(values: Mapping[str, Any], root: Path, out_dir: Path, n_jobs
     cfg, uri = prep.cfg, prep.uri
     experiment_id = tracking.prepare(uri, cfg.tracking.experiment)
     tracking.end_orphans(uri, [experiment_id])  # runs an earlier killed process left RUNNING
+    library = BACKENDS[cfg.backend].library
     tags = {"backend": cfg.backend, "preset": cfg.preset, "dataset": cfg.data.name, "dataset_title": cfg.data.title,
-            **environment_tags(root, prep.processed_dir, prep.split_dir, cfg.backend), **slurm.job_tags()}
+            **environment_tags(root, prep.processed_dir, prep.split_dir, library), **slurm.job_tags()}
     with sigterm_raises(), \
             tracking.TrackedRun(uri, experiment_id, run_name(cfg, swept), run_params(cfg), tags, parent_run_id,
                                 journal_file=Path(out_dir) / JOURNAL) as run:

@@ -18,15 +18,15 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from mlpbench.backends import Backend
-from mlpbench.backends.build import build_backend
+from mlpbench.backends.base import initial_params
 from mlpbench.config import Config, ConfigError
-from mlpbench.config.load import load, validate
+from mlpbench.config.sections import load_sections, validate_sections
 from mlpbench.data import Dataset, check_split, load_dataset
 from mlpbench.environment import environment_tags
 from mlpbench.io import write_json
 from mlpbench.params import resolve
-from mlpbench.run.build import run_name, with_threads
-from mlpbench.run.record import run_params, summary_metrics
+from mlpbench.run.machine import with_threads
+from mlpbench.run.summary import run_name, run_params, summary_metrics
 from mlpbench.torch_options.variants import FIRST_EXTRA, LOAD, STEADY, STEP, STEP_MAX, STEP_MIN, VARIANTS, chosen
 from mlpbench.tracking import TrackedRun, portable, resolve_tracking_uri
 from mlpbench.tracking.studies import prepare_study
@@ -54,11 +54,12 @@ class StudyResult:
 
 
 def variant_config(cfg: Config, name: str, epochs: int) -> Config:
-    """``cfg`` as the torch backend runs variant ``name`` for ``epochs`` epochs (validated)."""
+    """``cfg`` as the torch backend runs variant ``name`` for ``epochs`` epochs (validated; the study runs the
+    torch backend alone, so the registry of backends is not read: see ``config.sections``)."""
     v = VARIANTS[name]
     train = dataclasses.replace(cfg.train, device=v.device, epochs=epochs)
     torch_cfg = dataclasses.replace(cfg.torch, **v.torch_options())
-    return validate(dataclasses.replace(cfg, backend="torch", train=train, torch=torch_cfg))
+    return validate_sections(dataclasses.replace(cfg, backend="torch", train=train, torch=torch_cfg))
 
 
 def timing_metrics(history: list[EpochMetrics]) -> dict[str, float]:
@@ -84,12 +85,17 @@ class Trained:
 
 def train_variants(configs: Mapping[str, Config], dataset: Dataset,
                    on_variant: VariantCallback | None = None) -> dict[str, Trained]:
-    """Train every variant in turn, each from the same initial weights."""
+    """Train every variant in turn, each from the same initial weights.
+
+    The torch backend is built directly, as ``backends.build.build_backend`` builds it, so that the study
+    depends on no other backend (dvc.yaml's deps follow the imports)."""
+    from mlpbench.backends.torch_backend import TorchBackend
+
     trained = {}
     for i, (name, cfg) in enumerate(configs.items()):
         if on_variant is not None:
             on_variant(i, len(configs), name)
-        backend = build_backend(cfg, dataset.x_train.shape[1], cfg.data.num_classes)
+        backend = TorchBackend(cfg, initial_params(cfg, dataset.x_train.shape[1], cfg.data.num_classes))
         result = fit(backend, dataset, cfg.train)
         trained[name] = Trained(cfg, backend, result, os.getloadavg()[0])
     return trained
@@ -133,7 +139,7 @@ def prepare(values: Mapping[str, Any], setting: str | None) -> tuple[Config, str
 
     if setting is not None:
         values = {**values, "torch_options": {**values.get("torch_options", {}), "setting": setting}}
-    cfg = with_threads(load(values), n_jobs=1)
+    cfg = with_threads(load_sections(values), n_jobs=1)
     opts = cfg.torch_options
     epochs = opts.settings[opts.setting].epochs or cfg.train.epochs
     if epochs < 2:

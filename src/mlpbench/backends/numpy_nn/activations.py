@@ -131,7 +131,7 @@ class GELU(Module):
         return np.multiply(grad_x, grad, out=grad_x)
 
 
-# name -> factory(leaky_slope); the names are those of mlpbench.options.ACTIVATIONS.
+# name -> factory(leaky_slope); the names are those of mlpbench.model_options.ACTIVATIONS.
 ACTIVATIONS = {
     "relu": lambda slope: ReLU(),
     "leaky_relu": LeakyReLU,
