@@ -1,6 +1,8 @@
 """The README's recipe for adding a backend, followed: a NumPy variant defined here, registered under a
 test-only name (and removed afterwards), is taken by config validation, the DVC matrix, training, the
-comparison report, the scaling study and the ablation wiring, with no project file changed.
+comparison report, the scaling study and the ablation wiring, with no project file changed; and the
+stages whose deps the recipe's two files (its register line in options.py, its module under backends/)
+fall in are those that take it, and no others.
 """
 from __future__ import annotations
 
@@ -25,10 +27,18 @@ from mlpbench.run.record import train_and_track
 from mlpbench.scaling.grid import points
 from mlpbench.scaling.measure import measure
 
+from imports import SRC, module_file
 from support import PROJECT_ROOT, tiny_config
+from test_dvc_deps import STAGES, covered, declared, reachable_files, stage_scripts
 
 NAME = "numpy_variant"
 LABEL = "NumPy variant (test)"
+# The files registering a backend changes: its register line's and its new module's.
+REGISTRY = SRC / "mlpbench" / "options.py"
+NEW_MODULE = SRC / "mlpbench" / "backends" / f"{NAME}.py"
+# The stages that read the registry: they rerun once after a backend is registered (README, "A backend").
+TAKE_IT = {"train": True, "tutorial": True, "report": False, "scaling": True}  # stage -> builds backends
+RUN_BY_NAME = {"torch_options": {"torch"}}  # a stage that builds the backends it names itself
 
 
 class NumpyVariant(NumpyBackend):
@@ -118,3 +128,21 @@ def test_the_readme_recipe_names_everything_a_backend_needs():
     spec_fields = [f.name for f in dataclasses.fields(BackendSpec)]
     assert [f for f in spec_fields if f not in recipe] == []
     assert "`pyproject.toml`" in recipe and "`make params`" in recipe
+
+
+@pytest.mark.parametrize("stage", sorted(set(STAGES) - set(TAKE_IT)))
+def test_registering_it_reruns_no_stage_that_does_not_take_it(stage):
+    """The data stages and torch_options reach neither the registry nor ``backends.build`` (which imports
+    every registered backend), and list no folder its module would be added to."""
+    files = {f for script in stage_scripts(STAGES[stage]) for f in reachable_files(script)}
+    assert REGISTRY not in files and SRC / "mlpbench" / "backends" / "build.py" not in files
+    backends = {name for name, spec in BACKENDS.items() if module_file(spec.module) in files}
+    assert backends <= RUN_BY_NAME.get(stage, set())
+    deps = declared(STAGES[stage])
+    assert not covered(REGISTRY, deps) and not covered(NEW_MODULE, deps)
+
+
+@pytest.mark.parametrize("stage", sorted(TAKE_IT))
+def test_the_stages_that_take_it_depend_on_its_registration(stage):
+    deps = declared(STAGES[stage])
+    assert covered(REGISTRY, deps) and covered(NEW_MODULE, deps) == TAKE_IT[stage]
