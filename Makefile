@@ -53,8 +53,11 @@ ui: $(STAMP)
 # The ablation (README, "Which change matters"): every step of conf/experiment/ablation/ for every
 # backend DVC trains (params.yaml's `backends`), one job at a time (its step times are measured), then
 # reports/ablation/ablation.{md,html}.
+# ABLATION_SEEDS: the seeds of every step and backend (a seed group each; the report pairs them by seed);
 # ABLATION_URI: another MLflow store, e.g. sqlite:////tmp/ablation.db (default: the project's);
 # ABLATION_ARGS: overrides for every step, e.g. "train.epochs=1" for a quick check of the wiring.
+ABLATION_SEEDS ?= 3
+export ABLATION_SEEDS  # read by the shell as a variable: its value is never shell code
 ABLATION_URI ?=
 ABLATION_ARGS ?=
 empty :=
@@ -66,6 +69,7 @@ ablation: $(STAMP)
 	backends=$$(python -m mlpbench.params backends) && \
 	python pipelines/train.py -m hydra/launcher=joblib hydra.launcher.n_jobs=1 hydra.sweep.dir=$$dir \
 		experiment=$(ABLATION_STEPS) backend=$$backends tracking.experiment=mlpbench-ablation \
+		"train.seeds=$$ABLATION_SEEDS" \
 		$(if $(ABLATION_URI),"tracking.uri='$(ABLATION_URI)'") $(ABLATION_ARGS) && \
 	$(if $(ABLATION_URI),MLFLOW_TRACKING_URI="$(ABLATION_URI)") python pipelines/report.py \
 		--ablation "$$(cat $$dir/mlflow_parent_run_id)" \

@@ -24,7 +24,7 @@ from mlpbench.config import ConfigError
 from mlpbench.config.store import register_configs
 from mlpbench.data import DataFileError
 from mlpbench.params import take_from_params
-from mlpbench.run.record import train_and_track
+from mlpbench.run.seeds import train_and_track
 from mlpbench.signals import Terminated, stop_child_processes
 from mlpbench.sweep import job_swept, parent_run_id
 from mlpbench.tracking.health import StoreError

@@ -58,7 +58,7 @@ def tiny_config(root: Path, overrides: Sequence[str] = ()) -> dict:
     from mlpbench.compose import compose
 
     values = compose(PROJECT_ROOT, ["train.epochs=2", "model.hidden_sizes=[16]", "train.batch_size=32",
-                                    "optim.lr=0.1", "train.threads=1", *overrides])
+                                    "optim.lr=0.1", "train.threads=1", "train.seeds=1", *overrides])
     values["data"]["paths"] = {name: str(root / "data" / name) for name in ("raw", "processed", "split")}
     values["tracking"]["uri"] = f"sqlite:///{root / 'mlflow.db'}"
     return values

@@ -18,7 +18,7 @@ from mlflow.tracking import MlflowClient
 
 from mlpbench.model_io import load_model
 from mlpbench.options import BACKENDS
-from mlpbench.run.record import train_and_track
+from mlpbench.run.seeds import train_and_track
 from mlpbench.tracking.models import model_name
 
 from support import free_port, stop, tiny_config

@@ -12,7 +12,7 @@ from mlpbench.config import ConfigError
 from mlpbench.config.load import load as load_values
 from mlpbench.options import BACKENDS
 from mlpbench.run.summary import run_name
-from mlpbench.run.record import run_params
+from mlpbench.run.summary import run_params
 from mlpbench.torch_options import VARIANTS, chosen
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -63,13 +63,25 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def numpy_blas_pools(pools: list[dict]) -> list[dict]:
+    """Of threadpoolctl's BLAS ``pools``, those NumPy calls: a library NumPy's wheel ships (``numpy.libs/``,
+    or inside ``numpy/``) where there is one, else every BLAS but those other wheels ship for themselves
+    (SciPy's own OpenBLAS, loaded with ``mlpbench.stats``, is not NumPy's)."""
+    import numpy
+
+    home = Path(numpy.__file__).resolve().parent
+    blas = [p for p in pools if p.get("user_api") == "blas"]
+    own = [p for p in blas if (path := Path(p.get("filepath", "")).resolve()).parent == home.with_name("numpy.libs")
+           or home in path.parents]
+    return own or [p for p in blas if not Path(p.get("filepath", "")).parent.name.endswith(".libs")] or blas
+
+
 def blas_info() -> str:
     """The BLAS NumPy calls, e.g. "openblas 0.3.29 (Haswell, 2 threads)"."""
     from threadpoolctl import threadpool_info
 
-    for pool in threadpool_info():
-        if pool.get("user_api") == "blas":
-            return f"{pool.get('internal_api')} {pool.get('version')} ({pool.get('architecture')}, {pool.get('num_threads')} threads)"
+    for pool in numpy_blas_pools(threadpool_info()):
+        return f"{pool.get('internal_api')} {pool.get('version')} ({pool.get('architecture')}, {pool.get('num_threads')} threads)"
     return "unknown"
 
 

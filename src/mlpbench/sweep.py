@@ -224,16 +224,15 @@ class MlflowSweepCallback(Callback):
             return
         # SLURM jobs on any node, pending or running (hydra/launcher=slurm): scancel sends them SIGTERM
         slurm.cancel(slurm.live_jobs(slurm.read_job_ids(self.sweep_dir)) if self.sweep_dir else [])
-        running = [c for c in tracking.children(self.uri, self.run_id) if c["status"] == "RUNNING"]
-        for child in running:  # jobs in other processes of this host: ask them to end their runs
-            pid = live_pid(child["process"])
-            if pid is not None and pid != os.getpid():
-                os.kill(pid, signal.SIGTERM)
+        # a job's runs: its own, or its seed group's parent and seed runs
+        running = [c for c in tracking.descendants(self.uri, self.run_id) if c["status"] == "RUNNING"]
+        for pid in {live_pid(c["process"]) for c in running} - {None, os.getpid()}:
+            os.kill(pid, signal.SIGTERM)  # jobs in other processes of this host: ask them to end their runs
         deadline = time.monotonic() + STOP_WAIT_S
         while running and time.monotonic() < deadline:
             time.sleep(0.5)
-            running = [c for c in tracking.children(self.uri, self.run_id) if c["status"] == "RUNNING"]
-        for child in running:
+            running = [c for c in tracking.descendants(self.uri, self.run_id) if c["status"] == "RUNNING"]
+        for child in reversed(running):  # seed runs before their group's parent
             tracking.end_killed(self.uri, child["run_id"], "the sweep stopped before this job finished")
         done = tracking.children(self.uri, self.run_id)
         failed = [c for c in done if c["status"] == "FAILED"]

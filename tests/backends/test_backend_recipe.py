@@ -23,7 +23,7 @@ from mlpbench.options import BACKENDS, BackendSpec
 from mlpbench.params import sweep_values
 from mlpbench.report import build_comparison
 from mlpbench.report.ablation import expected
-from mlpbench.run.record import train_and_track
+from mlpbench.run.seeds import train_and_track
 from mlpbench.scaling.grid import points
 from mlpbench.scaling.measure import measure
 

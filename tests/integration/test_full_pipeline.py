@@ -18,6 +18,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from mlpbench.options import BACKENDS
+from mlpbench.tracking.tags import GROUP_TAG
 
 from support import commit_all, copy_pipeline_repo, make_pipeline_repo, run_checked
 
@@ -26,7 +27,7 @@ TRAIN_STAGES = tuple(f"{stage}@{b}" for stage in ("train", "tutorial") for b in 
 # Written into the copy's conf/config.yaml (after its defaults, so over the groups' values): `dvc exp run`
 # composes params.yaml from conf/ anew, and every experiment must stay this small. The torch options study
 # keeps eager float32 and bf16 autocast (torch.compile's compilation would take longer than the rest).
-TINY = {"model": {"hidden_sizes": [16]}, "train": {"epochs": 2, "batch_size": 64},
+TINY = {"model": {"hidden_sizes": [16]}, "train": {"epochs": 2, "batch_size": 64, "seeds": 2},
         "scaling": {"grids": {"quick": {"widths": [16], "batch_sizes": [8], "depths": [1], "dtypes": ["float32"],
                                         "repeats": 2}}},
         "torch_options": {"variants": ["bf16_autocast"]}}
@@ -66,17 +67,23 @@ def test_repro_trains_tracks_and_reports_then_is_a_no_op(reproduced, tmp_path):
     assert "Running stage 'download'" not in first
 
     client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
-    runs = {}
+    runs, groups = {}, {}  # each stage's first seed's run, and its seed group's parent run
     for name in (*BACKENDS, *(f"tutorial_{b}" for b in BACKENDS)):
         identity = json.loads((repo / "metrics" / f"{name}_run.json").read_text())
-        run = client.get_run(identity["run_id"])
+        group = client.get_run(identity["run_id"])
+        seeds = [client.get_run(identity["seed_runs"][s]) for s in ("0", "1")]
         numbers = json.loads((repo / "metrics" / f"{name}.json").read_text())[name]
-        assert numbers["test_acc"] == run.data.metrics["test/acc"]
-        runs[name] = run
-        assert run.info.status == "FINISHED"
-        assert run.data.params["backend"] == name.split("_")[-1]
-        assert {"val/acc", "test/acc", "time/total_s"} <= set(run.data.metrics)
-        assert {a.path for a in client.list_artifacts(run.info.run_id)} >= {"config.yaml", "figures"}
+        assert numbers["test_acc"] == group.data.metrics["test/acc"]  # the mean over the two seeds
+        assert numbers["test_acc"] == pytest.approx(sum(r.data.metrics["test/acc"] for r in seeds) / 2)
+        assert list(numbers) == ["val_acc", "test_acc", "test_sd", "epoch_s"]
+        runs[name], groups[name] = seeds[0], group
+        assert group.info.status == "FINISHED" and group.data.metrics["seeds"] == 2
+        for run in seeds:
+            assert run.info.status == "FINISHED" and run.data.tags["mlflow.parentRunId"] == group.info.run_id
+            assert run.data.params["backend"] == name.split("_")[-1]
+            assert {"val/acc", "test/acc", "time/total_s"} <= set(run.data.metrics)
+            assert {a.path for a in client.list_artifacts(run.info.run_id)} >= {"config.yaml", "test_correct.npz"}
+        assert {a.path for a in client.list_artifacts(group.info.run_id)} >= {"figures"}
         assert (repo / "models" / name / "weights.npz").is_file()
     assert runs["numpy"].data.params["model.hidden_sizes"] == "[16]"
     assert runs["tutorial_numpy"].data.params["model.hidden_sizes"] == "[128]"
@@ -88,7 +95,8 @@ def test_repro_trains_tracks_and_reports_then_is_a_no_op(reproduced, tmp_path):
     assert "## Torch's built-in optimizations, measured" in report and study["runs"]["bf16_autocast"] in report
     report_run = client.get_run(client.get_run(runs["numpy"].info.run_id).data.tags["report_run_id"])
     assert client.get_experiment(report_run.info.experiment_id).name == "mlpbench-reports"
-    # the train stages register their models; the tutorial reruns do not
+    assert "## Differences and their noise" in report and "over 2 paired seeds" in report
+    # the train stages register their models (the first seed's); the tutorial reruns do not
     for backend in BACKENDS:
         version = client.get_model_version_by_alias(f"{backend}-mlp", "current")
         assert version.run_id == runs[backend].info.run_id
@@ -97,8 +105,8 @@ def test_repro_trains_tracks_and_reports_then_is_a_no_op(reproduced, tmp_path):
     # `dvc exp show`: numbers only, each column named <stage>.<metric>, accuracies and epoch times first
     shown = dvc(repo, env, "exp", "show", "--csv")
     header = next(line for line in shown.splitlines() if line.startswith("Experiment,")).split(",")
-    metrics = header[header.index("parent") + 1:header.index("parent") + 1 + 3 * len(BACKENDS)]
-    assert metrics == [f"{b}.{k}" for b in BACKENDS for k in ("val_acc", "test_acc", "epoch_s")], header
+    metrics = header[header.index("parent") + 1:header.index("parent") + 1 + 4 * len(BACKENDS)]
+    assert metrics == [f"{b}.{k}" for b in BACKENDS for k in ("val_acc", "test_acc", "test_sd", "epoch_s")], header
 
     second = dvc(repo, env, "repro")
     assert "Running stage" not in second, second
@@ -126,9 +134,11 @@ def test_experiments_rerun_only_the_stages_whose_params_they_change(reproduced, 
     assert status.count("Success") == 2 and "Failed" not in status, status
 
     runs = client.search_runs([client.get_experiment_by_name("mlpbench").experiment_id])
-    queued = [r for r in runs if r.data.tags.get("dvc_experiment")]
-    # Both experiments' train stages ran, for each backend, all in the repository's own store.
+    queued = [r for r in runs if r.data.tags.get("dvc_experiment") and r.data.tags.get(GROUP_TAG) == "group"]
+    seed_runs = [r for r in runs if r.data.tags.get("dvc_experiment") and r.data.tags.get(GROUP_TAG) == "seed"]
+    # Both experiments' train stages ran, for each backend (a seed group of two), all in the repository's store.
     assert len(queued) == 2 * len(BACKENDS) and {r.info.status for r in queued} == {"FINISHED"}
+    assert len(seed_runs) == 2 * len(queued) and {r.info.status for r in seed_runs} == {"FINISHED"}
     assert {r.data.tags["preset"] for r in queued} == {"default"}
     assert sorted(r.data.params["train.epochs"] for r in queued) == ["1"] * len(BACKENDS) + ["3"] * len(BACKENDS)
     assert len({r.data.tags["dvc_experiment"] for r in queued}) == 2

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from mlpbench.config import ConfigError
-from mlpbench.run.record import train_and_track
+from mlpbench.run.seeds import train_and_track
 
 from support import PROJECT_ROOT, tiny_config
 

@@ -22,10 +22,12 @@ TRAIN = [sys.executable, str(PROJECT_ROOT / "pipelines" / "train.py")]
 
 
 def _overrides(root: Path, *extra: str) -> list[str]:
+    """Tiny data and store; one seed per job unless ``extra`` sets ``train.seeds`` (seed groups)."""
     data = root / "data"
+    seeds = [] if any(e.startswith("train.seeds=") for e in extra) else ["train.seeds=1"]
     return [f"data.paths.processed={data / 'processed'}", f"data.paths.split={data / 'split'}",
             f"tracking.uri=sqlite:///{root / 'mlflow.db'}", "model.hidden_sizes=[16]", "train.batch_size=32",
-            *extra]
+            *seeds, *extra]
 
 
 def _env() -> dict[str, str]:
@@ -76,12 +78,13 @@ def test_two_sweeps_started_together_stay_apart(tiny_root):
     assert len({p.data.tags["sweep_dir"] for p in parents}) == 2
 
 
-@pytest.mark.parametrize("how", ["SIGTERM to the sweep", "SIGINT to the group"])
+@pytest.mark.parametrize("how", ["SIGTERM to the sweep", "SIGINT to the group", "SIGTERM to a sweep of seed groups"])
 def test_a_stopped_sweep_leaves_nothing_running(tiny_root, how):
     _fresh_store(tiny_root)
+    seeds = ["train.seeds=3"] if "seed groups" in how else []  # each job a parent with a run per seed under it
     # preexec_fn: Ctrl-C's default action, as in a terminal; a test run started in the background by a
     # non-interactive shell has SIGINT ignored, and the sweep would inherit that and never stop
-    proc = subprocess.Popen(_sweep(tiny_root, "train.epochs=100000"), cwd=tiny_root, env=_env(),
+    proc = subprocess.Popen(_sweep(tiny_root, "train.epochs=100000", *seeds), cwd=tiny_root, env=_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
@@ -133,7 +136,7 @@ def test_a_run_killed_with_sigkill_is_ended_killed_by_the_next_run(tiny_root):
 
 @pytest.mark.parametrize("optim", ["nesterov", "adam"])
 def test_a_diverging_run_ends_failed_with_the_reason(tiny_root, optim):
-    from mlpbench.run.record import train_and_track
+    from mlpbench.run.seeds import train_and_track
     from mlpbench.training import DivergedError
 
     from support import tiny_config

@@ -5,7 +5,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from mlpbench.options import BACKENDS
-from mlpbench.run.record import train_and_track
+from mlpbench.run.seeds import train_and_track
 
 from support import tiny_config
 

@@ -52,11 +52,12 @@ def _server(root: Path, port: int) -> subprocess.Popen:
             time.sleep(0.25)
 
 
-def _train(root: Path, uri: str, env: dict[str, str]) -> subprocess.Popen:
+def _train(root: Path, uri: str, env: dict[str, str], seeds: int = 1) -> subprocess.Popen:
     """Training that would go on for hours, on ``root``'s tiny data, into the store ``uri``."""
     data = root / "data"
     return subprocess.Popen(
         [sys.executable, str(PROJECT_ROOT / "pipelines" / "train.py"), "train.epochs=100000", "train.threads=1",
+         f"train.seeds={seeds}",
          "model.hidden_sizes=[16]", "train.batch_size=32", f"data.paths.processed={data / 'processed'}",
          f"data.paths.split={data / 'split'}", f"tracking.uri={uri}", f"hydra.run.dir={root / 'run'}"],
         cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -74,14 +75,18 @@ def _first_epoch(store: MlflowClient, train: subprocess.Popen) -> str:
         time.sleep(0.5)
 
 
-def test_a_server_gone_mid_run_ends_in_one_line_and_the_doctor_records_the_run(tmp_path):
+@pytest.mark.parametrize("seeds", [1, 2], ids=["a run", "a seed group"])
+def test_a_server_gone_mid_run_ends_in_one_line_and_the_doctor_records_the_run(tmp_path, seeds):
+    """A seed group: the seed's run and its parent each keep their end (the parent's is the one named), and
+    the doctor, given the run's folder, records both."""
     root = write_learnable_data(tmp_path)
     port = free_port()
     uri, store = f"http://127.0.0.1:{port}", MlflowClient(f"sqlite:///{root / 'server.db'}")
     server = _server(root, port)
-    train = _train(root, uri, _env(**RETRIES))
+    train = _train(root, uri, _env(**RETRIES), seeds)
     try:
-        run_id = _first_epoch(store, train)
+        seed_run = _first_epoch(store, train)
+        run_id = store.get_run(seed_run).data.tags["mlflow.parentRunId"] if seeds > 1 else seed_run
         stop(server)
         killed = time.monotonic()
         _, stderr = train.communicate(timeout=300)
@@ -109,6 +114,7 @@ def test_a_server_gone_mid_run_ends_in_one_line_and_the_doctor_records_the_run(t
         stop(server)
     assert doctor.returncode == 0, doctor.stderr
     assert f"{run_id} (" in doctor.stdout and f"ended FAILED from {journal}" in doctor.stdout
+    assert store.get_run(seed_run).info.status == "FAILED"  # a seed's run: its own journal, under seed-<n>/
     run = store.get_run(run_id)
     assert run.info.status == "FAILED"
     assert run.data.tags["error"].startswith("StoreFailed: MlflowException: ")

@@ -80,8 +80,12 @@ def test_the_report_section_reads_the_runs_back_and_says_the_other_backends_have
     table = section.table
     torch_rows = table[table["backend"] == "PyTorch"]
     assert len(torch_rows) == len(table)  # the options are torch's own: no other backend's rows
-    assert list(torch_rows["variant"])[0] == "eager float32" and list(torch_rows["× eager float32"])[0] == "1.00×"
-    assert list(torch_rows["× eager (steps)"])[0] == "1.00×"
+    assert list(torch_rows["variant"])[0] == "eager float32"
+    assert list(torch_rows["× eager float32 [95 % CI over seeds]"])[0] == "1.00×"  # one seed: no interval
+    assert list(torch_rows["× eager (steps) [95 % CI over rounds]"])[0] == "1.00× [1.00, 1.00]"
+    for cell in list(torch_rows["× eager (steps) [95 % CI over rounds]"])[1:]:  # each variant against eager's rounds
+        mean, low, high = map(float, cell.replace("×", "").replace("[", "").replace("]", "").replace(",", "").split())
+        assert low < mean < high
     assert all(v.endswith(" %") for v in torch_rows["val acc"])
     run_ids = json.loads((root / "run.json").read_text())["runs"].values()
     assert [c.strip("`") for c in torch_rows["MLflow run"]] == list(run_ids)
@@ -92,6 +96,24 @@ def test_the_report_section_reads_the_runs_back_and_says_the_other_backends_have
     assert ("eager float32 on cuda did not run: no CUDA device here." in bullets) != CUDA
     text = markdown("t", [], [section], root)
     assert "## Torch's built-in optimizations, measured" in text and "These options are torch's own: NumPy has" in text
+
+
+def test_a_setting_of_two_seeds_trains_and_pairs_every_variant_on_both(tmp_path):
+    root = write_learnable_data(tmp_path)
+    params = tiny_params(root, "torch_options.settings.quick.seeds=2")
+    values = yaml.safe_load(params.read_text())
+    values["torch_options"]["variants"] = ["foreach"]
+    params.write_text(yaml.safe_dump(values, sort_keys=False))
+    run_checked([*SCRIPT, "--params", str(params), "--run-file", str(root / "run.json"), "--metrics-file",
+                 str(root / "metrics.json"), "--export-dir", str(root / "runs")], root, _env(), timeout=600)
+    identity = json.loads((root / "run.json").read_text())
+    assert {name: sorted(per_seed) for name, per_seed in identity["seed_runs"].items()} == {
+        "eager": ["0", "1"], "foreach": ["0", "1"]}
+    assert len(list((root / "runs").glob("*.json"))) == 4  # every seed's run travels
+    [section] = section_module.section(f"sqlite:///{root / 'mlflow.db'}", root / "run.json")
+    row = section.table[section.table["variant"] == "foreach optimizer"].iloc[0]
+    assert row["seeds"] == "2" and " ± " in row["val acc"]  # a mean over the seeds with its interval
+    assert "[" in row["× eager float32 [95 % CI over seeds]"]  # paired by seed with eager's epochs
 
 
 def test_an_unknown_setting_fails_in_one_line_before_any_training(tmp_path):

@@ -18,7 +18,7 @@ from mlflow.tracking import MlflowClient
 
 from mlpbench.model_io import load_model
 from mlpbench.options import BACKENDS
-from mlpbench.run.record import train_and_track
+from mlpbench.run.seeds import train_and_track
 from mlpbench.tracking import portable
 from mlpbench.tracking.restore import restore
 
@@ -33,7 +33,7 @@ def _cli_overrides(root: Path, *extra: str) -> list[str]:
     data = root / "data"
     return [f"data.paths.processed={data / 'processed'}", f"data.paths.split={data / 'split'}",
             f"tracking.uri=sqlite:///{root / 'mlflow.db'}", "model.hidden_sizes=[16]",
-            "train.batch_size=32", *extra]
+            "train.batch_size=32", "train.seeds=1", *extra]
 
 
 def _env() -> dict[str, str]:
@@ -74,7 +74,7 @@ def test_run_records_params_metrics_tags_artifacts_and_outputs(tiny_root, backen
     identity = json.loads((tiny_root / "metrics/x_run.json").read_text())
     assert identity == {"run_id": summary["run_id"], "experiment_id": run.info.experiment_id,
                         "run_name": run.info.run_name, "backend": backend, "preset": "default",
-                        "export": "../runs/x"}
+                        "seed_runs": {"0": summary["run_id"]}, "export": "../runs/x"}
     # the run's export, restored into a store that never saw the run, is the run as it ended
     other = f"sqlite:///{tiny_root / 'other.db'}"
     mapping, imported = restore(other, [tiny_root / "runs/x"])

@@ -9,7 +9,7 @@ from threadpoolctl import ThreadpoolController
 
 from mlpbench import config
 from mlpbench.config import Config
-from mlpbench.environment import blas_info
+from mlpbench.environment import blas_info, numpy_blas_pools
 from mlpbench.model_io import save_weights, weights_path
 from mlpbench.model_options import ACTIVATIONS
 from mlpbench.options import unsupported
@@ -51,11 +51,12 @@ implementations(ACTIVATIONS, ACTIVATION_FACTORIES, "numpy_nn", unsupported("nump
 
 
 def blas_threads(threads: int) -> str:
-    """Limit NumPy's BLAS pool to ``threads`` when > 0 (like torch.set_num_threads); report its size."""
+    """Limit every BLAS pool of the process to ``threads`` when > 0 (like torch.set_num_threads); report the
+    size of NumPy's own."""
     blas = ThreadpoolController().select(user_api="blas")
     if threads > 0:
         blas.limit(limits=threads)
-    return ",".join(str(lib["num_threads"]) for lib in blas.info()) or "unknown"
+    return ",".join(str(lib["num_threads"]) for lib in numpy_blas_pools(blas.info())) or "unknown"
 
 
 def gemm_step(sizes: Sequence[int], batch: int, dtype: np.dtype) -> Callable[[], None]:

@@ -234,6 +234,7 @@ class TrainConfig:
     epochs: int = MISSING
     batch_size: int = MISSING
     seed: int = MISSING
+    seeds: int = MISSING  # how many runs, with seeds seed, seed+1, ...: a seed group when above 1
     dtype: str = MISSING  # float32 | float64
     eval_batch_size: int = MISSING
     early_stopping_patience: int = MISSING  # 0 disables early stopping
@@ -350,6 +351,7 @@ class ScalingConfig:
 @dataclass
 class TorchOptionsSetting:
     epochs: int = MISSING  # 0: train.epochs; else at least 2 (the first epoch holds one-off costs)
+    seeds: int = MISSING  # every variant trains these seeds (train.seed, +1, ...), paired with eager's
 
 
 @dataclass
@@ -371,6 +373,7 @@ class TorchOptionsConfig:
                 raise checks.ConfigError(f"torch_options.settings.{name}.epochs={setting.epochs} is invalid; give 2 "
                                          "or more (the first epoch holds one-off costs such as compilation, the "
                                          "later ones give the steady epoch time), or 0 for train.epochs")
+            checks.positive(f"torch_options.settings.{name}.seeds", setting.seeds)
         for name in self.variants:
             checks.choice("torch_options.variants[]", name, variants)
 

@@ -74,7 +74,7 @@ def validate_sections(cfg: Config) -> Config:
     cfg.optim.check()
     cfg.schedule.check(cfg.optim.lr)
     t = cfg.train
-    for key in ("epochs", "batch_size", "eval_batch_size"):
+    for key in ("epochs", "batch_size", "eval_batch_size", "seeds"):
         checks.positive(f"train.{key}", getattr(t, key))
     for key in ("seed", "early_stopping_patience", "threads"):
         checks.non_negative(f"train.{key}", getattr(t, key))

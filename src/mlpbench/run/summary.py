@@ -63,6 +63,7 @@ def summary_metrics(result: TrainResult) -> dict[str, float]:
         "final/train_loss": last.train_loss, "final/train_acc": last.train_acc,
         "final/val_loss": last.val_loss, "final/val_acc": last.val_acc,
         "test/loss": result.test_loss, "test/acc": result.test_acc,
+        **({"test/images": len(result.test_correct)} if result.test_correct is not None else {}),
         "best_epoch": result.best_epoch, "epochs_run": len(result.history),
         "time/total_s": result.total_time,
         "time/train_s": sum(m.epoch_time for m in result.history),

@@ -1,8 +1,9 @@
-"""The torch options study end to end: config -> one training per variant -> MLflow runs -> files.
+"""The torch options study end to end: config -> one training per variant and seed -> MLflow runs -> files.
 
-Every variant trains the same config from the same seed (same initial weights, batch order and
-dropout masks) on the real split, in this one process, so torch and the data are loaded once; then
-the trained variants' steps are timed in turn on one batch.
+Every variant trains the same config on the same seeds (per seed: the same initial weights, batch order
+and dropout masks) on the real split, in this one process, so torch and the data are loaded once; then
+the first seed's trained variants' steps are timed in turn on one batch, round after round, which gives
+each variant's step-time ratio to its baseline with a 95 % interval (``stats.ratio`` over the rounds).
 ``run_study`` is what ``pipelines/torch_options.py`` calls; tests call it directly.
 """
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from mlpbench import stats
 from mlpbench.backends import Backend
 from mlpbench.backends.base import initial_params
 from mlpbench.config import Config, ConfigError
@@ -27,7 +29,8 @@ from mlpbench.io import write_json
 from mlpbench.params import resolve
 from mlpbench.run.machine import with_threads
 from mlpbench.run.summary import run_name, run_params, summary_metrics
-from mlpbench.torch_options.variants import FIRST_EXTRA, LOAD, STEADY, STEP, STEP_MAX, STEP_MIN, VARIANTS, chosen
+from mlpbench.torch_options.variants import (FIRST_EXTRA, LOAD, STEADY, STEP, STEP_MAX, STEP_MIN, STEP_RATIO, VARIANTS,
+                                            chosen)
 from mlpbench.tracking import TrackedRun, portable, resolve_tracking_uri
 from mlpbench.tracking.studies import prepare_study
 from mlpbench.training import EpochMetrics, TrainResult, fit
@@ -46,9 +49,10 @@ MIN_TIME_S = 0.05  # a step timing repeats the step until it lasts this long
 @dataclass(frozen=True)
 class StudyResult:
     setting: str
-    runs: dict[str, str]  # variant name -> MLflow run id, in the order they ran
+    runs: dict[str, str]  # variant name -> MLflow run id of its first seed, in the order they ran
+    seed_runs: dict[str, dict[str, str]]  # variant name -> seed -> MLflow run id
     skipped: dict[str, str]  # variant name -> why it did not run
-    metrics: dict[str, dict[str, float]]  # variant name -> summary metrics (MLflow keys)
+    metrics: dict[str, dict[str, float]]  # variant name -> summary metrics (MLflow keys), means over the seeds
     experiment_id: str
     uri: str  # the tracking store the runs are in
 
@@ -83,21 +87,25 @@ class Trained:
     load: float  # the machine's 1-minute load average as its training ended
 
 
-def train_variants(configs: Mapping[str, Config], dataset: Dataset,
-                   on_variant: VariantCallback | None = None) -> dict[str, Trained]:
-    """Train every variant in turn, each from the same initial weights.
+def train_variants(configs: Mapping[str, Config], dataset: Dataset, seeds: list[int],
+                   on_variant: VariantCallback | None = None) -> dict[str, list[Trained]]:
+    """Train every variant on every seed (seed by seed, the variants in turn), each variant of a seed from
+    that seed's initial weights; variant name -> its runs in seed order.
 
     The torch backend is built directly, as ``backends.build.build_backend`` builds it, so that the study
     depends on no other backend (dvc.yaml's deps follow the imports)."""
     from mlpbench.backends.torch_backend import TorchBackend
 
-    trained = {}
-    for i, (name, cfg) in enumerate(configs.items()):
+    trained: dict[str, list[Trained]] = {name: [] for name in configs}
+    jobs = [(seed, name) for seed in seeds for name in configs]
+    for i, (seed, name) in enumerate(jobs):
         if on_variant is not None:
-            on_variant(i, len(configs), name)
+            on_variant(i, len(jobs), name if len(seeds) == 1 else f"{name} seed={seed}")
+        cfg = configs[name]
+        cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=seed))
         backend = TorchBackend(cfg, initial_params(cfg, dataset.x_train.shape[1], cfg.data.num_classes))
         result = fit(backend, dataset, cfg.train)
-        trained[name] = Trained(cfg, backend, result, os.getloadavg()[0])
+        trained[name].append(Trained(cfg, backend, result, os.getloadavg()[0]))
     return trained
 
 
@@ -106,32 +114,41 @@ def interleaved_steps(trained: Mapping[str, Trained], dataset: Dataset, batch: i
     """Median, min and max seconds (``STEP``, ``STEP_MIN``, ``STEP_MAX``) of a training step of each
     trained variant on the same ``batch`` rows, the variants timed in turn (ABAB...), so a machine whose
     load changes slows them alike; epochs, timed one variant after another, cannot tell a faster
-    variant from a quieter minute."""
+    variant from a quieter minute. ``STEP_RATIO`` (with ``_ci95_low``/``_high``): the step time over its
+    baseline's, round by round, as ``stats.ratio`` gives it."""
     rows = np.random.default_rng(seed).integers(0, len(dataset.y_train), size=batch)
     every = np.arange(batch, dtype=np.int64)
     calls = {name: functools.partial(t.backend.train_step, t.backend.load(dataset.x_train[rows],
                                                                           dataset.y_train[rows]), every)
              for name, t in trained.items()}
-    return {name: {STEP: statistics.median(times), STEP_MIN: min(times), STEP_MAX: max(times)}
-            for name, times in interleaved(calls, repeats, MIN_TIME_S).items()}
+    times = interleaved(calls, repeats, MIN_TIME_S)
+    out = {}
+    for name, mine in times.items():
+        out[name] = {STEP: statistics.median(mine), STEP_MIN: min(mine), STEP_MAX: max(mine)}
+        base = VARIANTS[name].baseline
+        if base in times:
+            r = stats.ratio(mine, times[base])
+            out[name] |= {STEP_RATIO: r.mean, f"{STEP_RATIO}_ci95_low": r.low, f"{STEP_RATIO}_ci95_high": r.high}
+    return out
 
 
 def _record(name: str, t: Trained, steps: Mapping[str, float], uri: str, experiment_id: str,
-            tags: Mapping[str, str]) -> tuple[str, dict[str, float]]:
+            tags: Mapping[str, str], seeds: int) -> tuple[str, dict[str, float]]:
     v, cfg = VARIANTS[name], t.cfg
     run_tags = {**tags, "variant": name, "variant_label": v.label, "baseline": v.baseline,
                 **{f"backend_{k}": str(value) for k, value in t.backend.info().items()}}
-    with TrackedRun(uri, experiment_id, f"{v.label} {v.device}: {run_name(cfg)}", {**run_params(cfg), "variant": name},
-                    run_tags) as run:
+    title = f"{v.label} {v.device}: {run_name(cfg)}" + (f" seed={cfg.train.seed}" if seeds > 1 else "")
+    with TrackedRun(uri, experiment_id, title, {**run_params(cfg), "variant": name}, run_tags) as run:
         for m in t.result.history:
             run.log_metrics(m.as_dict(), step=m.epoch)
         metrics = {**summary_metrics(t.result), **timing_metrics(t.result.history), LOAD: t.load, **steps}
-        run.log_metrics(metrics)
+        run.log_metrics({k: v for k, v in metrics.items() if v == v})  # an interval of one round is NaN
     return run.run_id, metrics
 
 
-def prepare(values: Mapping[str, Any], setting: str | None) -> tuple[Config, str, dict[str, Config], dict[str, str]]:
-    """(config, setting, the checked config of each variant to run, skipped variants with why); raises
+def prepare(values: Mapping[str, Any], setting: str | None
+            ) -> tuple[Config, str, dict[str, Config], dict[str, str], list[int]]:
+    """(config, setting, the checked config of each variant to run, skipped variants with why, seeds); raises
     ``ConfigError`` before any training."""
     import torch
 
@@ -149,7 +166,8 @@ def prepare(values: Mapping[str, Any], setting: str | None) -> tuple[Config, str
     configs = {name: variant_config(cfg, name, epochs) for name in names}
     for variant_cfg in configs.values():
         check_options(variant_cfg)
-    return cfg, opts.setting, configs, skipped
+    seeds = list(range(cfg.train.seed, cfg.train.seed + opts.settings[opts.setting].seeds))
+    return cfg, opts.setting, configs, skipped, seeds
 
 
 def run_study(values: Mapping[str, Any], root: Path, setting: str | None = None,
@@ -159,7 +177,7 @@ def run_study(values: Mapping[str, Any], root: Path, setting: str | None = None,
 
     setting: overrides ``torch_options.setting``. Raises ``ConfigError`` before any training.
     """
-    cfg, setting, configs, skipped = prepare(values, setting)
+    cfg, setting, configs, skipped, seeds = prepare(values, setting)
     processed, split = resolve(root, cfg.data.paths.processed), resolve(root, cfg.data.paths.split)
     check_split(split, cfg.data.split)
     dataset = load_dataset(processed, split, cfg.data.num_classes, cfg.train.dtype)
@@ -168,21 +186,29 @@ def run_study(values: Mapping[str, Any], root: Path, setting: str | None = None,
     tags = {"study": "torch_options", "setting": setting, "backend": "torch", "preset": cfg.preset,
             "dataset": cfg.data.name, "dataset_title": cfg.data.title,
             **environment_tags(root, processed, split, "torch")}
-    trained = train_variants(configs, dataset, on_variant)
-    steps = interleaved_steps(trained, dataset, cfg.train.batch_size, cfg.train.seed)
-    runs, metrics = {}, {}
-    for name, t in trained.items():
-        runs[name], metrics[name] = _record(name, t, steps[name], uri, experiment_id, tags)
-    return StudyResult(setting, runs, skipped, metrics, experiment_id, uri)
+    trained = train_variants(configs, dataset, seeds, on_variant)
+    steps = interleaved_steps({name: runs[0] for name, runs in trained.items()}, dataset, cfg.train.batch_size,
+                              cfg.train.seed)
+    runs, seed_runs, metrics = {}, {}, {}
+    for name, per_seed in trained.items():
+        recorded = [_record(name, t, steps[name] if i == 0 else {}, uri, experiment_id, tags, len(seeds))
+                    for i, t in enumerate(per_seed)]
+        runs[name] = recorded[0][0]
+        seed_runs[name] = {str(t.cfg.train.seed): run_id for t, (run_id, _) in zip(per_seed, recorded)}
+        means = {key: statistics.mean(m[key] for _, m in recorded) for key in recorded[0][1]
+                 if all(key in m for _, m in recorded)}  # the step timings are the first seed's alone
+        metrics[name] = {**means, **steps[name]}
+    return StudyResult(setting, runs, seed_runs, skipped, metrics, experiment_id, uri)
 
 
 def write_files(result: StudyResult, run_file: Path, metrics_file: Path, export_dir: Path | None = None) -> None:
     """The runs' export (when ``export_dir`` is given), the run file (which MLflow runs the report reads,
     and where their export is) and the metrics file DVC shows."""
     study = {"study": "torch_options", "setting": result.setting, "experiment_id": result.experiment_id,
-             "runs": result.runs, "skipped": result.skipped}
+             "runs": result.runs, "seed_runs": result.seed_runs, "skipped": result.skipped}
     if export_dir is not None:
-        portable.export_runs(result.uri, list(result.runs.values()), export_dir)
+        every = [run_id for per_seed in result.seed_runs.values() for run_id in per_seed.values()]
+        portable.export_runs(result.uri, every, export_dir)
         study["export"] = os.path.relpath(export_dir, Path(run_file).parent)
     write_json(run_file, study, sort_keys=False)
     numbers = {name: {"val_acc": m["final/val_acc"], "test_acc": m["test/acc"], "epoch_s": m[STEADY]}

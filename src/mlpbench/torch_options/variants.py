@@ -44,6 +44,7 @@ BASELINES = {"cpu": "eager", "cuda": "eager_cuda"}
 # load average as the variant's training ended.
 STEADY, FIRST_EXTRA, LOAD = "time/epoch_steady_s", "time/first_epoch_extra_s", "machine/load_1min"
 STEP, STEP_MIN, STEP_MAX = "time/step_interleaved_s", "time/step_interleaved_min_s", "time/step_interleaved_max_s"
+STEP_RATIO = "time/step_interleaved_ratio"  # over the baseline's, the geometric mean of the rounds' ratios
 
 
 def chosen(names: list[str] | tuple[str, ...], cuda: bool) -> tuple[list[str], dict[str, str]]:

@@ -22,12 +22,12 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 from mlpbench.tracking.queries import (ExperimentNotFoundError, RunNotFoundError, download_artifact,
                                        experiment_id_by_name, get_run, metric_history, search_runs)
-from mlpbench.tracking.runs import (TrackedRun, children, end_killed, end_parent_run, flatten, log_report, prepare,
+from mlpbench.tracking.runs import (TrackedRun, children, descendants, end_killed, end_parent_run, flatten, log_report, prepare,
                                     start_parent_run)
 from mlpbench.tracking.store import DB_NAME, resolve_tracking_uri, store_root
 
 __all__ = [
-    "DB_NAME", "ExperimentNotFoundError", "RunNotFoundError", "TrackedRun", "children",
+    "DB_NAME", "ExperimentNotFoundError", "RunNotFoundError", "TrackedRun", "children", "descendants",
     "download_artifact", "end_killed", "end_orphans", "end_parent_run", "experiment_id_by_name",
     "flatten", "get_run", "log_report", "metric_history", "prepare", "resolve_tracking_uri", "search_runs",
     "start_parent_run", "store_root",

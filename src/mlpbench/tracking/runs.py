@@ -174,6 +174,16 @@ def children(uri: str, parent_run_id: str) -> list[dict[str, str]]:
              "slurm_job_id": r.data.tags.get("slurm_job_id", "")} for r in runs]
 
 
+def descendants(uri: str, parent_run_id: str) -> list[dict[str, str]]:
+    """``children``, then theirs, and so on: a sweep's jobs and the seed runs of a job's seed group."""
+    found, todo = [], [parent_run_id]
+    while todo:
+        level = [c for run_id in todo for c in children(uri, run_id)]
+        found += level
+        todo = [c["run_id"] for c in level]
+    return found
+
+
 def end_killed(uri: str, run_id: str, reason: str) -> None:
     """End a run KILLED with ``reason`` (tag ``killed_reason``) if it is still RUNNING."""
     client = MlflowClient(uri)
@@ -220,7 +230,7 @@ class TrackedRun:
         try:
             with self.writing():
                 run = mlflow.start_run(experiment_id=self.experiment_id, run_name=self.run_name,
-                                       parent_run_id=self.parent_run_id,
+                                       parent_run_id=self.parent_run_id, nested=mlflow.active_run() is not None,
                                        tags={PROCESS_TAG: process_tag(), **self.tags})
                 self.run_id = run.info.run_id
                 mlflow.log_params(flatten(self.params))
@@ -231,6 +241,10 @@ class TrackedRun:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:
+        if self.failed is None and isinstance(exc, StoreFailed) and exc.uri == self.uri:
+            # a run nested in this one (a seed's, in its group) met the store failing: this run's end gets
+            # the same single try without retries, not a second round of them
+            self.failed = StoreFailed(self.uri, self.run_id, exc.cause)
         killed = exc_type is not None and issubclass(exc_type, (KeyboardInterrupt, Terminated))
         status = RunStatus.to_string(RunStatus.FINISHED if exc_type is None else
                                      RunStatus.KILLED if killed else RunStatus.FAILED)

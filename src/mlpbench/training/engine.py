@@ -56,6 +56,7 @@ class TrainResult:
     confusion: np.ndarray  # (classes, classes) int64, rows: true label, columns: prediction
     total_time: float  # seconds for the whole fit, evaluation included
     stopped_early: bool = False
+    test_correct: np.ndarray | None = None  # (n_test,) bool: which test images the model classified right
 
 
 StepCallback = Callable[[int, int, int, float], None]  # (epoch, step, steps_per_epoch, loss)
@@ -126,4 +127,5 @@ def fit(backend, dataset: Dataset, cfg: TrainConfig, on_epoch: EpochCallback | N
     total_time = time.perf_counter() - start
     test_loss, test_pred = backend.evaluate(backend.load(dataset.x_test, dataset.y_test), cfg.eval_batch_size)
     return TrainResult(history, best_epoch, test_loss, accuracy(test_pred, dataset.y_test),
-                       confusion_matrix(dataset.y_test, test_pred, dataset.num_classes), total_time, stopped_early)
+                       confusion_matrix(dataset.y_test, test_pred, dataset.num_classes), total_time, stopped_early,
+                       np.asarray(test_pred) == dataset.y_test)
