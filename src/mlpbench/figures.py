@@ -59,11 +59,12 @@ def confusion(matrix: np.ndarray, path: Path, title: str = "Confusion matrix (te
 MARKERS = ("o", "s", "^", "D", "v", "P")
 
 
-def against_param(series: Mapping[str, Sequence[tuple[str, float]]], path: Path, xlabel: str,
+def against_param(series: Mapping[str, Sequence[tuple]], path: Path, xlabel: str,
                   ylabel: str, order: Sequence[str] | None = None) -> Path:
     """One line per label through its (x, y) points; x is categorical (as text), in ``order``
     (default: first appearance). Each label has its own marker and a small sideways offset, so
-    series with equal values stay visible instead of hiding one another.
+    series with equal values stay visible instead of hiding one another. A point given as
+    (x, y, low, high) gets an error bar from low to high (none where they are NaN).
     """
     labels = [str(x) for x in order] if order is not None else list(
         dict.fromkeys(str(x) for points in series.values() for x, _ in points))
@@ -71,9 +72,14 @@ def against_param(series: Mapping[str, Sequence[tuple[str, float]]], path: Path,
     fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(labels)), 4))  # room for each category's label
     for j, (label, points) in enumerate(series.items()):
         shift = (j - (len(series) - 1) / 2) * 0.06
-        xs = [where[str(x)] + shift for x, _ in points]
-        ax.plot(xs, [y for _, y in points], linestyle="-", marker=MARKERS[j % len(MARKERS)],
-                markersize=7 - j % 3, alpha=0.85, label=label)
+        xs = [where[str(p[0])] + shift for p in points]
+        ys = [p[1] for p in points]
+        line, = ax.plot(xs, ys, linestyle="-", marker=MARKERS[j % len(MARKERS)], markersize=7 - j % 3, alpha=0.85,
+                        label=label)
+        bars = [(x, y, p[2], p[3]) for x, y, p in zip(xs, ys, points) if len(p) == 4 and np.isfinite(p[2])]
+        if bars:
+            ax.errorbar([b[0] for b in bars], [b[1] for b in bars], fmt="none", capsize=3, color=line.get_color(),
+                        yerr=[[b[1] - b[2] for b in bars], [b[3] - b[1] for b in bars]])
     ax.set_xticks(range(len(labels)), labels)
     ax.set(xlabel=xlabel, ylabel=ylabel)
     ax.grid(alpha=0.3)

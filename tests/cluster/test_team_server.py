@@ -118,7 +118,7 @@ def flaky(team_server):
 
 
 def test_training_retries_transient_http_errors_without_losing_or_doubling_metrics(flaky, tiny_root, monkeypatch):
-    from mlpbench.run.record import train_and_track
+    from mlpbench.run.seeds import train_and_track
 
     url = f"http://127.0.0.1:{flaky.server_address[1]}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", url)

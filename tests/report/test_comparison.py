@@ -34,32 +34,36 @@ def test_tables_show_the_values_mlflow_recorded(store, client, md):
     for key, (preset, backend, *_) in COMPARED.items():
         run = client.get_run(store.run_ids[key])
         m, tags = run.data.metrics, run.data.tags
+        # one seed each: the values themselves, no interval
         assert results[GROUP[preset], backend] == [
-            pct(m["final/train_acc"]), pct(m["final/val_acc"]), pct(m["test/acc"]), f"{m['final/train_loss']:.4f}",
-            f"{m['final/val_loss']:.4f}", f"{m['test/loss']:.4f}", "3", "2"]
-        assert cost[GROUP[preset], backend][3:] == [f"{m['time/samples_per_s_median']:,.0f}",
+            "1", pct(m["final/train_acc"]), pct(m["final/val_acc"]), pct(m["test/acc"]), "—", "—",
+            f"{m['final/train_loss']:.4f}", f"{m['final/val_loss']:.4f}", f"{m['test/loss']:.4f}", "3", "2"]
+        assert cost[GROUP[preset], backend][4:] == [f"{m['time/samples_per_s_median']:,.0f}",
                                                    f"{m['memory/peak_rss_mb']:,.0f} MB", tags["backend_device"],
                                                    tags["backend_threads"], tags["backend_dtype"]]
     # one row spelled out, so the formats themselves are checked too
-    assert cost[GROUP["default"], "numpy"] == ["16.1 s", "14.5 s", "4.88 s", "3,727", "632 MB", "cpu", "1", "float32"]
-    assert cost[GROUP["tutorial"], "torch"][:3] == ["10.5 s", "9.45 s", "3.18 s"]
+    assert cost[GROUP["default"], "numpy"] == ["1", "16.1 s", "14.5 s", "4.88 s", "3,727", "632 MB", "cpu", "1",
+                                               "float32"]
+    assert cost[GROUP["tutorial"], "torch"][:4] == ["1", "10.5 s", "9.45 s", "3.18 s"]
 
 
 def test_published_tutorial_numbers_are_labelled_reference_rows(md):
     results, cost = rows_by(md, "Accuracy and loss"), rows_by(md, "Time and memory")
-    assert results["Tutorial (published)", "numpy"] == ["99.15 %", "90.65 %"] + ["—"] * 6
-    assert results["Tutorial (published)", "torch"][:2] == ["99.29 %", "97.17 %"]
-    assert cost["Tutorial (published)", "torch"] == ["12.8 s"] + ["—"] * 7
+    assert results["Tutorial (published)", "numpy"] == ["—", "99.15 %", "90.65 %"] + ["—"] * 8
+    assert results["Tutorial (published)", "torch"][:3] == ["—", "99.29 %", "97.17 %"]
+    assert cost["Tutorial (published)", "torch"] == ["—", "12.8 s"] + ["—"] * 7
     assert [row[0] for row in table(md, "Accuracy and loss")[1:]] == ["Tutorial (published)"] * 2 + \
         [GROUP["tutorial"]] * 2 + [GROUP["default"]] * 2
 
 
 def test_sentences_are_computed_from_the_recorded_numbers(md):
     text = md.split("## Where the numbers differ", 1)[1].split("## Figures", 1)[0]
-    assert "Validation accuracy, PyTorch minus NumPy. Tutorial (published): +6.52 points (NumPy 90.65 %, " \
-           "PyTorch 97.17 %); Tutorial setup, rerun here: -0.34 points (NumPy 91.21 %, PyTorch 90.87 %); " \
+    assert "Validation accuracy (mean over seeds), PyTorch minus NumPy. Tutorial (published): +6.52 points (NumPy " \
+           "90.65 %, PyTorch 97.17 %); Tutorial setup, rerun here: -0.34 points (NumPy 91.21 %, PyTorch 90.87 %); " \
            "Our default: -0.13 points (NumPy 98.26 %, PyTorch 98.13 %)." in text
-    assert "share their initial weights and batch order (one seed) and differ by 0.34 points, against 6.52" in text
+    # one seed per backend: a difference, but no verdict
+    assert "In the rerun, paired by seed (1 seed), the difference is -0.34 points (1 seed) (one seed only: no " \
+           "interval, so no verdict on validation accuracy), against +6.52 points in the tutorial's published" in text
     assert "NumPy validation 91.21 % (+0.56 points), train 91.96 % (-7.19 points); PyTorch validation 90.87 % " \
            "(-6.30 points), train 91.52 % (-7.77 points)." in text
     assert "Our default: NumPy +0.93 points, PyTorch +1.04 points." in text

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from mlpbench.report import tables
+from mlpbench.report import tables, uncertainty
 from mlpbench.report.explain import explanation
 
 RERUN = "Tutorial setup, rerun here"
@@ -19,8 +19,11 @@ def runs(*rows: dict) -> pd.DataFrame:
 
 
 def sentences(frame: pd.DataFrame) -> str:
-    rows = tables.rows(frame)
-    return " ".join(explanation(rows, tables.configuration(rows)))
+    seed_rows = tables.rows(frame)
+    backends = list(dict.fromkeys(frame["backend"])) if len(frame) else []
+    comparisons = uncertainty.compare(seed_rows, None, backends) if backends else []
+    rows = tables.summarise(seed_rows)
+    return " ".join(explanation(rows, tables.configuration(seed_rows), comparisons, seed_rows))
 
 
 NUMPY = {"backend": "numpy", "final/train_acc": 0.99, "final/val_acc": 0.96, "time/total_s": 30.0,
@@ -32,15 +35,16 @@ TORCH = {"backend": "torch", "final/train_acc": 0.99, "final/val_acc": 0.965, "t
 def test_gaps_and_ratios_are_computed_from_the_rows():
     text = sentences(runs(NUMPY, TORCH))
     assert "Tutorial (published): +6.52 points" in text and f"{RERUN}: +0.50 points" in text
-    assert "share their initial weights" in text and "differ by 0.50 points, against 6.52 points" in text
+    assert "paired by seed (1 seed), the difference is +0.50 points (1 seed) (one seed only: no interval, so no " \
+           "verdict on validation accuracy), against +6.52 points" in text
     assert "3.54× (45.3 s vs 12.8 s)" in text and "3.00× (30.0 s vs 10.0 s; median epoch 3.00×)" in text
     assert "NumPy validation 96.00 % (+5.35 points)" in text
     assert f"{RERUN}: NumPy +3.00 points, PyTorch +2.50 points" in text
 
 
-def test_different_seeds_are_not_called_shared_weights():
+def test_different_seeds_are_not_paired():
     text = sentences(runs(NUMPY, {**TORCH, "params.train.seed": "1"}))
-    assert "differ by 0.50 points" in text and "share their initial weights" not in text
+    assert f"{RERUN}: +0.50 points" in text and "paired by seed" not in text
 
 
 def test_other_backends_are_named_by_the_registry_or_their_own_name():

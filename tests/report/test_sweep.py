@@ -3,17 +3,20 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats as sp
 
-from mlpbench import figures
+from mlpbench import figures, stats
 from mlpbench.report import ReportError, build_sweep
 from mlpbench.report.sweep import MixedPresetsError, series, sort_key
 
 from .conftest import SWEEP_EXPERIMENT, SWEEP_LRS
 from .helpers import PNG_MAGIC, pct, table
 
-HEADER = ["run name", "backend", "optim.lr", "val acc", "test acc", "median epoch", "MLflow run"]
+HEADER = ["run name", "backend", "optim.lr", "seeds", "val acc ± 95 % CI", "test acc ± 95 % CI", "median epoch",
+          "MLflow run"]
 
 
 @pytest.fixture(scope="module")
@@ -33,9 +36,9 @@ def test_a_parents_report_lists_every_child_as_recorded(store, client, parent_re
         run = client.get_run(run_id)
         m = run.data.metrics
         assert row[:-1] == [run.info.run_name, run.data.params["backend"], run.data.params["optim.lr"],
-                            pct(m["final/val_acc"]), pct(m["test/acc"]),
+                            "1 (no interval)", pct(m["final/val_acc"]), pct(m["test/acc"]),
                             f"{m['time/epoch_median_s']:.2f} s"]
-    assert "4 runs, 3 finished (only these are compared). Swept parameters: backend, optim.lr." in md
+    assert "4 runs, 3 finished (only these are compared), 3 configurations. Swept parameters: backend, optim.lr." in md
     header, *others = table(md, "Runs that did not finish")
     assert header == ["run name", "backend", "status", "error / killed reason", "MLflow run"]
     assert others == [["sweep torch lr3e-3", "torch", "FAILED", "RuntimeError: boom", f"`{store.child_run_ids[3]}`"]]
@@ -49,13 +52,18 @@ def test_figures_plot_each_metric_against_the_swept_param(parent_report):
     assert parent_report.html.read_text().count('src="data:image/png;base64,') == 2
 
 
-def test_series_are_means_per_backend_and_value_in_numeric_order():
-    runs = pd.DataFrame({"backend": ["torch", "numpy", "numpy", "numpy", "numpy"],
-                         "params.optim.lr": ["0.1", "0.1", "5e-3", "0.1", "0.03"],
-                         "final/val_acc": [0.5, 0.9, 0.7, 0.8, 0.6]})
-    assert series(runs, "optim.lr", "final/val_acc", 100.0) == {
-        "NumPy": [("5e-3", pytest.approx(70.0)), ("0.03", pytest.approx(60.0)), ("0.1", pytest.approx(85.0))],
-        "PyTorch": [("0.1", pytest.approx(50.0))]}
+def test_series_are_means_per_backend_and_value_in_numeric_order_with_their_intervals():
+    one = stats.over_seeds
+    runs = pd.DataFrame({"backend": ["torch", "numpy", "numpy", "numpy"],
+                         "params.optim.lr": ["0.1", "0.1", "5e-3", "0.03"],
+                         "val": [one([0.5]), one([0.8, 0.9]), one([0.7]), one([0.6])]})
+    found = series(runs, "optim.lr", "val", 100.0)
+    assert [p[:2] for p in found["NumPy"]] == [("5e-3", pytest.approx(70.0)), ("0.03", pytest.approx(60.0)),
+                                              ("0.1", pytest.approx(85.0))]
+    low, high = (100 * v for v in sp.t.interval(0.95, 1, loc=0.85, scale=sp.sem([0.8, 0.9])))
+    assert found["NumPy"][2][2:] == (pytest.approx(low), pytest.approx(high))  # its error bar
+    assert all(np.isnan(p[2]) for p in found["NumPy"][:2])  # one seed: no bar
+    assert [p[:2] for p in found["PyTorch"]] == [("0.1", pytest.approx(50.0))]
 
 
 def test_an_experiments_report_with_a_filter(store, client, tmp_path):
@@ -126,7 +134,7 @@ def test_only_really_varying_non_machine_keys_of_finished_runs_are_swept(store, 
     files = build_sweep(store.uri, tmp_path, experiment="sweep-hidden", filter_string=DEFAULT_ONLY,
                         log_to_mlflow=False)
     md = files.markdown.read_text()
-    assert "5 runs, 4 finished (only these are compared). Swept parameters: backend, model.hidden_sizes." in md
+    assert "5 runs, 4 finished (only these are compared), 4 configurations. Swept parameters: backend, model.hidden_sizes." in md
     assert [row[0] for row in table(md, "Runs")[1:]] == ["numpy [64]", "numpy [256]", "torch [64]", "torch [256]"]
     assert table(md, "Runs that did not finish")[1][:4] == ["killed", "numpy", "KILLED", "SIGTERM"]
     assert "killed" not in [row[0] for row in table(md, "Runs")[1:]]

@@ -8,45 +8,49 @@ import json
 import pandas as pd
 import pytest
 
+from mlpbench import stats
 from mlpbench.options import BACKENDS
 from mlpbench.report import ReportError
 from mlpbench.report.torch_options import busy, other_backends, read_study, sentence, verdict
 
-BASE = pd.Series({"final/val_acc": 0.9717})
+BASE = pd.Series({"val": stats.over_seeds([0.9717]), "time/step_interleaved_s": 0.0222,
+                  "time/epoch_steady_s": 1.10})
 
 
-def row(label: str, steady: float, val_acc: float, compiled: bool = False) -> pd.Series:
+def row(label: str, steady: float, val_acc: float, ratio: tuple[float, float, float], compiled: bool = False,
+        seeds: int = 1) -> pd.Series:
+    """A variant's row as ``variant_rows`` makes it: ratio is the step ratio's (mean, low, high)."""
+    mean, low, high = ratio
     return pd.Series({"tags.variant_label": label, "tags.backend_device": "cpu", "time/epoch_steady_s": steady,
-                      "base_s": 1.10, "time/step_interleaved_s": steady / 50, "base_step_s": 0.0222,
-                      "time/step_interleaved_min_s": steady / 52, "time/step_interleaved_max_s": steady / 48,
-                      "base_step_min_s": 0.0215, "base_step_max_s": 0.0230,
-                      "final/val_acc": val_acc, "time/first_epoch_extra_s": 21.5,
+                      "time/step_interleaved_s": 0.0222 * mean, "time/step_interleaved_ratio": mean,
+                      "time/step_interleaved_ratio_ci95_low": low, "time/step_interleaved_ratio_ci95_high": high,
+                      "val": stats.over_seeds([val_acc] * seeds), "seeds": seeds,
+                      "epoch_ratio": stats.ratio([steady], [1.10]), "time/first_epoch_extra_s": 21.5,
                       "params.torch.compile": str(compiled)})
 
 
-def test_a_variant_helps_hurts_or_makes_no_clear_difference():
-    assert verdict(0.70) == "helped" and verdict(1.60) == "hurt"
-    assert verdict(0.96) == verdict(1.04) == "made no clear difference (within 5 %)"
-    assert verdict(0.70, overlapping=True) == "helped (though its step timings' spread overlaps eager float32's)"
-    assert verdict(1.03, overlapping=True) == "made no clear difference (within 5 %)"
+def test_a_variant_helps_hurts_or_makes_no_clear_difference_by_its_interval():
+    def ratio(mean, low, high):
+        return stats.Estimate(mean, low, high, 0.0, 7)
 
-
-def test_overlapping_step_spreads_are_said_with_the_verdict():
-    spread = row("fused optimizer", 0.77, 0.9717).copy()
-    spread["time/step_interleaved_max_s"] = 0.0216  # reaches into eager float32's 21.5-23.0 ms
-    assert sentence(spread, BASE).startswith("fused optimizer on cpu helped (though its step timings' spread "
-                                             "overlaps eager float32's): a training step took 15.4 ms")
+    assert verdict(ratio(0.70, 0.66, 0.74)) == "helped" and verdict(ratio(1.60, 1.5, 1.7)) == "hurt"
+    assert verdict(ratio(0.97, 0.93, 1.01)) == "made no clear difference (the interval holds 1.00×)"
+    assert verdict(ratio(1.02, 0.99, 1.05)) == "made no clear difference (the interval holds 1.00×)"
+    assert verdict(None) == "cannot be judged (no interval)"
 
 
 def test_the_sentences_give_both_times_the_ratio_the_accuracy_and_compile_s_one_off_cost():
-    assert sentence(row("bf16 autocast", 0.77, 0.9707), BASE) == (
-        "bf16 autocast on cpu helped: a training step took 15.4 ms against 22.2 ms for eager float32 (0.69×, "
-        "timed in turn), a steady epoch 0.77 s against 1.10 s (0.70×); validation accuracy 97.07 % against "
-        "97.17 % (-0.10 points).")
-    compiled = sentence(row("torch.compile", 1.65, 0.9717, compiled=True), BASE)
-    assert "torch.compile on cpu hurt" in compiled and "(1.49×, timed in turn)" in compiled
+    assert sentence(row("bf16 autocast", 0.77, 0.9707, (0.69, 0.66, 0.72)), BASE) == (
+        "bf16 autocast on cpu helped: a training step took 15.3 ms against 22.2 ms for eager float32 (0.69× "
+        "[0.66, 0.72], timed in turn), a steady epoch 0.77 s against 1.10 s (0.70×); validation accuracy 97.07 % "
+        "against 97.17 % (-0.10 points, one seed: no interval).")
+    compiled = sentence(row("torch.compile", 1.65, 0.9717, (1.49, 1.40, 1.58), compiled=True), BASE)
+    assert "torch.compile on cpu hurt" in compiled and "(1.49× [1.40, 1.58], timed in turn)" in compiled
     assert "(1.50×)" in compiled
     assert compiled.endswith("Its first epoch took 21.5 s longer than a steady one: compilation.")
+    unclear = sentence(row("fused optimizer", 1.08, 0.9717, (0.98, 0.95, 1.02), seeds=3), BASE)
+    assert unclear.startswith("fused optimizer on cpu made no clear difference (the interval holds 1.00×)")
+    assert "one seed" not in unclear
 
 
 def test_a_load_above_the_cores_is_said_before_the_verdicts():

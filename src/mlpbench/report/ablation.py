@@ -15,19 +15,19 @@ from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
-from mlpbench import figures
+from mlpbench import figures, stats
 from mlpbench.options import label
 from mlpbench.report import format as fmt
 from mlpbench.report import tables
 from mlpbench.report.render import Figure, ReportFiles, Section, figure_dir, log, write
-from mlpbench.report.runs import ReportError, backend_rank, load_sweep
+from mlpbench.report.runs import ReportError, backend_rank, load_sweep, seed_values
 from mlpbench.report.sweep import MACHINE_KEYS, finished_only, not_finished_table
 from mlpbench.report.trials import trials_section
+from mlpbench.report.uncertainty import interval_points
 
 STEP = re.compile(r"ablation_(\d+)_(\w+)")  # a step's preset: ablation_03_depth
 STEM = "ablation"
-# Two backends disagree on a change when its contributions to validation accuracy differ by more than this.
-DISAGREE = 0.003
+VAL, TEST = "final/val_acc", "test/acc"
 PLOTTED = (("final/val_acc", "validation accuracy (%)", "val_acc", 100.0),
            ("time/step_median_s", "median training step (ms)", "step_time", 1000.0))
 NOT_COMPARED = MACHINE_KEYS | {"preset"}  # params that never count as a step's change
@@ -75,14 +75,24 @@ def param_changes(before: pd.Series, after: pd.Series) -> str:
     return "; ".join(parts) if parts else "nothing"
 
 
-def path_frame(runs: pd.DataFrame) -> pd.DataFrame:
+def contribution(before: Mapping[int, Mapping[str, float]], after: Mapping[int, Mapping[str, float]],
+                 key: str) -> stats.Estimate | None:
+    """``after - before`` of ``key``, paired on the seeds both runs trained; None without a shared seed."""
+    seeds = sorted(set(before) & set(after))
+    return stats.paired([before[s][key] for s in seeds], [after[s][key] for s in seeds]) if seeds else None
+
+
+def path_frame(runs: pd.DataFrame, seeds: Mapping[str, Mapping[int, Mapping[str, float]]]) -> pd.DataFrame:
     """The finished step runs in step then backend order, with the change and contribution of each.
 
     A (step, backend) with several finished runs keeps the latest. ``previous`` names the step a
-    contribution is measured against (the nearest earlier step this backend has).
+    contribution is measured against (the nearest earlier step this backend has); ``seeds``: each run's
+    values per seed (``runs.seed_values``), from which a contribution is paired by seed (``d_val``,
+    ``d_test``: ``stats.Estimate``).
     """
     runs = runs.assign(step=runs["preset"].map(lambda p: step_of(p)[0]),
-                       change=runs["preset"].map(lambda p: step_of(p)[1]))
+                       change=runs["preset"].map(lambda p: step_of(p)[1]),
+                       seeds=runs["run_id"].map(lambda r: len(seeds.get(r, {})) or 1))
     runs = runs.drop_duplicates(["step", "backend"], keep="last")  # runs come oldest first
     rows = []
     for backend in sorted(set(runs["backend"]), key=backend_rank):
@@ -90,14 +100,25 @@ def path_frame(runs: pd.DataFrame) -> pd.DataFrame:
         for _, run in runs[runs["backend"] == backend].sort_values("step").iterrows():
             row = run.to_dict()
             if prev is not None:
-                row |= {"previous": f"{prev['step']:02d}", "changed": param_changes(prev, run),
-                        "d_val": run["final/val_acc"] - prev["final/val_acc"],
-                        "d_test": run["test/acc"] - prev["test/acc"]}
+                before, after = seeds.get(prev["run_id"], {}), seeds.get(run["run_id"], {})
+                row |= {"previous": f"{prev['step']:02d}", "previous_run_id": prev["run_id"],
+                        "changed": param_changes(prev, run),
+                        "d_val": contribution(before, after, VAL), "d_test": contribution(before, after, TEST)}
             rows.append(row)
             prev = run
-    frame = pd.DataFrame(rows).reindex(columns=[*runs.columns, "previous", "changed", "d_val", "d_test"])
+    extra = ["previous", "previous_run_id", "changed", "d_val", "d_test"]
+    frame = pd.DataFrame(rows).reindex(columns=[*runs.columns, *extra])
     order = frame.assign(rank=frame["backend"].map(backend_rank)).sort_values(["step", "rank"]).index
     return frame.loc[order].reset_index(drop=True)
+
+
+def delta(e: object) -> str:
+    """A contribution with its interval, marked when the interval holds 0."""
+    if not isinstance(e, stats.Estimate):
+        return fmt.MISSING
+    if e.n >= 2 and e.covers_zero:
+        return f"{interval_points(e)}, not distinguishable from zero"
+    return interval_points(e)
 
 
 def step_label(row: Mapping[str, Any]) -> str:
@@ -107,49 +128,67 @@ def step_label(row: Mapping[str, Any]) -> str:
 def path_table(frame: pd.DataFrame, ui_url: str | None) -> pd.DataFrame:
     refs = [fmt.run_ref(ui_url, e, r) for e, r in zip(frame["experiment_id"], frame["run_id"])]
     return tables.table(frame.assign(label=[step_label(r) for _, r in frame.iterrows()], ref=refs), (
-        ("label", "step", fmt.text), ("backend", "backend", fmt.text), ("final/val_acc", "val acc", fmt.pct),
-        ("test/acc", "test acc", fmt.pct), ("d_val", "Δ val", fmt.points), ("d_test", "Δ test", fmt.points),
+        ("label", "step", fmt.text), ("backend", "backend", fmt.text), ("seeds", "seeds", fmt.count),
+        ("final/val_acc", "val acc (mean)", fmt.pct), ("test/acc", "test acc (mean)", fmt.pct),
+        ("d_val", "Δ val [95 % CI]", delta), ("d_test", "Δ test [95 % CI]", delta),
         ("time/step_median_s", "training step", fmt.seconds), ("time/epoch_median_s", "median epoch", fmt.seconds),
         ("time/train_s", "training", fmt.seconds), ("ref", "MLflow run", fmt.text)))
 
 
-def contributions(frame: pd.DataFrame, backends: list[str]) -> pd.DataFrame:
-    """One row per step after the first: what changed, each backend's Δ val, and whether they agree."""
+def agreement(by: Mapping[str, Mapping[str, Any]], backends: list[str],
+              seeds: Mapping[str, Mapping[int, Mapping[str, float]]]) -> str:
+    """Whether the backends' contributions to validation accuracy differ beyond the noise: each backend's
+    per-seed contribution, paired across backends on the same seed (same initial weights and batches)."""
+    present = [b for b in backends if b in by]
+    if len(present) < 2:
+        return "one backend only"
+    per_backend = {}
+    for b in present:
+        before, after = seeds.get(by[b]["previous_run_id"], {}), seeds.get(by[b]["run_id"], {})
+        per_backend[b] = {s: after[s][VAL] - before[s][VAL] for s in set(before) & set(after)}
+    ref, verdicts = present[0], []
+    for other in present[1:]:
+        shared = sorted(set(per_backend[ref]) & set(per_backend[other]))
+        if len(shared) < 2:
+            return "one seed: cannot tell"
+        gap = stats.paired([per_backend[ref][s] for s in shared], [per_backend[other][s] for s in shared])
+        verdicts.append("agree within the noise" if gap.covers_zero else
+                        f"disagree ({label(other)} − {label(ref)} {interval_points(gap)})")
+    return "backends " + "; ".join(verdicts)
+
+
+def contributions(frame: pd.DataFrame, backends: list[str], seeds: Mapping[str, Mapping[int, Mapping[str, float]]]
+                  ) -> pd.DataFrame:
+    """One row per step after the first: what changed, each backend's Δ val with its interval, and whether
+    the backends agree."""
     rows = []
     for step, group in frame[frame["d_val"].notna()].groupby("step", sort=True):
         by = {r["backend"]: r for _, r in group.iterrows()}
         first = next(iter(by.values()))
         changed = sorted({r["changed"] for r in by.values()})
         row = {"step": step_label(first), "changed": " / ".join(changed)}
-        row |= {b: fmt.points(by[b]["d_val"]) if b in by else fmt.MISSING for b in backends}
+        row |= {b: delta(by[b]["d_val"]) if b in by else fmt.MISSING for b in backends}
         if any(by[b]["previous"] != f"{step - 1:02d}" for b in by):
             row["note"] = "against an earlier step (a step is missing)"
-        elif len(by) < 2:
-            row["note"] = "one backend only"
         else:
-            values = [by[b]["d_val"] for b in backends if b in by]
-            row["note"] = ("backends disagree" if max(values) - min(values) > DISAGREE else "backends agree")
+            row["note"] = agreement(by, backends, seeds)
         rows.append(row)
-    headers = {"step": "step", "changed": "what changed", **{b: f"Δ val {label(b)}" for b in backends},
-               "note": f"agreement (within {100 * DISAGREE:.1f} points)"}
+    headers = {"step": "step", "changed": "what changed", **{b: f"Δ val {label(b)} [95 % CI]" for b in backends},
+               "note": "do the backends agree? (paired by seed)"}
     return pd.DataFrame(rows, columns=list(headers)).rename(columns=headers)
 
 
-def disagreements(frame: pd.DataFrame, backends: list[str]) -> str | None:
-    """One sentence naming the steps whose contributions differ between backends, or None."""
-    found = []
-    for step, group in frame[frame["d_val"].notna()].groupby("step", sort=True):
-        by = dict(zip(group["backend"], group["d_val"]))
-        if len(by) > 1 and max(by.values()) - min(by.values()) > DISAGREE:
-            first = group.iloc[0]
-            found.append(f"{step_label(first)} (" + ", ".join(f"{label(b)} {fmt.points(by[b])}"
-                                                               for b in backends if b in by) + ")")
-    if not found:
-        return None
-    return (f"The backends disagree (contributions more than {100 * DISAGREE:.1f} points of validation accuracy "
-            f"apart) on: {'; '.join(found)}. Both backends see the same batches in the same order but draw "
-            "their initial weights and dropout masks from different generators, so a difference of this size can "
-            "be that draw rather than the change.")
+def distinguishable(frame: pd.DataFrame) -> str:
+    """Which steps' contributions to validation accuracy are, and are not, distinguishable from zero."""
+    rows = [r for _, r in frame.iterrows() if isinstance(r["d_val"], stats.Estimate) and r["d_val"].n >= 2]
+    if not rows:
+        return ("Each step ran on one seed: its contributions carry no interval and none can be told from the noise;"
+                " rerun with several seeds (`make ablation ABLATION_SEEDS=3`).")
+    real = [f"{step_label(r)} ({label(r['backend'])} {interval_points(r['d_val'])})" for r in rows
+            if not r["d_val"].covers_zero]
+    zero = [f"{step_label(r)} ({label(r['backend'])})" for r in rows if r["d_val"].covers_zero]
+    return (f"Contributions to validation accuracy whose 95 % interval excludes zero: {'; '.join(real) or 'none'}. "
+            f"Not distinguishable from zero: {'; '.join(zero) or 'none'}.")
 
 
 def headline(frame: pd.DataFrame, backends: list[str]) -> list[str]:
@@ -164,8 +203,8 @@ def headline(frame: pd.DataFrame, backends: list[str]) -> list[str]:
                 f"{fmt.pct(last['final/val_acc'])} at step {step_label(last)}")
         steps = mine[mine["d_val"].notna()]
         if not steps.empty:
-            top = steps.loc[steps["d_val"].idxmax()]
-            text += f"; the largest gain is step {step_label(top)} ({fmt.points(top['d_val'])})"
+            top = steps.loc[steps["d_val"].map(lambda e: e.mean).idxmax()]
+            text += f"; the largest gain is step {step_label(top)} ({delta(top['d_val'])})"
         out.append(text + ".")
     return out
 
@@ -188,7 +227,7 @@ def make_figures(frame: pd.DataFrame, folder: Path) -> list[Figure]:
     out = []
     for metric, name, short, scale in PLOTTED:
         series: dict[str, list[tuple[str, float]]] = {}
-        for _, row in frame.dropna(subset=[metric]).iterrows():
+        for _, row in (frame.dropna(subset=[metric]) if metric in frame else frame.iloc[:0]).iterrows():
             series.setdefault(label(row["backend"]), []).append((tick(row), scale * row[metric]))
         if series:
             out.append(Figure(figures.against_param(series, folder / f"{short}.png", xlabel="ablation step",
@@ -215,21 +254,28 @@ def build_ablation(uri: str, out_dir: Path, parent_run_id: str, trials_run_ids: 
     if runs.empty:
         raise ReportError(f"none of the {len(every)} runs of ablation sweep {parent_run_id} FINISHED; rerun it")
     steps, backends = expected(parent, runs)
-    frame = path_frame(runs)
+    seeds = seed_values(uri, runs, (VAL, TEST))
+    frame = path_frame(runs, seeds)
     intro = [f"Child runs of the ablation sweep parent run {fmt.run_ref(ui_url, parent['experiment_id'], parent_run_id)} "
              f"({parent['name']}, status {parent['status']}) in {fmt.code(uri)}: {len(every)} runs, {len(runs)} "
              "finished step runs (only these are compared).",
              "Each step takes the previous one and changes one setting (`conf/experiment/ablation/`); step 00 is the "
-             "tutorial's setup, the last step our default. Δ is the difference to the previous step of the same "
-             "backend (the change's contribution); a training step's time is the median of paired timings after "
-             "training (`time/step_median_s`), an epoch's the median over the epochs.",
+             "tutorial's setup, the last step our default. Each step and backend is trained on the same seeds "
+             "(a seed group: accuracies are means over them); Δ is the difference to the previous step of the "
+             "same backend on the same seed (the change's contribution), with its 95 % interval; a training "
+             "step's time is the median of paired timings after training (`time/step_median_s`), an epoch's the "
+             "median over the epochs.",
              *([machine] if machine else [])]
-    notes = [s for s in (missing_steps(frame, steps, backends), disagreements(frame, backends)) if s]
+    notes = [s for s in (missing_steps(frame, steps, backends), distinguishable(frame)) if s]
     others = pd.concat([others, every[~is_step]])
     body = [Section("Headline", bullets=tuple(headline(frame, backends))),
             Section("The path", table=path_table(frame, ui_url), notes=tuple(notes)),
-            Section("Contribution of each change", table=contributions(frame, backends),
-                    notes=("What changed is read from the runs' params (machine settings aside).",)),
+            Section("Contribution of each change", table=contributions(frame, backends, seeds),
+                    notes=("What changed is read from the runs' params (machine settings aside). A contribution is "
+                           "the mean over seeds of the step's accuracy minus the previous step's on the same seed, "
+                           "with its 95 % t-interval (scipy.stats.ttest_rel); \"not distinguishable from zero\" "
+                           "where the interval holds 0. The backends agree when the difference of their "
+                           "contributions, seed by seed, is not distinguishable from zero.",)),
             *([Section("Runs that did not finish or are no step", table=not_finished_table(others, ui_url))]
               if len(others) else []),
             Section("Along the path", figures=tuple(make_figures(frame, figure_dir(out_dir, STEM))))]

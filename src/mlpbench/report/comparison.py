@@ -9,7 +9,7 @@ import pandas as pd
 
 from mlpbench import figures
 from mlpbench.options import BACKENDS, label
-from mlpbench.report import explain, speed, tables, torch_options
+from mlpbench.report import explain, speed, tables, torch_options, uncertainty
 from mlpbench.report import format as fmt
 from mlpbench.report.render import Figure, ReportFiles, Section, building, figure_dir, log, publish, write
 from mlpbench.report.runs import backend_rank, column, display_uri, history, load_runs, restore_runs
@@ -64,26 +64,49 @@ def make_figures(rows: pd.DataFrame, uri: str, folder: Path) -> list[Figure]:
 def sections(runs: pd.DataFrame, uri: str, ui_url: str | None, folder: Path,
              torch_options_file: Path | None = None, local: Mapping[str, str] | None = None
              ) -> tuple[list[str], list[Section]]:
-    """The intro paragraph and the sections, top to bottom (the torch options study's when its run file exists)."""
-    rows = tables.rows(runs)
-    config = tables.configuration(rows)
-    intro = (f"{len(runs)} MLflow runs from the tracking store {fmt.code(display_uri(uri))} set against the reference "
-             "tutorial's published numbers. Every measured number and curve is read from MLflow; the row "
-             f"'{PUBLISHED}' is copied from the tutorial's text, which publishes no test-set results or losses (—).")
+    """The intro paragraph and the sections, top to bottom (the torch options study's when its run file exists).
+
+    ``runs`` holds one row per seed's run; tables show each configuration (group, backend) once, as the
+    mean over its seeds with intervals (``tables.summarise``).
+    """
+    seed_rows = tables.rows(runs)
+    rows = tables.summarise(seed_rows)
+    config = tables.configuration(seed_rows)
+    comparisons = uncertainty.compare(seed_rows, uri, sorted(set(runs["backend"]), key=backend_rank))
+    seeds = tables.measured(rows)["seeds"]
+    intro = (f"{len(runs)} MLflow runs from the tracking store {fmt.code(display_uri(uri))}: "
+             f"{len(seeds)} configurations, each trained on {fmt.count(seeds.min())}"
+             f"{'' if seeds.min() == seeds.max() else f' to {fmt.count(seeds.max())}'} "
+             f"seed{'' if seeds.max() == 1 else 's'}, set against the "
+             "reference tutorial's published numbers. Every measured number and curve is read from MLflow; the row "
+             f"'{PUBLISHED}' is copied from the tutorial's text, which publishes one run per backend, no test-set "
+             "results and no losses (—). A number with ± or [ ] carries its 95 % interval over seeds.")
     return [intro], [
         Section("Accuracy and loss", table=tables.table(rows, (*tables.ROW, *tables.RESULTS)),
-                notes=("Train and validation values are those of the last epoch; the test set is evaluated "
-                       "once, after training.",)),
+                notes=("Means over each configuration's seeds. Train and validation values are those of the last "
+                       "epoch; the test set is evaluated once, after training. Two sources of noise: the ± interval "
+                       "is the seeds' (a t-interval on the mean), the Wilson interval the test set's own (its "
+                       "images are a sample), for the mean test accuracy.",)),
+        Section("Differences and their noise", table=uncertainty.table(comparisons),
+                notes=("Each backend is compared with the first on the seeds both trained: the same seed gives "
+                       "both the same initial weights and batch order, so the difference is taken seed by seed "
+                       "(a paired t-interval, scipy.stats.ttest_rel). McNemar's exact test counts, per seed, "
+                       "the test images only one of the two got right; p < 0.05 says the two disagree more in one "
+                       "direction than chance. The time ratio is the compared backend's median epoch over the first's, "
+                       "the geometric mean of the per-seed ratios, from runs trained one stage after the other "
+                       "(not interleaved).",),
+                bullets=tuple(uncertainty.sentences(comparisons))),
         Section("Time and memory", table=tables.table(rows, (*tables.ROW, *tables.COST)),
                 notes=("Training time covers the whole fit, per-epoch evaluation included; 'of which steps' counts "
                        "the training steps only. Peak memory is the training process's maximum resident set size.",)),
         *speed.section(rows),
         *(torch_options.section(uri, torch_options_file, ui_url, local) if torch_options_file else ()),
-        Section("Where the numbers differ", bullets=tuple(explain.explanation(rows, config))),
+        Section("Where the numbers differ",
+                bullets=tuple(explain.explanation(rows, config, comparisons, seed_rows))),
         Section("Figures", figures=tuple(make_figures(rows, uri, folder))),
         Section("Configurations", table=config),
-        Section("Runs", table=tables.runs_table(rows, ui_url)),
-        Section("Environment", text=("From the runs' tags.",), table=tables.environment(tables.measured(rows))),
+        Section("Runs", table=tables.runs_table(seed_rows, ui_url)),
+        Section("Environment", text=("From the runs' tags.",), table=tables.environment(tables.measured(seed_rows))),
     ]
 
 

@@ -6,14 +6,17 @@ sentence is left out when the rows it needs are missing.
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from typing import Iterable, Mapping
 
+import numpy as np
 import pandas as pd
 
+from mlpbench import stats
 from mlpbench.options import label
 from mlpbench.report import format as fmt
-from mlpbench.report.runs import backend_rank, column
-from mlpbench.report.tables import DEFAULT, PUBLISHED, RERUN
+from mlpbench.report.runs import backend_rank
+from mlpbench.report.tables import DEFAULT, PUBLISHED, RERUN, TUTORIAL_PUBLISHED
+from mlpbench.report.uncertainty import Comparison, interval_points, per_seed, verdict
 
 GROUPS = (PUBLISHED, RERUN, DEFAULT)
 VAL, TRAIN, TEST, TIME, EPOCH = "final/val_acc", "final/train_acc", "test/acc", "time/total_s", "time/epoch_median_s"
@@ -43,22 +46,23 @@ def _sentence(head: str, parts: Iterable[str | None], tail: str = "", least: int
     return f"{head} {'; '.join(found)}.{tail}" if len(found) >= least else None
 
 
-def backend_gap(rows: Rows, ref: str, other: str) -> str | None:
-    """``other`` minus ``ref`` validation accuracy in each group, against the published gap."""
+def backend_gap(rows: Rows, ref: str, other: str, paired: Mapping[str, stats.Estimate]) -> str | None:
+    """``other`` minus ``ref`` mean validation accuracy in each group; for the rerun, the paired difference's
+    verdict (``paired``: group -> estimate) against the published gap."""
     def part(group: str) -> str | None:
         x, y = rows.get(group, ref, VAL), rows.get(group, other, VAL)
         if x is not None and y is not None:
             return f"{group}: {fmt.points(y - x)} ({label(ref)} {fmt.pct(x)}, {label(other)} {fmt.pct(y)})"
 
-    published, rerun = (_minus(rows.get(g, other, VAL), rows.get(g, ref, VAL)) for g in (PUBLISHED, RERUN))
+    published = _minus(rows.get(PUBLISHED, other, VAL), rows.get(PUBLISHED, ref, VAL))
     tail = ""
-    if published is not None and rerun is not None:
-        runs = rows.frame[(rows.frame["group"] == RERUN) & rows.frame["backend"].isin([ref, other])]
-        one_seed = column(runs, "params.train.seed").nunique(dropna=False) == 1
-        shared = " share their initial weights and batch order (one seed) and" if one_seed else ""
-        tail = (f" In the rerun the two backends{shared} differ by {abs(rerun) * 100:.2f} points,"
-                f" against {abs(published) * 100:.2f} points in the tutorial's published numbers.")
-    return _sentence(f"Validation accuracy, {label(other)} minus {label(ref)}.", map(part, GROUPS), tail)
+    if published is not None and (diff := paired.get(RERUN)) is not None:
+        tail = (f" In the rerun, paired by seed ({diff.n} seed{'s' if diff.n != 1 else ''}), the difference is"
+                f" {interval_points(diff)}"
+                f" ({verdict(diff, 'validation accuracy', label(ref), label(other))}), against"
+                f" {fmt.points(published)} in the tutorial's published numbers (one run each).")
+    return _sentence(f"Validation accuracy (mean over seeds), {label(other)} minus {label(ref)}.",
+                     map(part, GROUPS), tail)
 
 
 def speed(rows: Rows, ref: str, other: str) -> str | None:
@@ -86,6 +90,21 @@ def against_published(rows: Rows) -> str | None:
 
     return _sentence("The tutorial's setup rerun here, against its published numbers:", map(part, rows.backends),
                      least=1)
+
+
+def published_among_seeds(seed_rows: pd.DataFrame, backend: str) -> str | None:
+    """Where the tutorial's published validation accuracy falls among the seeds of its setup rerun here."""
+    values = list(per_seed(seed_rows, RERUN, backend, VAL).values())
+    published = TUTORIAL_PUBLISHED.get(backend, {}).get(VAL)
+    if published is None or len(values) < 2:
+        return None
+    low, high = stats.prediction_interval(values)
+    sd = float(np.std(values, ddof=1))
+    where = "inside" if low <= published <= high else "outside"
+    distance = f", {abs(published - np.mean(values)) / sd:.1f} seed standard deviations from the mean" if sd > 0 else ""
+    return (f"{label(backend)}: the tutorial's published validation accuracy {fmt.pct(published)} lies {where} the"
+            f" 95 % range of one more seed of its setup rerun here ({low * 100:.2f} to {high * 100:.2f} %, from"
+            f" {len(values)} seeds: mean {fmt.pct(np.mean(values))}, sd {sd * 100:.2f} points){distance}.")
 
 
 def overfitting(rows: Rows) -> str | None:
@@ -120,10 +139,18 @@ def default_vs_rerun(rows: Rows, config: pd.DataFrame) -> str | None:
     return (text or "Our default and the tutorial setup have the same settings.") + (gained or "")
 
 
-def explanation(frame: pd.DataFrame, config: pd.DataFrame) -> list[str]:
-    """The sentences that apply to the comparison's rows, in reading order."""
+def explanation(frame: pd.DataFrame, config: pd.DataFrame, comparisons: Iterable[Comparison] = (),
+                seed_rows: pd.DataFrame | None = None) -> list[str]:
+    """The sentences that apply to the comparison's configurations (``tables.summarise``), in reading order.
+
+    comparisons: the paired backend differences (``uncertainty.compare``); seed_rows: the runs, one per
+    seed, for where the published numbers fall among the rerun's seeds.
+    """
     rows = Rows(frame)
     ref, others = rows.backends[0], rows.backends[1:]
-    sentences = [*(backend_gap(rows, ref, b) for b in others), against_published(rows), overfitting(rows),
+    paired = {b: {c.group: c.val for c in comparisons if c.other == b and c.val is not None} for b in others}
+    sentences = [*(backend_gap(rows, ref, b, paired[b]) for b in others),
+                 *(published_among_seeds(seed_rows, b) for b in rows.backends if seed_rows is not None),
+                 against_published(rows), overfitting(rows),
                  *(speed(rows, ref, b) for b in others), default_vs_rerun(rows, config)]
     return [s for s in sentences if s]

@@ -18,6 +18,7 @@ import pandas as pd
 from mlpbench import tracking
 from mlpbench.options import BACKENDS
 from mlpbench.tracking import portable, queries, restore
+from mlpbench.tracking.tags import GROUP_TAG
 
 CURVES = ("train/loss", "val/loss", "train/acc", "val/acc")
 
@@ -27,20 +28,25 @@ class ReportError(RuntimeError):
 
 
 def read_run_ids(run_files: Sequence[Path]) -> list[str]:
-    """The ``run_id`` of each run file (nothing else is read from them)."""
+    """The runs each run file names for a report: each seed's run of a seed group (``seed_runs``, in seed
+    order), else its ``run_id`` (nothing else is read from them)."""
     ids = []
     for path in map(Path, run_files):
         if not path.is_file():
             raise ReportError(f"run file {path} not found; it is written by the training stages: "
                               "run `dvc repro` (or pipelines/train.py) first, or name existing files")
         try:
-            run_id = json.loads(path.read_text()).get("run_id")
+            content = json.loads(path.read_text())
+            run_id, seed_runs = content.get("run_id"), content.get("seed_runs") or {}
         except (json.JSONDecodeError, AttributeError) as err:
             raise ReportError(f"run file {path} is not a JSON object ({err}); rerun its training stage") from err
         if not isinstance(run_id, str) or not run_id:
             raise ReportError(f"{path} has no 'run_id'; name a run file (outputs.run_file, e.g. "
                               "metrics/numpy_run.json), not a metrics file, or rerun its training stage")
-        ids.append(run_id)
+        if not isinstance(seed_runs, dict) or not all(str(k).isdigit() and isinstance(v, str) and v
+                                                      for k, v in seed_runs.items()):
+            raise ReportError(f"{path}: 'seed_runs' must map each seed to a run id; rerun its training stage")
+        ids += [seed_runs[k] for k in sorted(seed_runs, key=int)] if seed_runs else [run_id]
     return ids
 
 
@@ -67,12 +73,15 @@ def restore_runs(uri: str, run_files: Sequence[Path]) -> tuple[dict[str, str], i
 
 
 def named_run_ids(run_files: Sequence[Path]) -> set[str]:
-    """Every run id a run file names: ``run_id``, or each of a study's ``runs``; unreadable files name none."""
+    """Every run id a run file names: ``run_id``, its ``seed_runs``, or each of a study's ``runs``; unreadable
+    files name none."""
     ids: set[str] = set()
     for path in run_files:
         with contextlib.suppress(OSError, ValueError, AttributeError):
             content = json.loads(Path(path).read_text())
-            ids.update(v for v in [content.get("run_id"), *(content.get("runs") or {}).values()] if isinstance(v, str))
+            named = [content.get("run_id"), *(content.get("seed_runs") or {}).values(),
+                     *(content.get("runs") or {}).values()]
+            ids.update(v for v in named if isinstance(v, str))
     return ids
 
 
@@ -180,3 +189,21 @@ def load_sweep(uri: str, parent_run_id: str | None, experiment: str | None,
         what = f"child runs of parent run {parent_run_id}" if parent_run_id else f"runs in experiment {experiment!r}"
         raise ReportError(f"no {what} {where}; check the id/name and the filter")
     return parent, tidy(frame)
+
+
+def seed_values(uri: str, runs: pd.DataFrame, keys: Sequence[str]) -> dict[str, dict[int, dict[str, float]]]:
+    """Run id -> seed -> ``keys``' values, for each of ``runs`` (``tidy``): a seed group's parent (tag
+    ``mlpbench.seed_group=group``) by its finished seed runs, any other run by its own seed and values."""
+    out: dict[str, dict[int, dict[str, float]]] = {}
+    for _, run in runs.iterrows():
+        members = pd.DataFrame([run])
+        if run.get(f"tags.{GROUP_TAG}") == "group":
+            members = tidy(queries.search_runs(uri, parent_run_id=run["run_id"]))
+            members = members[members["status"] == "FINISHED"]
+        found: dict[int, dict[str, float]] = {}
+        for _, member in members.iterrows():
+            seed = member.get("params.train.seed")
+            if isinstance(seed, str) and seed.isdigit():
+                found[int(seed)] = {key: float(member.get(key, float("nan"))) for key in keys}
+        out[run["run_id"]] = found
+    return out

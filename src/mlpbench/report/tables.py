@@ -11,6 +11,7 @@ from typing import Callable, Sequence
 
 import pandas as pd
 
+from mlpbench import stats
 from mlpbench.model_options import resolve_init
 from mlpbench.options import libraries
 from mlpbench.report import format as fmt
@@ -26,15 +27,21 @@ TUTORIAL_PUBLISHED = {
 }
 
 Columns = Sequence[tuple[str, str, Callable[[object], str]]]
+EST = ":est"  # a configuration's column suffix: the stats.Estimate of that metric over its seeds
+WILSON = "test/acc:wilson"  # the test set's own sampling interval of the mean test accuracy
 ROW: Columns = (("group", "group", fmt.text), ("backend", "backend", fmt.text))
 RESULTS: Columns = (
-    ("final/train_acc", "train acc", fmt.pct), ("final/val_acc", "val acc", fmt.pct), ("test/acc", "test acc", fmt.pct),
+    ("seeds", "seeds", fmt.count), ("final/train_acc", "train acc", fmt.pct),
+    ("final/val_acc" + EST, "val acc ± 95 % CI (seeds)", fmt.estimate_pct),
+    ("test/acc" + EST, "test acc ± 95 % CI (seeds)", fmt.estimate_pct),
+    (WILSON, "test set's 95 % interval (Wilson)", fmt.text), ("test/acc_sd", "seed sd (test)", fmt.points_abs),
     ("final/train_loss", "train loss", fmt.loss), ("final/val_loss", "val loss", fmt.loss),
     ("test/loss", "test loss", fmt.loss), ("epochs_run", "epochs", fmt.count),
     ("best_epoch", "best epoch (val loss)", fmt.count))
 COST: Columns = (
-    ("time/total_s", "training time", fmt.seconds), ("time/train_s", "of which steps", fmt.seconds),
-    ("time/epoch_median_s", "median epoch", fmt.seconds),
+    ("seeds", "seeds", fmt.count), ("time/total_s", "training time (mean)", fmt.seconds),
+    ("time/train_s", "of which steps", fmt.seconds),
+    ("time/epoch_median_s" + EST, "median epoch ± 95 % CI (seeds)", fmt.estimate_seconds),
     ("time/samples_per_s_median", "samples/s (median)", fmt.count),
     ("memory/peak_rss_mb", "peak memory (RSS)", fmt.megabytes), ("tags.backend_device", "device", fmt.text),
     ("tags.backend_threads", "threads", fmt.text), ("tags.backend_dtype", "dtype", fmt.text))
@@ -46,7 +53,7 @@ ENVIRONMENT = (("cpu", "CPU"), ("cpu_count", "CPU cores"), ("python_version", "P
 SETTINGS = {"model.hidden_sizes": "hidden layers", "model.activation": "activation", "model.init": "initialisation",
             "model.dropout": "dropout", "optim.name": "optimizer", "optim.lr": "learning rate",
             "optim.weight_decay": "weight decay", "schedule.name": "schedule", "train.batch_size": "batch size",
-            "train.epochs": "epochs", "train.seed": "seed", "train.dtype": "dtype"}
+            "train.epochs": "epochs", "train.seed": "seed", "train.seeds": "seeds", "train.dtype": "dtype"}
 ANCHORS = {"optim": "optim.lr", "schedule": "schedule.name"}
 
 
@@ -60,6 +67,35 @@ def rows(runs: pd.DataFrame) -> pd.DataFrame:
                          backend_rank=frame["backend"].map(lambda b: backend_rank(b)[0]))
     order = ["group_rank", "group", "backend_rank", "backend", "name", "run_id"]
     return frame.sort_values(order, kind="stable").drop(columns=["group_rank", "backend_rank"]).reset_index(drop=True)
+
+
+SUMMARISED = ("final/train_acc", "final/val_acc", "test/acc", "time/epoch_median_s")  # those given an Estimate
+
+
+def summarise(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per configuration (group, backend), in ``frame``'s order: every metric's mean over its
+    seed runs, ``seeds`` (how many), ``<metric>:est`` (``stats.Estimate``) for ``SUMMARISED``, the seed sd of
+    the test accuracy and its Wilson interval on the test set; text columns from the first run. The
+    published rows stay as they are (one "seed", no interval)."""
+    out = []
+    for (group, backend), runs in frame.groupby(["group", "backend"], sort=False, dropna=False):
+        row = runs.iloc[0].to_dict()
+        measured_runs = runs["run_id"].notna().any()
+        row["seeds"] = len(runs) if measured_runs else float("nan")
+        for key in runs.columns:
+            if pd.api.types.is_numeric_dtype(runs[key]) and runs[key].notna().any():
+                row[key] = float(runs[key].mean())
+        for key in SUMMARISED:
+            values = pd.to_numeric(column(runs, key), errors="coerce").dropna()
+            row[key + EST] = stats.over_seeds(values.tolist()) if len(values) else None
+        row["test/acc_sd"] = row["test/acc" + EST].sd if row.get("test/acc" + EST) is not None else float("nan")
+        images = pd.to_numeric(column(runs, "test/images"), errors="coerce").dropna()
+        if len(images) and row.get("test/acc" + EST) is not None:
+            n = int(images.iloc[0])
+            low, high = stats.wilson(round(row["test/acc"] * n), n)
+            row[WILSON] = f"[{low * 100:.2f}, {high * 100:.2f}] % of {n:,}"
+        out.append(row)
+    return pd.DataFrame(out).reset_index(drop=True)
 
 
 def table(frame: pd.DataFrame, columns: Columns) -> pd.DataFrame:

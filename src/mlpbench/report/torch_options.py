@@ -12,21 +12,23 @@ from typing import Mapping
 
 import pandas as pd
 
+from mlpbench import stats
 from mlpbench.options import BACKENDS
 from mlpbench.report import format as fmt
 from mlpbench.report.render import Section
 from mlpbench.report.runs import ReportError, column, load_runs
-from mlpbench.torch_options.variants import FIRST_EXTRA, LOAD, STEADY, STEP, STEP_MAX, STEP_MIN, VARIANTS
+from mlpbench.report.uncertainty import interval_ratio
+from mlpbench.torch_options.variants import FIRST_EXTRA, LOAD, STEADY, STEP, STEP_RATIO, VARIANTS
 
 HEADING = "Torch's built-in optimizations, measured"
-CLEAR = 0.05  # a ratio within 5 % of 1 is called no clear change
-HEADERS = ("backend", "variant", "device", "optimizer implementation", "val acc", "test acc", "steady epoch",
-           "× eager float32", "step, timed in turn", "× eager (steps)", "first-epoch extra", "load (1 min)",
-           "MLflow run")
+HEADERS = ("backend", "variant", "device", "optimizer implementation", "seeds", "val acc", "test acc",
+           "steady epoch", "× eager float32 [95 % CI over seeds]", "step, timed in turn",
+           "× eager (steps) [95 % CI over rounds]", "first-epoch extra", "load (1 min)", "MLflow run")
 
 
 def read_study(path: Path) -> dict:
-    """The run file's ``runs`` (variant -> run id), ``skipped`` and ``setting``."""
+    """The run file's ``runs`` (variant -> its first seed's run id), ``seed_runs`` (variant -> seed -> run id;
+    the first seed alone for files written before seeds), ``skipped`` and ``setting``."""
     try:
         study = json.loads(Path(path).read_text())
         runs = study["runs"]
@@ -35,28 +37,49 @@ def read_study(path: Path) -> dict:
                           "`dvc repro torch_options` (pipelines/torch_options.py)") from err
     if not runs or not all(isinstance(v, str) for v in runs.values()):
         raise ReportError(f"{path} names no runs; rerun `dvc repro torch_options`")
-    return {"runs": runs, "skipped": study.get("skipped") or {}, "setting": study.get("setting", "?")}
+    seed_runs = study.get("seed_runs") or {name: {"0": run_id} for name, run_id in runs.items()}
+    return {"runs": runs, "seed_runs": seed_runs, "skipped": study.get("skipped") or {},
+            "setting": study.get("setting", "?")}
 
 
-def variant_rows(runs: pd.DataFrame, ids: dict[str, str]) -> pd.DataFrame:
-    """One row per variant in run order, with its baseline's steady epoch and step times as ``base_s``
-    and ``base_step_s``."""
+def variant_rows(runs: pd.DataFrame, ids: dict[str, str], seed_ids: dict[str, dict[str, str]]) -> pd.DataFrame:
+    """One row per variant in run order (its first seed's run), with over its seeds: ``val`` and ``test``
+    (``stats.Estimate``), ``seeds``, and ``epoch_ratio``: its steady epoch over its baseline's, paired by seed."""
     by_id = runs.set_index("run_id")
     rows = by_id.loc[list(ids.values())].reset_index()
 
-    def base(key: str) -> list[float]:
-        return [by_id.loc[ids[b], key] if b in ids else float("nan") for b in rows["tags.baseline"]]
+    def values(name: str, key: str) -> dict[str, float]:
+        return {seed: float(by_id.loc[run_id, key]) for seed, run_id in seed_ids.get(name, {}).items()
+                if run_id in by_id.index}
 
-    return rows.assign(variant=list(ids), base_s=base(STEADY), base_step_s=base(STEP), base_step_min_s=base(STEP_MIN),
-                       base_step_max_s=base(STEP_MAX))
+    out = []
+    for name, (_, row) in zip(ids, rows.iterrows()):
+        base = row["tags.baseline"]
+        mine, theirs = values(name, STEADY), values(base, STEADY)
+        shared = sorted(set(mine) & set(theirs))
+        out.append({**row.to_dict(), "variant": name, "seeds": len(seed_ids.get(name, {})) or 1,
+                    "val": stats.over_seeds(list(values(name, "final/val_acc").values()) or [row["final/val_acc"]]),
+                    "test": stats.over_seeds(list(values(name, "test/acc").values()) or [row["test/acc"]]),
+                    "epoch_ratio": stats.ratio([mine[s] for s in shared], [theirs[s] for s in shared])
+                    if shared else None})
+    return pd.DataFrame(out)
+
+
+def step_ratio(r: pd.Series) -> stats.Estimate | None:
+    """The variant's step time over its baseline's with the interval over the interleaved rounds."""
+    ratio = r.get(STEP_RATIO)
+    if not isinstance(ratio, float) or ratio != ratio:
+        return None
+    return stats.Estimate(ratio, r.get(f"{STEP_RATIO}_ci95_low", float("nan")),
+                          r.get(f"{STEP_RATIO}_ci95_high", float("nan")), float("nan"), 2)
 
 
 def table(rows: pd.DataFrame, ui_url: str | None) -> pd.DataFrame:
     """One row per variant (torch's runs only: the options are torch's own)."""
     torch_rows = [[BACKENDS["torch"].label, r["tags.variant_label"], r["tags.backend_device"],
-                   fmt.text(r.get("tags.backend_optimizer_impl")), fmt.pct(r["final/val_acc"]),
-                   fmt.pct(r["test/acc"]), fmt.seconds(r[STEADY]), fmt.ratio(r[STEADY] / r["base_s"]),
-                   fmt.seconds(r[STEP]), fmt.ratio(r[STEP] / r["base_step_s"]), fmt.seconds(r[FIRST_EXTRA]),
+                   fmt.text(r.get("tags.backend_optimizer_impl")), str(r["seeds"]), fmt.estimate_pct(r["val"]),
+                   fmt.estimate_pct(r["test"]), fmt.seconds(r[STEADY]), interval_ratio(r["epoch_ratio"]),
+                   fmt.seconds(r[STEP]), interval_ratio(step_ratio(r)), fmt.seconds(r[FIRST_EXTRA]),
                    _load(r.get(LOAD)), fmt.run_ref(ui_url, r["experiment_id"], r["run_id"])]
                   for _, r in rows.iterrows()]
     return pd.DataFrame(torch_rows, columns=list(HEADERS))
@@ -87,28 +110,26 @@ def busy(rows: pd.DataFrame) -> str | None:
             "are the fairer comparison, and a quiet machine may give other ratios.")
 
 
-def overlap(r: pd.Series) -> bool:
-    """Whether the min–max spreads of the variant's and its baseline's step timings overlap."""
-    return bool(r[STEP_MIN] <= r["base_step_max_s"] and r["base_step_min_s"] <= r[STEP_MAX])
-
-
-def verdict(ratio: float, overlapping: bool = False) -> str:
-    """helped / hurt / no clear difference from the step ratio; a caveat where the spreads overlap."""
-    if 1 - CLEAR <= ratio <= 1 + CLEAR:
-        return "made no clear difference (within 5 %)"
-    caveat = " (though its step timings' spread overlaps eager float32's)" if overlapping else ""
-    return ("helped" if ratio < 1 else "hurt") + caveat
+def verdict(ratio: stats.Estimate | None) -> str:
+    """helped / hurt where the step ratio's interval lies below / above 1, else no clear difference."""
+    if ratio is None or not ratio.high == ratio.high:
+        return "cannot be judged (no interval)"
+    if ratio.high < 1:
+        return "helped"
+    return "hurt" if ratio.low > 1 else "made no clear difference (the interval holds 1.00×)"
 
 
 def sentence(r: pd.Series, base: pd.Series) -> str:
     """E.g. "bf16 autocast on cpu helped: a training step took 15.3 ms against 22.2 ms for eager float32
-    (0.69×, timed in turn), a steady epoch 0.80 s against 1.10 s (0.73×); validation accuracy ..."."""
-    steps, epochs = r[STEP] / r["base_step_s"], r[STEADY] / r["base_s"]
-    text = (f"{r['tags.variant_label']} on {r['tags.backend_device']} {verdict(steps, overlap(r))}: a training "
-            f"step took {fmt.seconds(r[STEP])} against {fmt.seconds(r['base_step_s'])} for eager float32 "
-            f"({fmt.ratio(steps)}, timed in turn), a steady epoch {fmt.seconds(r[STEADY])} against {fmt.seconds(r['base_s'])} "
-            f"({fmt.ratio(epochs)}); validation accuracy {fmt.pct(r['final/val_acc'])} against "
-            f"{fmt.pct(base['final/val_acc'])} ({fmt.points(r['final/val_acc'] - base['final/val_acc'])}).")
+    (0.69× [0.66, 0.72], timed in turn), a steady epoch 0.80 s against 1.10 s (0.73×); validation ..."."""
+    steps = step_ratio(r)
+    text = (f"{r['tags.variant_label']} on {r['tags.backend_device']} {verdict(steps)}: a training "
+            f"step took {fmt.seconds(r[STEP])} against {fmt.seconds(base[STEP])} for eager float32 "
+            f"({interval_ratio(steps)}, timed in turn), a steady epoch {fmt.seconds(r[STEADY])} against "
+            f"{fmt.seconds(base[STEADY])} ({interval_ratio(r['epoch_ratio'])}); validation accuracy "
+            f"{fmt.estimate_pct(r['val'])} against {fmt.estimate_pct(base['val'])}")
+    diff = r["val"].mean - base["val"].mean
+    text += (f" ({fmt.points(diff)}{', one seed: no interval' if r['seeds'] < 2 else ''}).")
     if r.get("params.torch.compile") == "True":
         text += f" Its first epoch took {fmt.seconds(r[FIRST_EXTRA])} longer than a steady one: compilation."
     return text
@@ -127,23 +148,30 @@ def section(uri: str, run_file: Path, ui_url: str | None = None, local: Mapping[
     if not Path(run_file).is_file():
         return []
     study = read_study(run_file)
-    ids = {variant: (local or {}).get(run_id, run_id) for variant, run_id in study["runs"].items()}
-    rows = variant_rows(load_runs(uri, list(ids.values()), sources=[run_file]), ids)
+    local = local or {}
+    ids = {variant: local.get(run_id, run_id) for variant, run_id in study["runs"].items()}
+    seed_ids = {variant: {seed: local.get(run_id, run_id) for seed, run_id in per_seed.items()}
+                for variant, per_seed in study["seed_runs"].items()}
+    every = list(dict.fromkeys([*ids.values(), *(r for per_seed in seed_ids.values() for r in per_seed.values())]))
+    rows = variant_rows(load_runs(uri, every, sources=[run_file]), ids, seed_ids)
     by_variant = rows.set_index("variant")
     bullets = [warning] if (warning := busy(rows)) else []
     bullets += [sentence(r, by_variant.loc[r["tags.baseline"]]) for _, r in rows.iterrows()
                 if r["variant"] != r["tags.baseline"] and r["tags.baseline"] in by_variant.index]
     bullets += [f"{_label(name)} did not run: {why}." for name, why in study["skipped"].items()]
     epochs = fmt.text(rows["params.train.epochs"].iloc[0])
+    seeds = int(rows["seeds"].max())
     text = (f"The torch backend trained with each of torch's own optimizations against eager float32: same "
-            f"config and seed (same initial weights, batches and dropout masks), {epochs} epochs each "
+            f"config and {'seed' if seeds == 1 else f'{seeds} seeds'} (per seed the same initial weights, batches and "
+            f"dropout masks), {epochs} epochs each "
             f"({study['setting']} setting of `dvc repro torch_options`), all in one process.",)
     notes = ("A steady epoch is the median over the epochs after the first (training steps only); '× eager "
-             "float32' divides it by eager float32's on the same device, so below 1.00× is faster. After training, "
-             "every variant's step is timed on the same batch, the variants in turn over seven rounds (median): "
-             "a change of the machine's load slows them alike, so '× eager (steps)' is the ratio that tells "
-             "whether a variant helped; where the min–max of its rounds overlaps eager float32's, the order "
-             "may not hold on a quieter machine. The first-"
+             "float32' divides it by eager float32's on the same device and seed, so below 1.00× is faster "
+             "(with one seed, no interval). After training, every variant's step is timed on the same batch, the "
+             "variants in turn over seven rounds: a change of the machine's load slows them alike, so "
+             "'× eager (steps)', the geometric mean of the rounds' ratios with its 95 % interval, is the ratio "
+             "that tells whether a variant helped; where the interval holds 1.00× it made no clear difference. "
+             "Accuracies are means over the seeds (± their 95 % interval with two or more). The first-"
              "epoch extra is how much longer the first epoch (steps and evaluation) took than the later ones: "
              "torch.compile's compilation, which a warm compile cache on the machine shortens. The variants "
              "train one after another, so a machine whose load (the 1-minute load average as each variant's "

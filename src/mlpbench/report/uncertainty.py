@@ -1,0 +1,183 @@
+"""The comparison's numbers with their noise: seeds, the test set, and which differences are real.
+
+The rows are one per seed's run (``tables.rows``); a (group, backend) is a configuration trained on
+several seeds. For each, ``summaries`` gives every metric's mean over the seeds with its 95 % interval.
+Backends are compared on the seeds both trained (the same seed: the same initial weights and batch order),
+as a paired difference with its interval (``stats.paired``) and, seed by seed, with McNemar's exact test
+on the test images each got right (artifact ``test_correct.npz``). Words follow the intervals: a
+difference whose interval holds 0 is "not distinguishable from zero", never a win.
+"""
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mlpbench import stats, tracking
+from mlpbench.options import label
+from mlpbench.report import format as fmt
+from mlpbench.report.runs import column
+from mlpbench.report.tables import DEFAULT, RERUN, measured
+
+VAL, TEST, EPOCH = "final/val_acc", "test/acc", "time/epoch_median_s"
+SEED = "params.train.seed"
+CORRECT = "test_correct.npz"
+GROUPS = (RERUN, DEFAULT)
+
+
+def per_seed(rows: pd.DataFrame, group: str, backend: str, key: str) -> dict[int, float]:
+    """Seed -> value of ``key`` for one configuration's runs (the first run of a seed counts)."""
+    runs = measured(rows)
+    runs = runs[(runs["group"] == group) & (runs["backend"] == backend)]
+    out: dict[int, float] = {}
+    for seed, value in zip(column(runs, SEED), column(runs, key)):
+        if isinstance(value, float) and np.isfinite(value):
+            out.setdefault(int(seed) if isinstance(seed, str) and seed.isdigit() else -1, value)
+    return out
+
+
+def estimate(rows: pd.DataFrame, group: str, backend: str, key: str) -> stats.Estimate | None:
+    values = list(per_seed(rows, group, backend, key).values())
+    return stats.over_seeds(values) if values else None
+
+
+def verdict(diff: stats.Estimate, what: str, a: str, b: str) -> str:
+    """Words for ``b - a``: a winner only where the interval excludes 0."""
+    if diff.n < 2:
+        return f"one seed only: no interval, so no verdict on {what}"
+    if diff.covers_zero:
+        return f"not distinguishable from zero: the same {what} within the noise"
+    higher = b if diff.mean > 0 else a
+    return f"{higher} is higher in {what}"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """``other`` against ``ref`` in one group, on their shared seeds."""
+
+    group: str
+    ref: str
+    other: str
+    seeds: list[int]
+    val: stats.Estimate | None
+    test: stats.Estimate | None
+    epoch_ratio: stats.Estimate | None  # other's median epoch over ref's, per seed
+    mcnemar: dict[int, stats.McNemar]
+
+
+def _paired(rows: pd.DataFrame, group: str, ref: str, other: str, key: str) -> tuple[list[int], stats.Estimate | None]:
+    a, b = per_seed(rows, group, ref, key), per_seed(rows, group, other, key)
+    seeds = sorted(set(a) & set(b) - {-1})
+    return seeds, (stats.paired([a[s] for s in seeds], [b[s] for s in seeds]) if seeds else None)
+
+
+def _ratio(rows: pd.DataFrame, group: str, ref: str, other: str) -> stats.Estimate | None:
+    a, b = per_seed(rows, group, ref, EPOCH), per_seed(rows, group, other, EPOCH)
+    seeds = sorted(set(a) & set(b) - {-1})
+    return stats.ratio([b[s] for s in seeds], [a[s] for s in seeds]) if seeds else None
+
+
+class Correctness:
+    """Which test images each run got right, downloaded once per run (None where the run has no record,
+    and always without a store: ``uri`` None)."""
+
+    def __init__(self, uri: str | None):
+        self.uri, self.cache = uri, {}
+
+    def __call__(self, run_id: str) -> np.ndarray | None:
+        if self.uri is None or not run_id:
+            return None
+        if run_id not in self.cache:
+            try:
+                with tempfile.TemporaryDirectory() as tmp:
+                    path = tracking.download_artifact(self.uri, run_id, CORRECT, Path(tmp))
+                    self.cache[run_id] = np.load(path)["correct"]
+            except Exception:  # older runs and imported ones without the artifact: no McNemar for them
+                self.cache[run_id] = None
+        return self.cache[run_id]
+
+
+def _run_ids(rows: pd.DataFrame, group: str, backend: str) -> dict[int, str]:
+    runs = measured(rows)
+    runs = runs[(runs["group"] == group) & (runs["backend"] == backend)]
+    return {int(s): r for s, r in zip(column(runs, SEED), runs["run_id"]) if isinstance(s, str) and s.isdigit()}
+
+
+def compare(rows: pd.DataFrame, uri: str | None, backends: list[str]) -> list[Comparison]:
+    """Every other backend against the first, in each group both trained (McNemar's test from the runs'
+    artifacts in the store ``uri``; none without one)."""
+    correct, out = Correctness(uri), []
+    ref = backends[0]
+    for group in GROUPS:
+        for other in backends[1:]:
+            seeds, val = _paired(rows, group, ref, other, VAL)
+            if not seeds:
+                continue
+            _, test = _paired(rows, group, ref, other, TEST)
+            ids_a, ids_b = _run_ids(rows, group, ref), _run_ids(rows, group, other)
+            tests = {}
+            for seed in seeds:
+                a, b = correct(ids_a.get(seed, "")), correct(ids_b.get(seed, ""))
+                if a is not None and b is not None and a.shape == b.shape:
+                    tests[seed] = stats.mcnemar(a, b)
+            out.append(Comparison(group, ref, other, seeds, val, test, _ratio(rows, group, ref, other), tests))
+    return out
+
+
+def interval_points(e: stats.Estimate | None) -> str:
+    """A difference of fractions in points with its interval: ``+0.02 points [−0.05, +0.09]``."""
+    if e is None:
+        return fmt.MISSING
+    if e.n < 2:
+        return f"{fmt.points(e.mean)} (1 seed)"
+    return f"{fmt.points(e.mean)} [{e.low * 100:+.2f}, {e.high * 100:+.2f}]"
+
+
+def interval_ratio(e: stats.Estimate | None) -> str:
+    if e is None:
+        return fmt.MISSING
+    return fmt.ratio(e.mean) if e.n < 2 else f"{fmt.ratio(e.mean)} [{e.low:.2f}, {e.high:.2f}]"
+
+
+def mcnemar_text(tests: dict[int, stats.McNemar], ref: str, other: str) -> str:
+    """E.g. "seed 0: 41 vs 37, p 0.74; ...; p < 0.05 on 0 of 5 seeds"."""
+    if not tests:
+        return fmt.MISSING
+    parts = [f"seed {s}: {t.only_a} vs {t.only_b}, p {t.p:.2f}" for s, t in sorted(tests.items())]
+    significant = sum(t.p < 0.05 for t in tests.values())
+    return f"{'; '.join(parts)} (p < 0.05 on {significant} of {len(tests)} seeds)"
+
+
+def table(comparisons: list[Comparison]) -> pd.DataFrame:
+    return pd.DataFrame({
+        "group": [c.group for c in comparisons],
+        "compared": [f"{label(c.other)} against {label(c.ref)}" for c in comparisons],
+        "paired seeds": [str(len(c.seeds)) for c in comparisons],
+        "val acc difference [95 % CI]": [interval_points(c.val) for c in comparisons],
+        "test acc difference [95 % CI]": [interval_points(c.test) for c in comparisons],
+        "test images only one got right (McNemar, exact)": [mcnemar_text(c.mcnemar, c.ref, c.other)
+                                                            for c in comparisons],
+        "median epoch, time ratio [95 % CI]": [interval_ratio(c.epoch_ratio) for c in comparisons],
+    })
+
+
+def sentences(comparisons: list[Comparison]) -> list[str]:
+    """One sentence per comparison: the verdicts on validation and test accuracy, then the speed ratio."""
+    out = []
+    for c in comparisons:
+        a, b = label(c.ref), label(c.other)
+        words = [f"validation: {interval_points(c.val)}, {verdict(c.val, 'validation accuracy', a, b)}"]
+        if c.test is not None:
+            words.append(f"test: {interval_points(c.test)}, {verdict(c.test, 'test accuracy', a, b)}")
+        speed = ""
+        if c.epoch_ratio is not None and c.epoch_ratio.n >= 2:
+            e = c.epoch_ratio
+            faster = b if e.high < 1 else a if e.low > 1 else None
+            speed = (f" A median epoch of {b} takes {interval_ratio(e)} the time of {a}'s"
+                     + (f": {faster} is faster." if faster else ": no clear difference in speed."))
+        seeds = f"{len(c.seeds)} paired seed{'s' if len(c.seeds) != 1 else ''}"
+        out.append(f"{c.group}, {b} minus {a} over {seeds}: {'; '.join(words)}.{speed}")
+    return out
