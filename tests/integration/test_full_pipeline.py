@@ -75,7 +75,7 @@ def test_repro_trains_tracks_and_reports_then_is_a_no_op(reproduced, tmp_path):
         numbers = json.loads((repo / "metrics" / f"{name}.json").read_text())[name]
         assert numbers["test_acc"] == group.data.metrics["test/acc"]  # the mean over the two seeds
         assert numbers["test_acc"] == pytest.approx(sum(r.data.metrics["test/acc"] for r in seeds) / 2)
-        assert list(numbers) == ["val_acc", "test_acc", "test_sd", "epoch_s"]
+        assert list(numbers) == ["val_acc", "test_acc", "sd", "epoch_s"]
         runs[name], groups[name] = seeds[0], group
         assert group.info.status == "FINISHED" and group.data.metrics["seeds"] == 2
         for run in seeds:
@@ -106,7 +106,7 @@ def test_repro_trains_tracks_and_reports_then_is_a_no_op(reproduced, tmp_path):
     shown = dvc(repo, env, "exp", "show", "--csv")
     header = next(line for line in shown.splitlines() if line.startswith("Experiment,")).split(",")
     metrics = header[header.index("parent") + 1:header.index("parent") + 1 + 4 * len(BACKENDS)]
-    assert metrics == [f"{b}.{k}" for b in BACKENDS for k in ("val_acc", "test_acc", "test_sd", "epoch_s")], header
+    assert metrics == [f"{b}.{k}" for b in BACKENDS for k in ("val_acc", "test_acc", "sd", "epoch_s")], header
 
     second = dvc(repo, env, "repro")
     assert "Running stage" not in second, second

@@ -20,8 +20,15 @@ def _ok(value: object) -> bool:
 
 
 def _number(spec: str, scale: float = 1.0) -> Callable[[object], str]:
-    """A formatter: ``spec.format(scale * value)``, or ``MISSING`` for a missing or NaN value."""
-    return lambda value: spec.format(scale * value) if _ok(value) else MISSING
+    """A formatter: ``spec.format(scale * value)``, or ``MISSING`` for a missing or NaN value. A value that
+    rounds to zero shows as zero, never "-0.00"."""
+    digits = int(m.group(1)) if (m := re.search(r"\.(\d)f", spec)) else None
+    return lambda value: spec.format(zeroed(scale * value, digits)) if _ok(value) else MISSING
+
+
+def zeroed(value: float, digits: int | None) -> float:
+    """``value``, or 0.0 where it rounds to zero at ``digits`` decimals (so no "-0.00")."""
+    return 0.0 if digits is not None and round(value, digits) == 0 else value
 
 
 pct = _number("{:.2f} %", 100)  # 0.9065 -> '90.65 %'

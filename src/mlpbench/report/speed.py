@@ -33,6 +33,7 @@ def default_runs(rows: pd.DataFrame) -> pd.DataFrame:
     runs = measured(rows)
     runs = runs[(runs["group"] == DEFAULT) & column(runs, STEP).notna() & column(runs, FLOOR).notna()]
     runs = runs.drop_duplicates("backend")
+    runs = runs.assign(**{SHARE: column(runs, FLOOR) / column(runs, STEP)})  # of the means beside it, as said below
     return runs.iloc[sorted(range(len(runs)), key=lambda i: backend_rank(runs["backend"].iloc[i]))]
 
 

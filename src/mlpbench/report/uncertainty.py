@@ -133,7 +133,7 @@ def interval_points(e: stats.Estimate | None) -> str:
         return fmt.MISSING
     if e.n < 2:
         return f"{fmt.points(e.mean)} (1 seed)"
-    return f"{fmt.points(e.mean)} [{e.low * 100:+.2f}, {e.high * 100:+.2f}]"
+    return f"{fmt.points(e.mean)} [{fmt.zeroed(e.low * 100, 2):+.2f}, {fmt.zeroed(e.high * 100, 2):+.2f}]"
 
 
 def interval_ratio(e: stats.Estimate | None) -> str:

@@ -49,10 +49,10 @@ def metrics_file_content(cfg: Config, short: Mapping[str, float]) -> dict[str, d
     nesting gives short, distinct columns (``numpy.val_acc``, ``torch.val_acc`` rather than
     ``metrics/numpy.json:val_acc``): at 120 columns its first screen shows both backends' accuracies.
     A seed group's file holds the means and, after the test accuracy, its standard deviation over the
-    seeds (``test_sd``).
+    seeds (``sd``, short so that ``torch.test_acc`` still fits the first 120 columns).
     """
     group = cfg.backend if cfg.preset == "default" else f"{cfg.preset}_{cfg.backend}"
-    keys = [k for key in IN_METRICS_FILE for k in (key, *(("test_sd",) if key == "test_acc" else ())) if k in short]
+    keys = [k for key in IN_METRICS_FILE for k in (key, *(("sd",) if key == "test_acc" else ())) if k in short]
     return {group: {key: short[key] for key in keys}}
 
 

@@ -10,7 +10,7 @@ seed pairs their runs. With ``train.seeds=1`` a run is a single run, as without 
 
 The output files are the group's: the first seed's model (the one registered) and history, the run file
 naming the parent and every seed's run, the metrics file with the means and the test accuracy's spread
-(``test_sd``), and the export of all the group's runs; written only once every seed has finished.
+(``sd``), and the export of all the group's runs; written only once every seed has finished.
 """
 from __future__ import annotations
 
@@ -126,7 +126,7 @@ def train_and_track(values: Mapping[str, Any], root: Path, out_dir: Path, n_jobs
     values: the composed config (see conf/). Unset ``outputs.*`` paths are files in ``out_dir``.
     Invalid values raise ``ConfigError`` before any MLflow run exists. swept: a sweep job's values
     of the swept keys, shown in its run name. cpus: the CPUs the launcher gave this job. The summary
-    holds every summary metric by its short name (``SHORT_NAMES``; a group's are means, with ``test_sd``)
+    holds every summary metric by its short name (``SHORT_NAMES``; a group's are means, with ``sd``)
     and the run file's identity.
     """
     prep = prepare_run(values, root, out_dir, n_jobs, cpus)
@@ -161,5 +161,5 @@ def train_and_track(values: Mapping[str, Any], root: Path, out_dir: Path, n_jobs
             group.log_artifact(figures.training_curves(curves, work / "training_curves.png",
                                                        title=f"{group_name}: one colour per seed"), "figures")
             short = {SHORT_NAMES[k]: v for k, v in metrics.items() if k in SHORT_NAMES}
-            short["test_sd"] = metrics["test/acc_sd"]
+            short["sd"] = metrics["test/acc_sd"]
             return _write_outputs(group, prep, trained, {str(t.seed): t.run_id for t in trained}, short)
