@@ -3,13 +3,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats as sp
 
 from mlpbench.compose import compose
 from mlpbench.config import ConfigError
 from mlpbench.config.load import load
-from mlpbench.scaling.grid import deepened, points, widened
+from mlpbench.scaling.grid import Point, deepened, points, widened
 from mlpbench.scaling.results import figures, on_axis, win_table, winner
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,6 +86,30 @@ def test_the_win_table_names_the_faster_backend_and_by_how_much():
     assert list(batch.index) == ["16", "768"]  # the default point lies on this axis too
     assert (batch.loc["16", "faster"], batch.loc["16", "by"]) == ("PyTorch", "2.00×")
     assert table[table["axis"] == "hidden layers"]["hidden"].tolist() == ["512-256"]
+
+
+def test_each_other_backend_gets_its_step_ratio_with_the_interval_over_the_rounds():
+    ratios = FRAME.assign(step_ratio=[1.0, 2.5, 1.0, 1.83, 1.0, 0.83, 1.0, 0.5],
+                          step_ratio_low=[1.0, 2.4, 1.0, 1.70, 1.0, 0.70, 1.0, 0.45],
+                          step_ratio_high=[1.0, 2.6, 1.0, 1.97, 1.0, 1.05, 1.0, 0.55])
+    table = win_table(ratios).set_index(["axis", "hidden", "batch"])
+    column = "PyTorch ÷ NumPy step [95 % CI]"
+    assert table.loc[("width of the first hidden layer", "512-256", "768"), column] == "1.83× [1.70, 1.97]"
+    assert table.loc[("width of the first hidden layer", "2048-1024", "768"), column] == "0.83× [0.70, 1.05]"
+    assert "NumPy ÷ NumPy step [95 % CI]" not in table  # the first backend is the reference
+    assert column not in win_table(FRAME)  # rows without the ratios (an older study's CSV): no column
+
+
+def test_measured_rows_pair_the_rounds():
+    from mlpbench.scaling.measure import summary_row
+
+    point = Point((512, 256), 768, "float32", ("width",))
+    first, other = [0.010, 0.012, 0.011], [0.020, 0.025, 0.021]
+    row = summary_row(point, "torch", (784, 512, 256, 10), other, other, first)
+    logs = np.log(np.divide(other, first))
+    low, high = np.exp(sp.t.interval(0.95, 2, loc=logs.mean(), scale=sp.sem(logs)))
+    assert (row["step_ratio"], row["step_ratio_low"], row["step_ratio_high"]) == pytest.approx(
+        (np.exp(logs.mean()), low, high))
 
 
 def test_the_winner_is_the_lowest_median_step():

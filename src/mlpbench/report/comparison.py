@@ -94,7 +94,8 @@ def sections(runs: pd.DataFrame, uri: str, ui_url: str | None, folder: Path,
                        "the test images only one of the two got right; p < 0.05 says the two disagree more in one "
                        "direction than chance. The time ratio is the compared backend's median epoch over the first's, "
                        "the geometric mean of the per-seed ratios, from runs trained one stage after the other "
-                       "(not interleaved).",),
+                       "(not interleaved); the scaling study (`reports/scaling/scaling.md`) gives the step ratio "
+                       "from interleaved rounds, with its interval, at the default point and around it.",),
                 bullets=tuple(uncertainty.sentences(comparisons))),
         Section("Time and memory", table=tables.table(rows, (*tables.ROW, *tables.COST)),
                 notes=("Training time covers the whole fit, per-epoch evaluation included; 'of which steps' counts "

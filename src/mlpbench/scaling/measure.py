@@ -28,6 +28,7 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from mlpbench import stats
 from mlpbench.backends.build import build_backend
 from mlpbench.config import Config
 from mlpbench.config.schema import ScalingGrid
@@ -47,8 +48,14 @@ def configure(cfg: Config, backend: str, point: Point) -> Config:
         train=dataclasses.replace(cfg.train, batch_size=point.batch_size, dtype=point.dtype))
 
 
-def summary_row(point: Point, backend: str, sizes: Sequence[int], step: list[float], floor: list[float]) -> dict:
-    """One CSV row: the point, then median / min / max seconds of the step and of its GEMMs alone."""
+def summary_row(point: Point, backend: str, sizes: Sequence[int], step: list[float], floor: list[float],
+                first_step: list[float] | None = None) -> dict:
+    """One CSV row: the point, then median / min / max seconds of the step and of its GEMMs alone.
+
+    first_step: the first backend's step times at the point, round by round: ``step_ratio`` (with
+    ``_low``/``_high``) is this backend's step over that one's, paired by round (``stats.ratio``: the
+    rounds interleave the backends, so the interval holds what the machine's load did to both).
+    """
     flops = gemm_flops(sizes, point.batch_size)
     step_s, floor_s = statistics.median(step), statistics.median(floor)
     return {
@@ -59,7 +66,15 @@ def summary_row(point: Point, backend: str, sizes: Sequence[int], step: list[flo
         "overhead_s": step_s - floor_s, "gemm_share": floor_s / step_s,
         "samples_per_s": point.batch_size / step_s, "floor_samples_per_s": point.batch_size / floor_s,
         "gemm_gflops": flops / floor_s / 1e9, "repeats": len(step),
+        **_ratio(step, first_step),
     }
+
+
+def _ratio(step: list[float], first_step: list[float] | None) -> dict[str, float]:
+    if not first_step or len(first_step) != len(step):
+        return {}
+    r = stats.ratio(step, first_step)
+    return {"step_ratio": r.mean, "step_ratio_low": r.low, "step_ratio_high": r.high}
 
 
 class PointTimer:
@@ -177,5 +192,7 @@ def measure(cfg: Config, points: Sequence[Point], grid: ScalingGrid,
     rows = []
     for i, point in enumerate(points):
         sizes = (math.prod(cfg.data.image_shape), *point.hidden_sizes, cfg.data.num_classes)
-        rows += [summary_row(point, name, sizes, times[name, i]["step"], times[name, i]["gemm"]) for name in backends]
+        first = times[backends[0], i]["step"]
+        rows += [summary_row(point, name, sizes, times[name, i]["step"], times[name, i]["gemm"], first)
+                 for name in backends]
     return pd.DataFrame(rows), info

@@ -41,11 +41,14 @@ def winner(point: pd.DataFrame) -> tuple[str, float, bool]:
 
 
 def win_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per point and axis: each backend's step [min-max], GEMM floor and the rest (ms), the winner.
+    """One row per point and axis: each backend's step [min-max], GEMM floor and the rest (ms), each other
+    backend's step over the first's with its 95 % interval over the interleaved rounds (where the rows
+    have ``step_ratio``), the winner.
 
     The winner has the lowest median step; "by" is the next backend's median over the winner's.
     """
     backends = list(dict.fromkeys(frame["backend"]))
+    ratios = "step_ratio" in frame
     out = []
     for dtype in dict.fromkeys(frame["dtype"]):
         for axis in AXES:
@@ -58,6 +61,9 @@ def win_table(frame: pd.DataFrame) -> pd.DataFrame:
                     row[f"{name} GEMM floor ms"] = _ms(r.floor_s)
                     row[f"{name} rest ms"] = _ms(r.overhead_s)
                     row[f"{name} GEMM GFLOP/s"] = f"{r.gemm_gflops:.1f}"
+                    if ratios and r.name != backends[0]:
+                        row[f"{name} ÷ {label(backends[0])} step [95 % CI]"] = (
+                            f"{r.step_ratio:.2f}× [{r.step_ratio_low:.2f}, {r.step_ratio_high:.2f}]")
                 best, by, overlap = winner(point) if len(point) > 1 else (point["backend"].iloc[0], 1.0, False)
                 row["faster"] = label(best) + (OVERLAP if overlap else "")
                 row["by"] = f"{by:.2f}×"
