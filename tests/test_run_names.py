@@ -56,12 +56,16 @@ def test_sweep_parent_and_children_are_named_by_what_they_sweep(tiny_root):
            f"hydra.sweep.dir={tiny_root / 'multirun'}", "optim.lr=0.05,0.1",
            f"data.paths.processed={data / 'processed'}", f"data.paths.split={data / 'split'}",
            f"tracking.uri={uri}", "backend=numpy", "model.hidden_sizes=[16]", "train.batch_size=32",
-           "train.epochs=1"]
+           "train.epochs=1", "train.seeds=2"]
     done = subprocess.run(cmd, cwd=tiny_root, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     runs = MlflowClient(uri).search_runs(["1"])
-    parents = [r.info.run_name for r in runs if r.data.tags.get("sweep") == "parent"]
-    children = sorted(r.info.run_name for r in runs if r.data.tags.get("mlflow.parentRunId"))
-    assert parents == ["sweep optim.lr=0.05,0.1"]
-    assert children == ["numpy h16 relu nesterov lr0.05 bs32 e1 [optim.lr=0.05]",
-                        "numpy h16 relu nesterov lr0.1 bs32 e1 [optim.lr=0.1]"]
+    parents = [r for r in runs if r.data.tags.get("sweep") == "parent"]
+    assert [r.info.run_name for r in parents] == ["sweep optim.lr=0.05,0.1"]
+    jobs = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parents[0].info.run_id]
+    seeds = [r for r in runs if r.data.tags.get("mlflow.parentRunId") in {j.info.run_id for j in jobs}]
+    # each job a seed group: its parent names the seeds' count, each seed's run its seed
+    assert sorted(r.info.run_name for r in jobs) == ["numpy h16 relu nesterov lr0.05 bs32 e1 [optim.lr=0.05] (2 seeds)",
+                                                     "numpy h16 relu nesterov lr0.1 bs32 e1 [optim.lr=0.1] (2 seeds)"]
+    assert sorted(r.info.run_name for r in seeds) == [
+        f"numpy h16 relu nesterov lr{lr} bs32 e1 [optim.lr={lr}] seed={s}" for lr in ("0.05", "0.1") for s in (0, 1)]
