@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 from scipy import stats
@@ -41,6 +41,19 @@ class Estimate:
     @property
     def half_width(self) -> float:
         return (self.high - self.low) / 2
+
+    def metrics(self, key: str) -> dict[str, float]:
+        """As MLflow metrics: the mean under ``key``, the interval under ``<key>_ci95_low``/``_high``."""
+        return {key: self.mean, f"{key}_ci95_low": self.low, f"{key}_ci95_high": self.high}
+
+    @classmethod
+    def from_metrics(cls, metrics: Mapping[str, object], key: str) -> "Estimate | None":
+        """What ``metrics`` wrote (sd and n are not kept: NaN and 2); None where ``key`` is missing or NaN."""
+        mean = metrics.get(key)
+        if not isinstance(mean, float) or math.isnan(mean):
+            return None
+        return cls(mean, metrics.get(f"{key}_ci95_low", math.nan), metrics.get(f"{key}_ci95_high", math.nan),
+                   math.nan, 2)
 
 
 def over_seeds(values: Sequence[float]) -> Estimate:

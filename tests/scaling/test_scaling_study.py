@@ -90,8 +90,8 @@ def test_the_win_table_names_the_faster_backend_and_by_how_much():
 
 def test_each_other_backend_gets_its_step_ratio_with_the_interval_over_the_rounds():
     ratios = FRAME.assign(step_ratio=[1.0, 2.5, 1.0, 1.83, 1.0, 0.83, 1.0, 0.5],
-                          step_ratio_low=[1.0, 2.4, 1.0, 1.70, 1.0, 0.70, 1.0, 0.45],
-                          step_ratio_high=[1.0, 2.6, 1.0, 1.97, 1.0, 1.05, 1.0, 0.55])
+                          step_ratio_ci95_low=[1.0, 2.4, 1.0, 1.70, 1.0, 0.70, 1.0, 0.45],
+                          step_ratio_ci95_high=[1.0, 2.6, 1.0, 1.97, 1.0, 1.05, 1.0, 0.55])
     table = win_table(ratios).set_index(["axis", "hidden", "batch"])
     column = "PyTorch ÷ NumPy step [95 % CI]"
     assert table.loc[("width of the first hidden layer", "512-256", "768"), column] == "1.83× [1.70, 1.97]"
@@ -108,7 +108,7 @@ def test_measured_rows_pair_the_rounds():
     row = summary_row(point, "torch", (784, 512, 256, 10), other, other, first)
     logs = np.log(np.divide(other, first))
     low, high = np.exp(sp.t.interval(0.95, 2, loc=logs.mean(), scale=sp.sem(logs)))
-    assert (row["step_ratio"], row["step_ratio_low"], row["step_ratio_high"]) == pytest.approx(
+    assert (row["step_ratio"], row["step_ratio_ci95_low"], row["step_ratio_ci95_high"]) == pytest.approx(
         (np.exp(logs.mean()), low, high))
 
 

@@ -67,11 +67,7 @@ def variant_rows(runs: pd.DataFrame, ids: dict[str, str], seed_ids: dict[str, di
 
 def step_ratio(r: pd.Series) -> stats.Estimate | None:
     """The variant's step time over its baseline's with the interval over the interleaved rounds."""
-    ratio = r.get(STEP_RATIO)
-    if not isinstance(ratio, float) or ratio != ratio:
-        return None
-    return stats.Estimate(ratio, r.get(f"{STEP_RATIO}_ci95_low", float("nan")),
-                          r.get(f"{STEP_RATIO}_ci95_high", float("nan")), float("nan"), 2)
+    return stats.Estimate.from_metrics(r, STEP_RATIO)
 
 
 def table(rows: pd.DataFrame, ui_url: str | None) -> pd.DataFrame:

@@ -28,20 +28,16 @@ CORRECT = "test_correct.npz"
 GROUPS = (RERUN, DEFAULT)
 
 
-def per_seed(rows: pd.DataFrame, group: str, backend: str, key: str) -> dict[int, float]:
-    """Seed -> value of ``key`` for one configuration's runs (the first run of a seed counts)."""
+def per_seed(rows: pd.DataFrame, group: str, backend: str, key: str) -> dict[int, float | str]:
+    """Seed -> value of ``key`` (a finite number, or text such as ``run_id``) for one configuration's runs;
+    the first run of a seed counts, and runs without a seed param count under -1."""
     runs = measured(rows)
     runs = runs[(runs["group"] == group) & (runs["backend"] == backend)]
-    out: dict[int, float] = {}
+    out: dict[int, float | str] = {}
     for seed, value in zip(column(runs, SEED), column(runs, key)):
-        if isinstance(value, float) and np.isfinite(value):
+        if (isinstance(value, float) and np.isfinite(value)) or (isinstance(value, str) and value):
             out.setdefault(int(seed) if isinstance(seed, str) and seed.isdigit() else -1, value)
     return out
-
-
-def estimate(rows: pd.DataFrame, group: str, backend: str, key: str) -> stats.Estimate | None:
-    values = list(per_seed(rows, group, backend, key).values())
-    return stats.over_seeds(values) if values else None
 
 
 def verdict(diff: stats.Estimate, what: str, a: str, b: str) -> str:
@@ -68,16 +64,15 @@ class Comparison:
     mcnemar: dict[int, stats.McNemar]
 
 
-def _paired(rows: pd.DataFrame, group: str, ref: str, other: str, key: str) -> tuple[list[int], stats.Estimate | None]:
+def _paired(rows: pd.DataFrame, group: str, ref: str, other: str, key: str) -> dict[int, tuple]:
+    """Seed -> (``ref``'s value, ``other``'s value) of ``key`` on the seeds both trained."""
     a, b = per_seed(rows, group, ref, key), per_seed(rows, group, other, key)
-    seeds = sorted(set(a) & set(b) - {-1})
-    return seeds, (stats.paired([a[s] for s in seeds], [b[s] for s in seeds]) if seeds else None)
+    return {s: (a[s], b[s]) for s in sorted(set(a) & set(b) - {-1})}
 
 
-def _ratio(rows: pd.DataFrame, group: str, ref: str, other: str) -> stats.Estimate | None:
-    a, b = per_seed(rows, group, ref, EPOCH), per_seed(rows, group, other, EPOCH)
-    seeds = sorted(set(a) & set(b) - {-1})
-    return stats.ratio([b[s] for s in seeds], [a[s] for s in seeds]) if seeds else None
+def difference(pairs: dict[int, tuple]) -> stats.Estimate | None:
+    """The paired difference (second minus first) of ``_paired``'s values; None without a pair."""
+    return stats.paired([a for a, _ in pairs.values()], [b for _, b in pairs.values()]) if pairs else None
 
 
 class Correctness:
@@ -100,12 +95,6 @@ class Correctness:
         return self.cache[run_id]
 
 
-def _run_ids(rows: pd.DataFrame, group: str, backend: str) -> dict[int, str]:
-    runs = measured(rows)
-    runs = runs[(runs["group"] == group) & (runs["backend"] == backend)]
-    return {int(s): r for s, r in zip(column(runs, SEED), runs["run_id"]) if isinstance(s, str) and s.isdigit()}
-
-
 def compare(rows: pd.DataFrame, uri: str | None, backends: list[str]) -> list[Comparison]:
     """Every other backend against the first, in each group both trained (McNemar's test from the runs'
     artifacts in the store ``uri``; none without one)."""
@@ -113,17 +102,16 @@ def compare(rows: pd.DataFrame, uri: str | None, backends: list[str]) -> list[Co
     ref = backends[0]
     for group in GROUPS:
         for other in backends[1:]:
-            seeds, val = _paired(rows, group, ref, other, VAL)
-            if not seeds:
+            val, test, epoch = (_paired(rows, group, ref, other, key) for key in (VAL, TEST, EPOCH))
+            if not val:
                 continue
-            _, test = _paired(rows, group, ref, other, TEST)
-            ids_a, ids_b = _run_ids(rows, group, ref), _run_ids(rows, group, other)
             tests = {}
-            for seed in seeds:
-                a, b = correct(ids_a.get(seed, "")), correct(ids_b.get(seed, ""))
-                if a is not None and b is not None and a.shape == b.shape:
+            for seed, ids in _paired(rows, group, ref, other, "run_id").items():
+                a, b = map(correct, ids)
+                if seed in val and a is not None and b is not None and a.shape == b.shape:
                     tests[seed] = stats.mcnemar(a, b)
-            out.append(Comparison(group, ref, other, seeds, val, test, _ratio(rows, group, ref, other), tests))
+            ratio = stats.ratio([b for _, b in epoch.values()], [a for a, _ in epoch.values()]) if epoch else None
+            out.append(Comparison(group, ref, other, list(val), difference(val), difference(test), ratio, tests))
     return out
 
 

@@ -70,7 +70,7 @@ def group_metrics(trained: list[Trained]) -> dict[str, float]:
         estimate = stats.over_seeds([t.metrics[key] for t in trained])
         out[key] = estimate.mean
         if key in SPREAD:
-            out |= {f"{key}_sd": estimate.sd, f"{key}_ci95_low": estimate.low, f"{key}_ci95_high": estimate.high}
+            out |= {f"{key}_sd": estimate.sd, **estimate.metrics(key)}
     return out
 
 

@@ -53,7 +53,7 @@ def summary_row(point: Point, backend: str, sizes: Sequence[int], step: list[flo
     """One CSV row: the point, then median / min / max seconds of the step and of its GEMMs alone.
 
     first_step: the first backend's step times at the point, round by round: ``step_ratio`` (with
-    ``_low``/``_high``) is this backend's step over that one's, paired by round (``stats.ratio``: the
+    ``_ci95_low``/``_high``) is this backend's step over that one's, paired by round (``stats.ratio``: the
     rounds interleave the backends, so the interval holds what the machine's load did to both).
     """
     flops = gemm_flops(sizes, point.batch_size)
@@ -73,8 +73,7 @@ def summary_row(point: Point, backend: str, sizes: Sequence[int], step: list[flo
 def _ratio(step: list[float], first_step: list[float] | None) -> dict[str, float]:
     if not first_step or len(first_step) != len(step):
         return {}
-    r = stats.ratio(step, first_step)
-    return {"step_ratio": r.mean, "step_ratio_low": r.low, "step_ratio_high": r.high}
+    return stats.ratio(step, first_step).metrics("step_ratio")
 
 
 class PointTimer:

@@ -63,7 +63,7 @@ def win_table(frame: pd.DataFrame) -> pd.DataFrame:
                     row[f"{name} GEMM GFLOP/s"] = f"{r.gemm_gflops:.1f}"
                     if ratios and r.name != backends[0]:
                         row[f"{name} ÷ {label(backends[0])} step [95 % CI]"] = (
-                            f"{r.step_ratio:.2f}× [{r.step_ratio_low:.2f}, {r.step_ratio_high:.2f}]")
+                            f"{r.step_ratio:.2f}× [{r.step_ratio_ci95_low:.2f}, {r.step_ratio_ci95_high:.2f}]")
                 best, by, overlap = winner(point) if len(point) > 1 else (point["backend"].iloc[0], 1.0, False)
                 row["faster"] = label(best) + (OVERLAP if overlap else "")
                 row["by"] = f"{by:.2f}×"

@@ -127,8 +127,7 @@ def interleaved_steps(trained: Mapping[str, Trained], dataset: Dataset, batch: i
         out[name] = {STEP: statistics.median(mine), STEP_MIN: min(mine), STEP_MAX: max(mine)}
         base = VARIANTS[name].baseline
         if base in times:
-            r = stats.ratio(mine, times[base])
-            out[name] |= {STEP_RATIO: r.mean, f"{STEP_RATIO}_ci95_low": r.low, f"{STEP_RATIO}_ci95_high": r.high}
+            out[name] |= stats.ratio(mine, times[base]).metrics(STEP_RATIO)
     return out
 
 
