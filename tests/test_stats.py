@@ -1,6 +1,7 @@
 """The statistics agree with scipy.stats and with textbook values on fixed inputs."""
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -54,6 +55,14 @@ def test_mcnemar_is_the_exact_binomial_test_of_the_discordant_images():
     assert (t.only_a, t.only_b) == (30, 20)
     assert t.p == pytest.approx(sp.binomtest(30, 50, 0.5).pvalue)
     assert stats.mcnemar(a, a).p == 1.0
+
+
+def test_a_runs_errors_travel_as_text_and_come_back_as_the_same_array():
+    right = np.ones(10_000, dtype=bool)
+    right[[3, 17, 9_999]] = False
+    record = stats.errors_record(right)
+    assert record == {"images": 10_000, "wrong": [3, 17, 9_999]}
+    np.testing.assert_array_equal(stats.right_from(json.loads(json.dumps(record))), right)
 
 
 def test_ratio_is_the_geometric_mean_with_a_log_interval():

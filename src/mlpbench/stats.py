@@ -110,6 +110,23 @@ class McNemar:
     p: float
 
 
+ERRORS_FILE = "test_errors.json"  # a run's artifact: the test images it got wrong (``errors_record``)
+
+
+def errors_record(right: np.ndarray) -> dict[str, object]:
+    """Which of ``right``'s (n,) images a model got wrong, as JSON values: ``{"images": n, "wrong": [i, ...]}``
+    (a few hundred indices of 10,000: small text a run's export keeps in git)."""
+    right = np.asarray(right, dtype=bool)
+    return {"images": int(right.size), "wrong": np.flatnonzero(~right).tolist()}
+
+
+def right_from(record: Mapping[str, object]) -> np.ndarray:
+    """``errors_record``'s (n,) bool array back: True where the model got the image right."""
+    right = np.ones(int(record["images"]), dtype=bool)
+    right[np.asarray(record["wrong"], dtype=np.int64)] = False
+    return right
+
+
 def mcnemar(right_a: np.ndarray, right_b: np.ndarray) -> McNemar:
     """McNemar's exact test on which of the same images two models got right (both (n,) bool)."""
     right_a, right_b = np.asarray(right_a, dtype=bool), np.asarray(right_b, dtype=bool)

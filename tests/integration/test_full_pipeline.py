@@ -82,7 +82,7 @@ def test_repro_trains_tracks_and_reports_then_is_a_no_op(reproduced, tmp_path):
             assert run.info.status == "FINISHED" and run.data.tags["mlflow.parentRunId"] == group.info.run_id
             assert run.data.params["backend"] == name.split("_")[-1]
             assert {"val/acc", "test/acc", "time/total_s"} <= set(run.data.metrics)
-            assert {a.path for a in client.list_artifacts(run.info.run_id)} >= {"config.yaml", "test_correct.npz"}
+            assert {a.path for a in client.list_artifacts(run.info.run_id)} >= {"config.yaml", "test_errors.json"}
         assert {a.path for a in client.list_artifacts(group.info.run_id)} >= {"figures"}
         assert (repo / "models" / name / "weights.npz").is_file()
     assert runs["numpy"].data.params["model.hidden_sizes"] == "[16]"

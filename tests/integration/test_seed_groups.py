@@ -3,6 +3,7 @@ across backends, travelling together (tiny data)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -37,9 +38,10 @@ def test_three_seeds_make_a_parent_with_their_means_and_one_run_each(tiny_root):
     assert parent.data.metrics["test/acc_sd"] == pytest.approx(np.std(tests, ddof=1))
     # every seed's run records which test images it got right (the report's McNemar test)
     for r in children:
-        path = client.download_artifacts(r.info.run_id, "test_correct.npz", str(tiny_root / r.info.run_id))
-        correct = np.load(path)["correct"]
-        assert correct.dtype == bool and correct.mean() == pytest.approx(r.data.metrics["test/acc"])
+        path = client.download_artifacts(r.info.run_id, "test_errors.json", str(tiny_root / r.info.run_id))
+        record = json.loads(Path(path).read_text())
+        assert record["images"] == r.data.metrics["test/images"]
+        assert 1 - len(record["wrong"]) / record["images"] == pytest.approx(r.data.metrics["test/acc"])
     # the files: the run file names the parent and each seed's run; the metrics file the means and spread
     identity = json.loads((tiny_root / "metrics/x_run.json").read_text())
     assert identity["run_id"] == parent.info.run_id

@@ -4,11 +4,12 @@ The rows are one per seed's run (``tables.rows``); a (group, backend) is a confi
 several seeds. For each, ``summaries`` gives every metric's mean over the seeds with its 95 % interval.
 Backends are compared on the seeds both trained (the same seed: the same initial weights and batch order),
 as a paired difference with its interval (``stats.paired``) and, seed by seed, with McNemar's exact test
-on the test images each got right (artifact ``test_correct.npz``). Words follow the intervals: a
+on the test images each got right (artifact ``stats.ERRORS_FILE``). Words follow the intervals: a
 difference whose interval holds 0 is "not distinguishable from zero", never a win.
 """
 from __future__ import annotations
 
+import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,6 @@ from mlpbench.report.tables import DEFAULT, RERUN, measured
 
 VAL, TEST, EPOCH = "final/val_acc", "test/acc", "time/epoch_median_s"
 SEED = "params.train.seed"
-CORRECT = "test_correct.npz"
 GROUPS = (RERUN, DEFAULT)
 
 
@@ -88,8 +88,8 @@ class Correctness:
         if run_id not in self.cache:
             try:
                 with tempfile.TemporaryDirectory() as tmp:
-                    path = tracking.download_artifact(self.uri, run_id, CORRECT, Path(tmp))
-                    self.cache[run_id] = np.load(path)["correct"]
+                    path = tracking.download_artifact(self.uri, run_id, stats.ERRORS_FILE, Path(tmp))
+                    self.cache[run_id] = stats.right_from(json.loads(path.read_text()))
             except Exception:  # older runs and imported ones without the artifact: no McNemar for them
                 self.cache[run_id] = None
         return self.cache[run_id]

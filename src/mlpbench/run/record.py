@@ -13,10 +13,9 @@ import math
 from pathlib import Path
 from typing import Any, Mapping
 
-import numpy as np
 import yaml
 
-from mlpbench import figures, tracking
+from mlpbench import figures, stats, tracking
 from mlpbench.backends import Backend
 from mlpbench.backends.build import build_backend
 from mlpbench.config import Config
@@ -38,7 +37,6 @@ SHORT_NAMES = {
     "memory/peak_rss_mb": "peak_rss_mb",
 }
 IN_METRICS_FILE = ("val_acc", "test_acc", "epoch_s")
-CORRECT_FILE = "test_correct.npz"  # artifact: (n_test,) bool under "correct"
 HISTORY_FIELDS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_time_s", "samples_per_s")
 
 
@@ -71,9 +69,8 @@ def _log_artifacts(run: tracking.TrackedRun, values: Mapping[str, Any], result: 
     run.log_text(history, "history.csv")
     run.log_dict({"labels": list(range(len(result.confusion))), "matrix": result.confusion.tolist()},
                  "confusion_matrix.json")
-    if result.test_correct is not None:  # which test images it got right: the report's McNemar test pairs runs on them
-        np.savez_compressed(work / CORRECT_FILE, correct=result.test_correct)
-        run.log_artifact(work / CORRECT_FILE)
+    if result.test_correct is not None:  # which test images it got wrong: the report's McNemar test pairs runs on them
+        run.log_dict(stats.errors_record(result.test_correct), stats.ERRORS_FILE)
     if with_figures:
         curves = training_history(result)
         run.log_artifact(figures.training_curves({run.run_name: curves}, work / "training_curves.png"), "figures")
