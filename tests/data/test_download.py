@@ -306,6 +306,28 @@ def test_local_mirror_is_verified_too(local_mirror, tmp_path) -> None:
     assert leftovers(tmp_path / "out") == []
 
 
+def test_a_wrong_size_in_the_config_is_named_as_such(http_mirror, local_mirror, tmp_path) -> None:
+    """A data YAML whose size is wrong (its sha256 right) was blamed on a dropped connection or a truncated file."""
+    wrong = DataFile(FILE.name, FILE.size + 7, FILE.sha256)
+    fix = rf"a.gz from .* has the sha256 the data set's config gives it but {FILE.size} bytes, not the {wrong.size} " \
+          rf"its `size` says: the size in conf/data/<name>.yaml is wrong; set it to {FILE.size}"
+    base, _ = http_mirror({"/m/a.gz": serve(BODY)})
+    with pytest.raises(DownloadError, match=fix):  # over HTTP: the whole file came, and it hashes right
+        fetch_file(wrong, tmp_path / "out", [f"{base}/m/"], progress=False)
+    (local_mirror / "a.gz").write_bytes(BODY)
+    with pytest.raises(DownloadError, match=fix):  # from a folder
+        fetch_file(wrong, tmp_path / "out", [str(local_mirror)], progress=False)
+    assert leftovers(tmp_path / "out") == []
+    fetch_file(FILE, tmp_path / "out", [str(local_mirror)], progress=False)
+    with pytest.raises(DownloadError, match=fix):  # the right file already in place: refused, not downloaded again
+        fetch_file(wrong, tmp_path / "out", [], progress=False)
+    assert (tmp_path / "out" / "a.gz").read_bytes() == BODY  # and kept
+    small = DataFile(FILE.name, FILE.size - 7, FILE.sha256)
+    with pytest.raises(DownloadError, match=r"the file there has 10240 bytes, not the 10233 the data set's config "
+                                            r"gives it: another file, or the size in conf/data/<name>.yaml is wrong"):
+        fetch_file(small, tmp_path / "elsewhere", [str(local_mirror)], progress=False)
+
+
 def test_progress_bar_enabled(http_mirror, tmp_path, monkeypatch) -> None:
     class Terminal(io.StringIO):
         def isatty(self) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import io
 import logging
 import os
 import secrets
@@ -112,13 +113,24 @@ def verify(path: Path, f: DataFile) -> str | None:
     size = path.stat().st_size
     if size != f.size:
         return f"{path} has {size} bytes, expected {f.size}"
+    digest = _sha256(path)
+    if digest != f.sha256:
+        return f"{path} has sha256 {digest}, expected {f.sha256}"
+    return None
+
+
+def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         while chunk := fh.read(_CHUNK):
             digest.update(chunk)
-    if digest.hexdigest() != f.sha256:
-        return f"{path} has sha256 {digest.hexdigest()}, expected {f.sha256}"
-    return None
+    return digest.hexdigest()
+
+
+def _wrong_size(f: DataFile, size: int, where: str) -> str:
+    """Why a file whose sha256 is the configured one is refused: the configured size is wrong."""
+    return (f"{f.name} from {where} has the sha256 the data set's config gives it but {size} bytes, not the "
+            f"{f.size} its `size` says: the size in conf/data/<name>.yaml is wrong; set it to {size}")
 
 
 def fetch_file(
@@ -160,6 +172,8 @@ def fetch_file(
         reason = verify(final, f)
         if reason is None:
             return final
+        if _sha256(final) == f.sha256:  # the right file: the size the config gives it is wrong
+            raise DownloadError(_wrong_size(f, final.stat().st_size, str(final)))
         log.warning("%s; downloading it again", reason)
     if not mirrors:
         raise DownloadError(f"no mirrors given to download {f.name} from.\n{_OFFLINE_HELP}")
@@ -214,6 +228,12 @@ def _download(f: DataFile, mirror: str, out: BinaryIO, timeout: float, bar: tqdm
     try:
         src, content_type = _open(mirror, f.name, timeout)
         with src:
+            whole = _local_size(src)
+            if whole is not None and whole != f.size:  # a local file: no need to read it to know
+                if whole < f.size and _copy(src, out, f.size, bar)[1] == f.sha256:
+                    return _wrong_size(f, whole, mirror)
+                return (f"the file there has {whole} bytes, not the {f.size} the data set's config gives it: "
+                        "another file, or the size in conf/data/<name>.yaml is wrong")
             size, digest, head = _copy(src, out, f.size, bar)
     except urllib.error.HTTPError as e:
         return f"HTTP error {e.code} {e.reason}"
@@ -227,11 +247,23 @@ def _download(f: DataFile, mirror: str, out: BinaryIO, timeout: float, bar: tqdm
         return None
     if content_type.startswith("text/html") or head.lstrip()[:1] == b"<":
         return f"got an HTML page ({size} bytes, Content-Type {content_type!r}), not the file"
+    if size < f.size and digest == f.sha256:
+        return _wrong_size(f, size, mirror)
     if size < f.size:
-        return f"got only {size} of {f.size} bytes (connection dropped or file truncated)"
+        return (f"got only {size} of {f.size} bytes (the connection dropped, the file there is truncated, or the "
+                "size in conf/data/<name>.yaml is wrong)")
     if size > f.size:
-        return f"got more than the expected {f.size} bytes"
+        return (f"got more than the expected {f.size} bytes (another file, or the size in conf/data/<name>.yaml "
+                "is wrong)")
     return f"sha256 mismatch: got {digest}, expected {f.sha256}"
+
+
+def _local_size(src: BinaryIO) -> int | None:
+    """The size of a local file being read (None for a network stream)."""
+    try:
+        return os.fstat(src.fileno()).st_size if isinstance(src, io.BufferedReader) else None
+    except (OSError, ValueError):
+        return None
 
 
 def _open(mirror: str, name: str, timeout: float) -> tuple[BinaryIO, str]:
