@@ -47,7 +47,7 @@ def sweep(setup: str, n: int, root: Path, env: dict[str, str]) -> float:
                                  "tracking=server"]}[setup]
     cmd = [sys.executable, str(ROOT / "pipelines" / "train.py"), "-m", *launcher, "experiment=debug",
            "backend=numpy", "model.hidden_sizes=[16]", "train.batch_size=32", f"train.seed=range(0,{n})",
-           f"data.paths.processed={data / 'processed'}", f"data.paths.split={data / 'split'}",
+           "data=mnist", f"data.paths.processed={data / 'processed'}", f"data.paths.split={data / 'split'}",
            f"hydra.sweep.dir={root / 'multirun' / f'{setup}-{n}'}"]
     if setup == "joblib+sqlite":
         env = {k: v for k, v in env.items() if k != "MLFLOW_TRACKING_URI"}

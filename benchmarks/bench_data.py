@@ -52,7 +52,7 @@ def main() -> int:
     parser.add_argument("--target", type=float, default=2.0, help="seconds for normalise + split")
     args = parser.parse_args()
 
-    data = load_data(compose(ROOT))
+    data = load_data(compose(ROOT, ["data=mnist"]))
     missing = [n for pair in raw_names(data).values() for n in pair if not (args.mirror / n).is_file()]
     if missing:
         print(f"{args.mirror}: missing {', '.join(missing)}; pass --mirror or set {MIRROR_ENV}",

@@ -41,21 +41,21 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def prepare_data(tmp: Path) -> tuple[Path, Path]:
-    processed, split_dir = ROOT / "data" / "processed", ROOT / "data" / "split"
-    if (processed / "train_images.npy").is_file() and (split_dir / "train_idx.npy").is_file():
-        return processed, split_dir
     from mlpbench.compose import compose
     from mlpbench.config.data import load_data
     from mlpbench.data.normalise import normalise
     from mlpbench.data.split import split
 
-    data = load_data(compose(ROOT))
+    data = load_data(compose(ROOT, ["data=mnist"]))
+    processed, split_dir = ROOT / data.paths.processed, ROOT / data.paths.split
+    if (processed / "train_images.npy").is_file() and (split_dir / "train_idx.npy").is_file():
+        return processed, split_dir
     mirror = Path(os.environ.get("MLPBENCH_DATA_MIRROR") or ROOT.parent / "shared" / "data" / "mnist")
     if not (mirror / data.files.train_images.name).is_file():
         sys.exit(f"no data: run `dvc repro split` or set MLPBENCH_DATA_MIRROR (looked in {mirror})")
     normalise(mirror, tmp / "processed", data)
     split(tmp / "processed" / "train_labels.npy", tmp / "split", data.split.val_fraction, data.split.seed,
-          data.num_classes)
+          data.num_classes, data.name)
     return tmp / "processed", tmp / "split"
 
 
@@ -171,7 +171,7 @@ def _load(kind: str, processed: Path, split_dir: Path, overrides: list[str]):
     from mlpbench.config.load import load
     from mlpbench.data import load_dataset
 
-    cfg = load(compose(ROOT, [*overrides, f"backend={kind}"]))
+    cfg = load(compose(ROOT, ["data=mnist", *overrides, f"backend={kind}"]))
     return cfg, load_dataset(processed, split_dir, cfg.data.num_classes, cfg.train.dtype)
 
 

@@ -14,7 +14,7 @@ def main() -> None:
     data = load_data(load_params(ROOT / "params.yaml"))
     labels = resolve(ROOT, data.paths.processed) / "train_labels.npy"
     summary = split(labels, resolve(ROOT, data.paths.split), data.split.val_fraction, data.split.seed,
-                    data.num_classes)
+                    data.num_classes, data.name)
     print(f"train {summary['sizes']['train']} / val {summary['sizes']['val']} (seed {summary['seed']})")
 
 

@@ -37,11 +37,12 @@ ROLES = ("train_images", "train_labels", "test_images", "test_labels")
 
 
 def _raw_names() -> dict[str, str]:
-    """File name of each role as conf/data/mnist.yaml gives it (composed once, at import)."""
+    """File name of each role as conf/data/mnist.yaml gives it (composed once, at import, whichever data
+    set conf/config.yaml makes the default)."""
     from mlpbench.compose import compose
     from mlpbench.config.data import load_data
 
-    files = load_data(compose(PROJECT_ROOT)).files
+    files = load_data(compose(PROJECT_ROOT, ["data=mnist"])).files
     return {role: getattr(files, role).name for role in ROLES}
 
 

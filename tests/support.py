@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -13,10 +14,23 @@ from typing import Sequence
 
 import numpy as np
 import pytest
+import yaml
 
 from mlpbench.io import array_sha256
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# The data set the MNIST-shaped tiny data stands in for, named in every composition that needs it, so
+# that no test depends on which data set conf/config.yaml makes the default.
+TEST_DATA = "data=mnist"
+
+
+def mnist_identity() -> dict:
+    """The identity the normalise stage writes for conf/data/mnist.yaml (manifest.json's ``dataset``)."""
+    from mlpbench.compose import compose
+    from mlpbench.config.data import load_data
+    from mlpbench.data.identity import identity
+
+    return identity(load_data(compose(PROJECT_ROOT, [TEST_DATA])))
 
 
 def write_learnable_data(root: Path, n_train: int = 300, n_test: int = 100, seed: int = 0) -> Path:
@@ -29,6 +43,7 @@ def write_learnable_data(root: Path, n_train: int = 300, n_test: int = 100, seed
     processed, split = root / "data" / "processed", root / "data" / "split"
     processed.mkdir(parents=True)
     split.mkdir(parents=True)
+    manifest = {"dataset": mnist_identity()}  # MNIST's shape and classes: runs compose data=mnist
     for part, n in (("train", n_train), ("test", n_test)):
         labels = rng.permutation(np.arange(n) % 10).astype(np.int64)
         images = 0.4 * rng.random((n, 784), dtype=np.float32)
@@ -36,16 +51,19 @@ def write_learnable_data(root: Path, n_train: int = 300, n_test: int = 100, seed
             images[i, label * 78 : (label + 1) * 78] += 0.6
         np.save(processed / f"{part}_images.npy", images.astype(np.float32))
         np.save(processed / f"{part}_labels.npy", labels)
-    (processed / "manifest.json").write_text("{}")
+        manifest[f"{part}_images"] = {"shape": list(images.shape), "sha256": array_sha256(images)}
+        manifest[f"{part}_labels"] = {"shape": list(labels.shape), "sha256": array_sha256(labels)}
+    (processed / "manifest.json").write_text(json.dumps(manifest))
     n_val = n_train // 5
     train_idx, val_idx = np.arange(n_val, n_train, dtype=np.int64), np.arange(n_val, dtype=np.int64)
     np.save(split / "train_idx.npy", train_idx)
     np.save(split / "val_idx.npy", val_idx)
-    # The settings of conf/data/mnist.yaml, so that runs with the default data.split accept this split,
+    # The default data.split (conf/config.yaml), so that runs with it accept this split,
     # and the hashes the split stage records, so that loading checks the files as it does for real.
     hashes = {"labels": array_sha256(np.load(processed / "train_labels.npy")),
               "train_idx": array_sha256(train_idx), "val_idx": array_sha256(val_idx)}
-    (split / "split.json").write_text(json.dumps({"val_fraction": 0.2, "seed": 42, "sha256": hashes}))
+    (split / "split.json").write_text(json.dumps({"dataset": "mnist", "val_fraction": 0.2, "seed": 42,
+                                                  "sha256": hashes}))
     return root
 
 
@@ -57,7 +75,7 @@ def tiny_config(root: Path, overrides: Sequence[str] = ()) -> dict:
     """
     from mlpbench.compose import compose
 
-    values = compose(PROJECT_ROOT, ["train.epochs=2", "model.hidden_sizes=[16]", "train.batch_size=32",
+    values = compose(PROJECT_ROOT, [TEST_DATA, "train.epochs=2", "model.hidden_sizes=[16]", "train.batch_size=32",
                                     "optim.lr=0.1", "train.threads=1", "train.seeds=1", *overrides])
     values["data"]["paths"] = {name: str(root / "data" / name) for name in ("raw", "processed", "split")}
     values["tracking"]["uri"] = f"sqlite:///{root / 'mlflow.db'}"
@@ -112,10 +130,29 @@ def make_pipeline_repo(tmp_path: Path, **env_extra: str) -> tuple[Path, dict[str
     for name in PIPELINE_FILES:
         (repo / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(PROJECT_ROOT / name, repo / name)
+    select_test_data(repo)
     env = pipeline_env(repo, tmp_path / "dvc-site-cache", **env_extra)
     run_checked(["git", "init", "-q"], repo, env)
     commit_all(repo, env, "pipeline")
     return repo, env
+
+
+def select_test_data(repo: Path) -> None:
+    """Make MNIST (``TEST_DATA``) the default data set of the copy's conf/ and params.yaml, whichever the
+    project's is: the copies hold tiny data under MNIST's file names, and `dvc exp run` composes conf/ anew."""
+    config = repo / "conf" / "config.yaml"
+    text = config.read_text()
+    selected = re.sub(r"^(\s*- data: )\S+", rf"\g<1>{TEST_DATA.split('=')[1]}", text, count=1, flags=re.M)
+    if selected != text:
+        from dvc.utils.hydra import compose_and_dump
+
+        config.write_text(selected)
+        compose_and_dump(repo / "params.yaml", str(repo / "conf"), None, "config", str(repo), [])
+
+
+def data_dir(repo: Path, role: str) -> Path:
+    """The folder ``role`` (raw, processed, split) of params.yaml's data set in the copy ``repo``."""
+    return repo / yaml.safe_load((repo / "params.yaml").read_text())["data"]["paths"][role]
 
 
 def pipeline_env(repo: Path, site_cache: Path, **env_extra: str) -> dict[str, str]:
@@ -225,3 +262,36 @@ def log_datasets_at_once(uri: str, prefix: str, folder: Path, jobs: int = 4, rou
     for experiment in experiments:
         assert len({(d.dataset.name, d.dataset.digest) for r in runs if r.info.experiment_id == experiment
                     for d in r.inputs.dataset_inputs}) == 3
+
+
+IDX_NAMES = {"train_images": "train-images.idx3.gz", "train_labels": "train-labels.idx1.gz",
+             "test_images": "test-images.idx3.gz", "test_labels": "test-labels.idx1.gz"}
+
+
+def write_idx_data_set(folder: Path, name: str, image_shape: tuple[int, int] = (8, 8), num_classes: int = 10,
+                       n_train: int = 400, n_test: int = 80, seed: int = 0) -> dict:
+    """A small learnable IDX data set that is not MNIST: four .gz files (not MNIST's names) in ``folder``,
+    each class brightening its own band of pixels. Returns the ``conf/data/<name>.yaml`` that describes it
+    (the files' real sizes and sha256), so the download stage fetches it from ``folder`` as a mirror."""
+    import gzip
+    import hashlib
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    rows, cols = image_shape
+    band = rows * cols // num_classes
+    files = {}
+    for part, n in (("train", n_train), ("test", n_test)):
+        labels = rng.permutation(np.arange(n) % num_classes).astype(np.uint8)
+        images = rng.integers(0, 100, size=(n, rows * cols), dtype=np.uint8)
+        for i, label in enumerate(labels):
+            images[i, label * band:(label + 1) * band] += 150
+        contents = {f"{part}_images": (2051, (n, rows, cols), images.tobytes()),
+                    f"{part}_labels": (2049, (n,), labels.tobytes())}
+        for role, (magic, dims, payload) in contents.items():
+            header = magic.to_bytes(4, "big") + b"".join(int(d).to_bytes(4, "big") for d in dims)
+            packed = gzip.compress(header + payload, mtime=0)
+            (folder / IDX_NAMES[role]).write_bytes(packed)
+            files[role] = {"name": IDX_NAMES[role], "size": len(packed), "sha256": hashlib.sha256(packed).hexdigest()}
+    return {"name": name, "title": name.capitalize(), "files": files, "image_shape": [rows, cols],
+            "num_classes": num_classes, "download": {"mirrors": [], "offline_mirror": None, "timeout": 5}}

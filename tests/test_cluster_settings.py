@@ -15,7 +15,7 @@ from mlpbench.signals import Terminated, sigterm_raises
 from mlpbench.sweep import check_warning_time
 from mlpbench.tracking import resolve_tracking_uri
 
-from support import PROJECT_ROOT, tiny_config
+from support import PROJECT_ROOT, TEST_DATA, tiny_config
 
 
 def test_tracking_server_takes_the_uri_from_the_environment_first(monkeypatch):
@@ -42,7 +42,7 @@ def test_a_run_with_tracking_server_and_no_uri_stops_with_one_line(tiny_root):
     env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "DVC_ROOT")}
     data = tiny_root / "data"
     done = subprocess.run([sys.executable, str(PROJECT_ROOT / "pipelines" / "train.py"), "tracking=server",
-                           "experiment=debug", f"data.paths.processed={data / 'processed'}",
+                           "experiment=debug", TEST_DATA, f"data.paths.processed={data / 'processed'}",
                            f"data.paths.split={data / 'split'}", f"hydra.run.dir={tiny_root / 'h'}"],
                           cwd=tiny_root, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 1
@@ -102,7 +102,7 @@ def test_a_slurm_sweep_whose_warning_would_come_at_the_start_stops_with_one_line
     data = tiny_root / "data"
     cmd = [sys.executable, str(PROJECT_ROOT / "pipelines" / "train.py"), "-m", "hydra/launcher=slurm",
            "hydra.launcher.timeout_min=1", f"hydra.sweep.dir={tiny_root / 'multirun'}", "optim.lr=0.1,0.2",
-           f"data.paths.processed={data / 'processed'}", f"data.paths.split={data / 'split'}",
+           TEST_DATA, f"data.paths.processed={data / 'processed'}", f"data.paths.split={data / 'split'}",
            f"tracking.uri=sqlite:///{tiny_root / 'mlflow.db'}"]
     done = subprocess.run(cmd, cwd=tiny_root, capture_output=True, text=True, timeout=300)
     assert done.returncode != 0

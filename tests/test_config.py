@@ -157,7 +157,7 @@ def test_the_data_stages_loader_refuses_a_bad_data_value_as_the_whole_load_does(
 
 
 def test_the_data_stages_loader_reads_the_data_section_alone():
-    values = compose(ROOT, ["backend=numpy"])
+    values = compose(ROOT, ["backend=numpy", "data=mnist"])
     assert load_data(values) == load_values(values).data
     values["backend"], values["model"] = "jax", {"width": 5}  # other sections are not its business
     assert load_data(values).image_shape == (28, 28)

@@ -13,7 +13,7 @@ from mlpbench.config.load import load
 from mlpbench.run.summary import run_name
 from mlpbench.sweep import NAME_MAX, SWEPT_FILE, job_swept, sweep_name
 
-from support import PROJECT_ROOT, tiny_config
+from support import PROJECT_ROOT, TEST_DATA, tiny_config
 
 
 @pytest.mark.parametrize(("overrides", "label"), [
@@ -54,7 +54,7 @@ def test_sweep_parent_and_children_are_named_by_what_they_sweep(tiny_root):
     data, uri = tiny_root / "data", f"sqlite:///{tiny_root / 'mlflow.db'}"
     cmd = [sys.executable, str(PROJECT_ROOT / "pipelines" / "train.py"), "-m",
            f"hydra.sweep.dir={tiny_root / 'multirun'}", "optim.lr=0.05,0.1",
-           f"data.paths.processed={data / 'processed'}", f"data.paths.split={data / 'split'}",
+           TEST_DATA, f"data.paths.processed={data / 'processed'}", f"data.paths.split={data / 'split'}",
            f"tracking.uri={uri}", "backend=numpy", "model.hidden_sizes=[16]", "train.batch_size=32",
            "train.epochs=1", "train.seeds=2"]
     done = subprocess.run(cmd, cwd=tiny_root, capture_output=True, text=True, timeout=600)

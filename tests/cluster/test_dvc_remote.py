@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from support import make_pipeline_repo, run_checked
+from support import TEST_DATA, data_dir, make_pipeline_repo, run_checked
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.xdist_group("cluster")]  # one worker starts the services
-SHARED = ("data/raw", "data/processed", "data/split", "models/numpy")
+SHARED = ("raw", "processed", "split")  # the data set's folders, and models/numpy
 GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
 
 
@@ -24,8 +24,9 @@ def dvc(repo: Path, env: dict[str, str], *args: str) -> str:
 
 def digests(repo: Path) -> dict[str, str]:
     """sha256 of every file under the shared folders, by path relative to the repository."""
+    folders = [data_dir(repo, role) for role in SHARED] + [repo / "models" / "numpy"]
     return {str(f.relative_to(repo)): hashlib.sha256(f.read_bytes()).hexdigest()
-            for folder in SHARED for f in sorted((repo / folder).rglob("*")) if f.is_file()}
+            for folder in folders for f in sorted(folder.rglob("*")) if f.is_file()}
 
 
 @pytest.fixture
@@ -35,9 +36,9 @@ def repo(tmp_path, tiny_raw_dir, s3):
 
     env_s3 = {k: v for k, v in s3.items() if k != "endpoint"}
     repo, env = make_pipeline_repo(tmp_path, **env_s3)
-    values = compose(repo, ["model.hidden_sizes=[16]", "train.epochs=1", "train.batch_size=64"])
+    values = compose(repo, [TEST_DATA, "model.hidden_sizes=[16]", "train.epochs=1", "train.batch_size=64"])
     (repo / "params.yaml").write_text(yaml.safe_dump(values, sort_keys=False))
-    shutil.copytree(tiny_raw_dir, repo / "data" / "raw")
+    shutil.copytree(tiny_raw_dir, data_dir(repo, "raw"))
     dvc(repo, env, "commit", "--force", "download")
     dvc(repo, env, "repro", "train@numpy")
     return repo, env
@@ -59,9 +60,9 @@ def test_push_then_pull_into_a_fresh_clone_restores_the_data_and_model_bit_for_b
     clone = tmp_path / "node"
     run_checked(["git", "clone", "-q", str(repo), str(clone)], tmp_path, env)
     env_clone = {**env, "PYTHONPATH": str(clone / "src"), "MLPBENCH_DATA_MIRROR": str(tmp_path / "no-mirror")}
-    assert not (clone / "data" / "raw").exists()
+    assert not data_dir(clone, "raw").exists()
     dvc(clone, env_clone, "pull", "download", "split", "train@numpy")
-    assert not (clone / "data" / "processed").exists()  # cache: false, rebuilt where needed
+    assert not data_dir(clone, "processed").exists()  # cache: false, rebuilt where needed
     rebuilt = dvc(clone, env_clone, "repro", "normalise")
     assert "Running stage 'normalise'" in rebuilt and "Running stage 'download'" not in rebuilt, rebuilt
     assert digests(clone) == digests(repo) and len(digests(repo)) >= 10

@@ -21,7 +21,7 @@ from mlpbench.processes import live_pid
 from mlpbench.slurm import read_job_ids
 from mlpbench.tracking.tags import PROCESS_TAG, REASON_TAG
 
-from support import PROJECT_ROOT, write_learnable_data
+from support import PROJECT_ROOT, TEST_DATA, write_learnable_data
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.xdist_group("cluster")]  # one worker starts the services
 TRAIN = [sys.executable, str(PROJECT_ROOT / "pipelines" / "train.py")]
@@ -42,7 +42,7 @@ def _sweep(root: Path, *overrides: str) -> list[str]:
     data = root / "data"
     return TRAIN + ["-m", "hydra/launcher=slurm", "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=1",
                     "tracking=server", "experiment=debug", "model.hidden_sizes=[16]", "train.batch_size=32",
-                    f"data.paths.processed={data / 'processed'}", f"data.paths.split={data / 'split'}",
+                    TEST_DATA, f"data.paths.processed={data / 'processed'}", f"data.paths.split={data / 'split'}",
                     f"hydra.sweep.dir={root / 'multirun'}", *overrides]
 
 

@@ -29,7 +29,7 @@ def root(tiny_raw_dir, tmp_path) -> Path:
     data = mnist()
     normalise(tiny_raw_dir, tmp_path / "processed", data)
     split(tmp_path / "processed" / "train_labels.npy", tmp_path / "split", data.split.val_fraction,
-          data.split.seed, data.num_classes)
+          data.split.seed, data.num_classes, data.name)
     return tmp_path
 
 

@@ -64,7 +64,7 @@ def test_end_to_end_with_normalise_and_split(tiny_raw_dir, tmp_path) -> None:
     data = mnist()
     normalise(tiny_raw_dir, tmp_path / "processed", data)
     split(tmp_path / "processed" / "train_labels.npy", tmp_path / "split", data.split.val_fraction,
-          data.split.seed, data.num_classes)
+          data.split.seed, data.num_classes, data.name)
     check_split(tmp_path / "split", data.split)
     ds = load_dataset(tmp_path / "processed", tmp_path / "split", data.num_classes)
     # the fake MNIST holds 60 train images of each of 10 digits

@@ -75,7 +75,10 @@ def test_manifest_matches_files(tiny_raw_dir, tmp_path) -> None:
     returned = normalise(tiny_raw_dir, out, mnist())
     written = json.loads((out / "manifest.json").read_text())
     assert written == returned
-    assert sorted(written) == sorted(ARRAYS)
+    assert sorted(written) == sorted([*ARRAYS, "dataset"])
+    data = mnist()
+    assert written["dataset"] == {"name": "mnist", "image_shape": [28, 28], "num_classes": 10,
+                                  "files": {role: getattr(data.files, role).sha256 for role in ARRAYS}}
     for name in ARRAYS:
         array = load(out / f"{name}.npy")
         assert written[name]["shape"] == list(array.shape), name

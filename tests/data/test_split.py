@@ -86,7 +86,7 @@ def labels_file(tmp_path) -> Path:
 
 def test_split_files(labels_file, tmp_path) -> None:
     out = tmp_path / "split"
-    summary = split(labels_file, out, val_fraction=0.2, seed=3, num_classes=CLASSES)
+    summary = split(labels_file, out, val_fraction=0.2, seed=3, num_classes=CLASSES, dataset="tiny")
     assert sorted(p.name for p in out.iterdir()) == ["split.json", "train_idx.npy", "val_idx.npy"]
     train_idx = np.load(out / "train_idx.npy", allow_pickle=False)
     val_idx = np.load(out / "val_idx.npy", allow_pickle=False)
@@ -116,18 +116,18 @@ def test_other_class_counts(tmp_path) -> None:
     counted as 0 in split.json."""
     labels = np.repeat(np.arange(3), [10, 20, 30])
     np.save(tmp_path / "labels.npy", labels)
-    summary = split(tmp_path / "labels.npy", tmp_path / "split", 0.5, seed=0, num_classes=4)
+    summary = split(tmp_path / "labels.npy", tmp_path / "split", 0.5, seed=0, num_classes=4, dataset="tiny")
     assert summary["class_counts"] == {"train": [5, 10, 15, 0], "val": [5, 10, 15, 0]}
 
 
 def test_split_file_reruns_are_identical(labels_file, tmp_path) -> None:
-    split(labels_file, tmp_path / "a", 0.2, 3, CLASSES)
-    split(labels_file, tmp_path / "b", 0.2, 3, CLASSES)
+    split(labels_file, tmp_path / "a", 0.2, 3, CLASSES, "tiny")
+    split(labels_file, tmp_path / "b", 0.2, 3, CLASSES, "tiny")
     for name in ("split.json", "train_idx.npy", "val_idx.npy"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
 
 
 def test_invalid_fraction_writes_nothing(labels_file, tmp_path) -> None:
     with pytest.raises(SplitError):
-        split(labels_file, tmp_path / "split", val_fraction=1.0, seed=0, num_classes=CLASSES)
+        split(labels_file, tmp_path / "split", val_fraction=1.0, seed=0, num_classes=CLASSES, dataset="tiny")
     assert not (tmp_path / "split").exists()

@@ -10,7 +10,7 @@ from scipy import stats
 
 from mlpbench.options import BACKENDS
 from mlpbench.report import build_ablation
-from support import PROJECT_ROOT
+from support import PROJECT_ROOT, TEST_DATA
 
 from report.helpers import rows_by
 
@@ -22,7 +22,7 @@ def test_a_two_step_ablation_sweep_reports_the_change_of_each_backend(tiny_root)
     uri = f"sqlite:///{tiny_root / 'mlflow.db'}"
     cmd = [sys.executable, str(PROJECT_ROOT / "pipelines" / "train.py"), "-m", f"hydra.sweep.dir={sweep_dir}",
            "experiment=ablation/00_tutorial,ablation/01_init", f"backend={','.join(BACKENDS)}",
-           f"data.paths.processed={data / 'processed'}", f"data.paths.split={data / 'split'}", f"tracking.uri={uri}",
+           TEST_DATA, f"data.paths.processed={data / 'processed'}", f"data.paths.split={data / 'split'}", f"tracking.uri={uri}",
            "model.hidden_sizes=[16]", "train.batch_size=32", "train.epochs=1", "train.threads=1", "train.seeds=2"]
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": ":".join(sys.path), "PYTHONUNBUFFERED": "1"}
     done = subprocess.run(cmd, cwd=tiny_root, env=env, capture_output=True, text=True, timeout=300)

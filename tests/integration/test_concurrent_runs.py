@@ -12,7 +12,7 @@ import sys
 import pytest
 from mlflow.tracking import MlflowClient
 
-from support import PROJECT_ROOT, run_at_once, write_learnable_data
+from support import PROJECT_ROOT, TEST_DATA, run_at_once, write_learnable_data
 
 pytestmark = pytest.mark.slow
 RUNS = 6
@@ -30,7 +30,7 @@ def test_six_single_runs_started_at_once_all_finish_with_their_own_outputs(tmp_p
     root = write_learnable_data(tmp_path)
     uri = f"sqlite:///{root / 'mlflow.db'}"  # fresh: the runs create it
     args = [str(PROJECT_ROOT / "pipelines" / "train.py"), "experiment=debug", "train.threads=1", "train.batch_size=64",
-            f"data.paths.processed={root / 'data' / 'processed'}", f"data.paths.split={root / 'data' / 'split'}",
+            TEST_DATA, f"data.paths.processed={root / 'data' / 'processed'}", f"data.paths.split={root / 'data' / 'split'}",
             f"tracking.uri={uri}"]
     run_at_once(_EXEC, tmp_path, RUNS, *args, timeout=600)
 

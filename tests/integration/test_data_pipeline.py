@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import yaml
 
-from support import make_pipeline_repo, run_checked
+from support import data_dir, make_pipeline_repo, run_checked
 
 pytestmark = [pytest.mark.real_data, pytest.mark.slow]
 
@@ -35,7 +35,7 @@ def test_repro_split_then_nothing_then_only_split(repo) -> None:
     for stage in ("download", "normalise", "split"):
         assert f"Running stage '{stage}'" in first, first
 
-    processed, split_dir = repo / "data" / "processed", repo / "data" / "split"
+    processed, split_dir = data_dir(repo, "processed"), data_dir(repo, "split")
     shapes = {name: np.load(processed / f"{name}.npy", mmap_mode="r").shape
               for name in ("train_images", "train_labels", "test_images", "test_labels")}
     assert shapes == {"train_images": (60000, 784), "train_labels": (60000,),

@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import mlflow
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
@@ -20,7 +21,8 @@ from mlflow.tracking import MlflowClient
 from mlpbench.options import BACKENDS
 from mlpbench.tracking.tags import GROUP_TAG
 
-from support import commit_all, copy_pipeline_repo, make_pipeline_repo, run_checked
+from support import (TEST_DATA, commit_all, copy_pipeline_repo, data_dir, make_pipeline_repo, run_checked,
+                     write_idx_data_set)
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("full_pipeline")]  # one worker reproduces once
 TRAIN_STAGES = tuple(f"{stage}@{b}" for stage in ("train", "tutorial") for b in BACKENDS)
@@ -43,7 +45,7 @@ def shrink(repo: Path) -> None:
 
     config = repo / "conf" / "config.yaml"
     config.write_text(config.read_text() + "\n" + yaml.safe_dump(TINY, sort_keys=False))
-    (repo / "params.yaml").write_text(yaml.safe_dump(compose(repo, []), sort_keys=False))
+    (repo / "params.yaml").write_text(yaml.safe_dump(compose(repo, [TEST_DATA]), sort_keys=False))
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +54,7 @@ def reproduced(tmp_path_factory, make_tiny_mnist) -> tuple[Path, dict[str, str],
     folder = tmp_path_factory.mktemp("pipeline")
     repo, env = make_pipeline_repo(folder)
     shrink(repo)
-    make_tiny_mnist(repo / "data" / "raw")
+    make_tiny_mnist(data_dir(repo, "raw"))
     dvc(repo, env, "commit", "--force", "download")
     commit_all(repo, env, "tiny data")
     first = dvc(repo, env, "repro")
@@ -155,3 +157,45 @@ def test_experiments_rerun_only_the_stages_whose_params_they_change(reproduced, 
         assert params["train.epochs"] == "1" and params["model.hidden_sizes"] == "[16]"  # conf/ composed anew
     tutorial = json.loads((repo / "metrics" / "tutorial_numpy_run.json").read_text())
     assert tutorial["run_id"] == baseline["tutorial_numpy"]  # its params did not change
+
+
+def test_a_second_data_set_runs_end_to_end_through_dvc_exp_run(reproduced, tmp_path):
+    """A new IDX data set is one YAML file: `dvc exp run -S data=<name>` downloads it from a local mirror and
+    runs every stage on it; every run it records, its models and its reports name that data set alone, and the
+    MNIST files stay where they were."""
+    repo, env = copy_pipeline_repo(reproduced[0], tmp_path)
+    data = write_idx_data_set(tmp_path / "mirror", "digits8")
+    (repo / "conf" / "data" / "digits8.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    commit_all(repo, env, "a second data set")
+    mnist_files = {p: p.read_bytes() for p in data_dir(repo, "processed").parent.rglob("*") if p.is_file()}
+    started = int(time.time() * 1000)
+
+    out = dvc(repo, {**env, "MLPBENCH_DATA_MIRROR": str(tmp_path / "mirror")}, "exp", "run", "-S", "data=digits8")
+    for stage in ("download", "normalise", "split", *TRAIN_STAGES, "torch_options", "scaling", "report"):
+        assert f"Running stage '{stage}'" in out, out
+    assert data_dir(repo, "processed") == repo / "data" / "digits8" / "processed"
+    assert {p: p.read_bytes() for p in mnist_files} == mnist_files  # MNIST's files untouched
+
+    client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
+    made = [r for e in client.search_experiments() for r in client.search_runs([e.experiment_id])
+            if r.info.start_time >= started]
+    trained = [r for r in made if "backend" in r.data.params]
+    # two seeds and their group for each train and tutorial stage, and the torch options' variants
+    assert len(trained) >= 3 * len(TRAIN_STAGES) + 2, [r.info.run_name for r in made]
+    tagged = [r for r in made if "dataset" in r.data.tags]
+    assert {r.data.tags["dataset"] for r in tagged} == {"digits8"}
+    assert {r.data.tags["dataset_title"] for r in tagged} == {"Digits8"}
+    assert set(trained) <= set(tagged) and any(r.data.tags.get("study") == "torch_options" for r in tagged)
+    for run in trained:
+        assert {d.dataset.name for d in run.inputs.dataset_inputs} <= {"digits8-train", "digits8-validation",
+                                                                         "digits8-test"}
+    mlflow.set_tracking_uri(f"sqlite:///{repo / 'mlflow.db'}")
+    for backend in BACKENDS:  # the registered models take the new data set's 64 pixels
+        version = client.get_model_version_by_alias(f"{backend}-mlp", "current")
+        assert version.run_id in {r.info.run_id for r in trained}
+        signature = mlflow.models.get_model_info(f"models:/{backend}-mlp@current").signature
+        assert tuple(signature.inputs.inputs[0].shape) == (-1, 64), signature
+
+    report = (repo / "reports" / "comparison.md").read_text()
+    assert "Digits8" in report.splitlines()[0] and "MNIST" not in report
+    assert "published" not in report.lower().replace("published numbers for mnist only", "")

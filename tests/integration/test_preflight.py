@@ -15,7 +15,7 @@ import pytest
 from mlpbench.config import ConfigError
 from mlpbench.run.seeds import train_and_track
 
-from support import PROJECT_ROOT, tiny_config
+from support import PROJECT_ROOT, TEST_DATA, tiny_config, write_idx_data_set
 
 TRAIN = [sys.executable, str(PROJECT_ROOT / "pipelines" / "train.py")]
 
@@ -63,7 +63,7 @@ def test_an_output_path_that_cannot_be_written_fails_before_any_run(tiny_root, k
 def test_a_sweep_checks_every_job_before_the_first_starts(tiny_root):
     data = tiny_root / "data"
     cmd = TRAIN + ["-m", f"hydra.sweep.dir={tiny_root / 'multirun'}", "optim.lr=0.1,0",
-                   f"data.paths.processed={data / 'processed'}", f"data.paths.split={data / 'split'}",
+                   TEST_DATA, f"data.paths.processed={data / 'processed'}", f"data.paths.split={data / 'split'}",
                    f"tracking.uri=sqlite:///{tiny_root / 'mlflow.db'}", "model.hidden_sizes=[8]", "train.epochs=1"]
     done = subprocess.run(cmd, cwd=tiny_root, capture_output=True, text=True, timeout=300)
     assert done.returncode != 0
@@ -132,7 +132,7 @@ def test_a_batch_larger_than_the_training_rows_is_refused(tiny_root):
     """``train.batch_size=100000`` trained full-batch while the run's name said bs100000."""
     rows = len(np.load(tiny_root / "data" / "split" / "train_idx.npy"))
     _refused(tiny_root, [f"train.batch_size={rows + 1}"],
-             rf"train.batch_size={rows + 1} is more than the {rows} training rows; set train.batch_size={rows} for")
+             rf"train.batch_size={rows + 1} is more than the {rows} training rows of mnist; set train.batch_size={rows} for")
 
 
 def test_more_threads_than_cpus_are_refused(tiny_root):
@@ -142,3 +142,62 @@ def test_more_threads_than_cpus_are_refused(tiny_root):
     cpus = available_cpus()
     _refused(tiny_root, [f"train.threads={cpus + 1}"],
              rf"train.threads={cpus + 1} is more than the {cpus} CPUs this process may use; set at most")
+
+
+def _build_data_set(root, mirror_dir, name: str) -> dict:
+    """A small non-MNIST IDX data set downloaded, normalised and split under root/data (the layout of the
+    tiny MNIST-shaped data, so the two are easily swapped); returns its conf/data YAML."""
+    from pathlib import Path
+
+    from mlpbench.config.data import load_data
+    from mlpbench.data.download import fetch_all
+    from mlpbench.data.normalise import normalise
+    from mlpbench.data.split import split
+
+    data = write_idx_data_set(mirror_dir, name)
+    paths = {role: str(root / "data" / role) for role in ("raw", "processed", "split")}
+    cfg = load_data({"data": {**data, "paths": paths, "split": {"val_fraction": 0.2, "seed": 42}}})
+    fetch_all(Path(paths["raw"]), [str(mirror_dir)], list(vars(cfg.files).values()), progress=False)
+    normalise(Path(paths["raw"]), Path(paths["processed"]), cfg)
+    split(Path(paths["processed"]) / "train_labels.npy", Path(paths["split"]), 0.2, 42, 10, name)
+    return data
+
+
+def test_a_run_on_another_data_sets_arrays_is_refused_before_any_run(tiny_root, tmp_path_factory):
+    """With MNIST arrays at its paths, a run of another data set trained on them and was tagged as that data set;
+    with another data set's arrays there, the default run trained on them and was tagged mnist."""
+    from mlpbench.data.identity import DataMismatchError
+
+    other = write_idx_data_set(tmp_path_factory.mktemp("mirror"), "digits8")
+    values = tiny_config(tiny_root)
+    values["data"] = {**values["data"], **other}  # digits8's config, pointed at the MNIST-shaped arrays
+    with pytest.raises(DataMismatchError, match=r"holds the arrays of data set 'mnist', but data.name='digits8'"):
+        train_and_track(values, tiny_root, tiny_root / "out", progress=False)
+    _assert_nothing_left(tiny_root)
+
+    import shutil
+    shutil.rmtree(tiny_root / "data")
+    _build_data_set(tiny_root, tmp_path_factory.mktemp("mirror"), "digits8")
+    with pytest.raises(DataMismatchError, match=r"holds the arrays of data set 'digits8', but data.name='mnist'"):
+        train_and_track(tiny_config(tiny_root), tiny_root, tiny_root / "out", progress=False)
+    _assert_nothing_left(tiny_root)
+
+
+def test_a_run_of_a_data_set_whose_files_are_not_built_names_the_command(tiny_root):
+    done = subprocess.run(TRAIN + ["data.name=unbuilt", f"tracking.uri=sqlite:///{tiny_root / 'mlflow.db'}"],
+                          cwd=tiny_root, capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("train failed: ") and "data set 'unbuilt' has no normalised arrays in " in last
+    assert last.endswith("build its files with `dvc exp run -S data=unbuilt split`"), last
+    _assert_nothing_left(tiny_root)
+
+
+def test_a_batch_that_leaves_few_steps_per_epoch_is_named(tiny_root, caplog):
+    """The default batch of 768 on a data set of 1,200 training rows trained 2 steps per epoch without a word."""
+    rows = len(np.load(tiny_root / "data" / "split" / "train_idx.npy"))
+    with caplog.at_level("WARNING", logger="mlpbench"):
+        train_and_track(tiny_config(tiny_root, ["train.batch_size=64", "train.epochs=1"]), tiny_root,
+                        tiny_root / "out", progress=False)
+    assert (f"train.batch_size=64 gives only 4 steps per epoch on the {rows} training rows of mnist; a smaller batch "
+            "(e.g. train.batch_size=16) gives the optimizer more steps") in caplog.text

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from support import PROJECT_ROOT
+from support import PROJECT_ROOT, TEST_DATA
 
 pytestmark = pytest.mark.slow
 TRAIN = [sys.executable, str(PROJECT_ROOT / "pipelines" / "train.py")]
@@ -25,7 +25,7 @@ def _overrides(root: Path, *extra: str) -> list[str]:
     """Tiny data and store; one seed per job unless ``extra`` sets ``train.seeds`` (seed groups)."""
     data = root / "data"
     seeds = [] if any(e.startswith("train.seeds=") for e in extra) else ["train.seeds=1"]
-    return [f"data.paths.processed={data / 'processed'}", f"data.paths.split={data / 'split'}",
+    return [TEST_DATA, f"data.paths.processed={data / 'processed'}", f"data.paths.split={data / 'split'}",
             f"tracking.uri=sqlite:///{root / 'mlflow.db'}", "model.hidden_sizes=[16]", "train.batch_size=32",
             *seeds, *extra]
 

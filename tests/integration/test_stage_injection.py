@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from support import commit_all, make_pipeline_repo, run_checked
+from support import commit_all, data_dir, make_pipeline_repo, run_checked
 
 pytestmark = pytest.mark.slow
 SMALL = ["-S", "train.epochs=1", "-S", "model.hidden_sizes=[8]"]
@@ -23,7 +23,7 @@ SMALL = ["-S", "train.epochs=1", "-S", "model.hidden_sizes=[8]"]
 def pipeline(tmp_path, tiny_raw_dir):
     """A pipeline copy with tiny data, split and committed: only the training stages are left to run."""
     repo, env = make_pipeline_repo(tmp_path)
-    shutil.copytree(tiny_raw_dir, repo / "data" / "raw")
+    shutil.copytree(tiny_raw_dir, data_dir(repo, "raw"))
     run_checked([sys.executable, "-m", "dvc", "commit", "--force", "download"], repo, env)
     run_checked([sys.executable, "-m", "dvc", "repro", "split"], repo, env)
     commit_all(repo, env, "tiny data")

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from support import PROJECT_ROOT, free_port, stop, write_learnable_data
+from support import PROJECT_ROOT, TEST_DATA, free_port, stop, write_learnable_data
 
 pytestmark = pytest.mark.slow
 # MLflow's retries, shortened from ~254 s to about 14 s for the test: what the first failed write spends.
@@ -58,7 +58,7 @@ def _train(root: Path, uri: str, env: dict[str, str], seeds: int = 1) -> subproc
     return subprocess.Popen(
         [sys.executable, str(PROJECT_ROOT / "pipelines" / "train.py"), "train.epochs=100000", "train.threads=1",
          f"train.seeds={seeds}",
-         "model.hidden_sizes=[16]", "train.batch_size=32", f"data.paths.processed={data / 'processed'}",
+         "model.hidden_sizes=[16]", "train.batch_size=32", TEST_DATA, f"data.paths.processed={data / 'processed'}",
          f"data.paths.split={data / 'split'}", f"tracking.uri={uri}", f"hydra.run.dir={root / 'run'}"],
         cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from support import PROJECT_ROOT, free_port, stop, write_learnable_data
+from support import PROJECT_ROOT, TEST_DATA, free_port, stop, write_learnable_data
 
 pytestmark = pytest.mark.slow
 TRAIN = [sys.executable, str(PROJECT_ROOT / "pipelines" / "train.py"), "experiment=debug", "train.threads=1"]
@@ -56,7 +56,7 @@ def _one_line(cmd: list[str], cwd: Path, says: str, env: dict[str, str] | None =
 
 def _train(root: Path, uri: str) -> list[str]:
     data = root / "data"
-    return TRAIN + [f"data.paths.processed={data / 'processed'}", f"data.paths.split={data / 'split'}",
+    return TRAIN + [TEST_DATA, f"data.paths.processed={data / 'processed'}", f"data.paths.split={data / 'split'}",
                     f"tracking.uri={uri}", f"hydra.run.dir={root / 'run'}"]
 
 

@@ -11,7 +11,7 @@ import time
 import pytest
 from mlflow.tracking import MlflowClient
 
-from support import PROJECT_ROOT
+from support import PROJECT_ROOT, TEST_DATA
 
 pytestmark = pytest.mark.slow
 
@@ -21,7 +21,7 @@ def test_a_local_submitit_sweep_gives_one_parent_and_its_children_each_on_its_cp
     env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "DVC_ROOT")}
     cmd = [sys.executable, str(PROJECT_ROOT / "pipelines" / "train.py"), "-m", "hydra/launcher=local",
            "hydra.launcher.cpus_per_task=1", "experiment=debug", "backend=numpy,torch", "model.hidden_sizes=[16]",
-           "train.batch_size=32", f"data.paths.processed={data / 'processed'}", f"data.paths.split={data / 'split'}",
+           "train.batch_size=32", TEST_DATA, f"data.paths.processed={data / 'processed'}", f"data.paths.split={data / 'split'}",
            f"tracking.uri=sqlite:///{tiny_root / 'mlflow.db'}", f"hydra.sweep.dir={tiny_root / 'multirun'}"]
     done = subprocess.run(cmd, cwd=tiny_root, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -42,7 +42,7 @@ def test_the_time_limit_warning_ends_the_run_killed_saying_why(tiny_root):
 
     tracking.prepare(uri, "mlpbench")  # the store exists before the test polls it
     cmd = [sys.executable, str(PROJECT_ROOT / "pipelines" / "train.py"), "experiment=debug", "train.epochs=100000",
-           "model.hidden_sizes=[16]", "train.batch_size=32", f"data.paths.processed={data / 'processed'}",
+           "model.hidden_sizes=[16]", "train.batch_size=32", TEST_DATA, f"data.paths.processed={data / 'processed'}",
            f"data.paths.split={data / 'split'}",
            f"tracking.uri={uri}", f"hydra.run.dir={tiny_root / 'run'}"]
     proc = subprocess.Popen(cmd, cwd=tiny_root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

@@ -22,7 +22,7 @@ from mlpbench.run.seeds import train_and_track
 from mlpbench.tracking import portable
 from mlpbench.tracking.restore import restore
 
-from support import PROJECT_ROOT, free_port, stop, tiny_config
+from support import PROJECT_ROOT, TEST_DATA, free_port, stop, tiny_config
 
 pytestmark = pytest.mark.slow
 TRAIN = [sys.executable, str(PROJECT_ROOT / "pipelines" / "train.py")]
@@ -31,7 +31,7 @@ TRAIN = [sys.executable, str(PROJECT_ROOT / "pipelines" / "train.py")]
 def _cli_overrides(root: Path, *extra: str) -> list[str]:
     """Command-line overrides pointing a pipelines/train.py run at ``root``'s tiny data and store."""
     data = root / "data"
-    return [f"data.paths.processed={data / 'processed'}", f"data.paths.split={data / 'split'}",
+    return [TEST_DATA, f"data.paths.processed={data / 'processed'}", f"data.paths.split={data / 'split'}",
             f"tracking.uri=sqlite:///{root / 'mlflow.db'}", "model.hidden_sizes=[16]",
             "train.batch_size=32", "train.seeds=1", *extra]
 

@@ -11,9 +11,11 @@ import numpy as np
 
 from mlpbench.config.schema import DataConfig
 from mlpbench.data.idx import parse_pair
+from mlpbench.data.identity import KEY, MANIFEST, identity
 from mlpbench.io import array_sha256, atomic_path, save_npy, write_json
 
 PARTS = ("train", "test")
+ARRAYS = ("train_images", "train_labels", "test_images", "test_labels")  # the .npy files written
 
 
 def scale_pixels(images: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -42,13 +44,17 @@ def raw_names(data: DataConfig) -> dict[str, tuple[str, str]]:
 def normalise(raw_dir: Path, out_dir: Path, data: DataConfig) -> dict:
     """Parse the four IDX files of ``data`` in ``raw_dir``; write ``{train,test}_{images,labels}.npy``.
 
-    Returns a manifest (also written to ``out_dir/manifest.json``): shape and sha256 per array.
+    Returns a manifest (also written to ``out_dir/manifest.json``): shape and sha256 per array, and under
+    ``dataset`` the identity of ``data`` (name, image shape, classes, source files' sha256) that every
+    run checks against its config (``identity.check_identity``).
     """
     raw_dir, out_dir = Path(raw_dir), Path(out_dir)
     # Parse all four files before writing any, so a bad file leaves no mixed set of outputs.
     parsed = {part: parse_pair(raw_dir / images, raw_dir / labels, data.image_shape, data.num_classes)
               for part, (images, labels) in raw_names(data).items()}
-    manifest = {}
+    manifest = {KEY: identity(data)}
+    # Written last: until then no manifest says the folder holds a complete, identified set of arrays.
+    (out_dir / MANIFEST).unlink(missing_ok=True)
     for split, (images, labels) in parsed.items():
         manifest[f"{split}_images"] = {
             "shape": list(images.shape),
@@ -57,5 +63,5 @@ def normalise(raw_dir: Path, out_dir: Path, data: DataConfig) -> dict:
         labels64 = labels.astype(np.int64)
         save_npy(out_dir / f"{split}_labels.npy", labels64)
         manifest[f"{split}_labels"] = {"shape": list(labels64.shape), "sha256": array_sha256(labels64)}
-    write_json(out_dir / "manifest.json", manifest)
+    write_json(out_dir / MANIFEST, manifest)
     return manifest

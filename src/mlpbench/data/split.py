@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mlpbench.data.identity import KEY, SPLIT_JSON
 from mlpbench.io import array_sha256, save_npy, write_json
 
 
@@ -49,14 +50,18 @@ def stratified_split(labels: np.ndarray, val_fraction: float, seed: int,
     return train_idx, val_idx
 
 
-def split(labels_path: Path, out_dir: Path, val_fraction: float, seed: int, num_classes: int) -> dict:
-    """Write ``train_idx.npy`` / ``val_idx.npy`` and return the summary written to ``split.json``."""
+def split(labels_path: Path, out_dir: Path, val_fraction: float, seed: int, num_classes: int, dataset: str) -> dict:
+    """Write ``train_idx.npy`` / ``val_idx.npy`` and return the summary written to ``split.json``.
+
+    ``dataset``: the name of the data set whose labels these are, recorded for the runs' check.
+    """
     labels = np.load(labels_path, mmap_mode="r")
     train_idx, val_idx = stratified_split(np.asarray(labels), val_fraction, seed, num_classes)
     out_dir = Path(out_dir)
     for name, idx in (("train_idx", train_idx), ("val_idx", val_idx)):
         save_npy(out_dir / f"{name}.npy", idx)
     summary = {
+        KEY: dataset,
         "seed": seed,
         "val_fraction": val_fraction,
         "sizes": {"train": len(train_idx), "val": len(val_idx)},
@@ -70,5 +75,5 @@ def split(labels_path: Path, out_dir: Path, val_fraction: float, seed: int, num_
             "val_idx": array_sha256(val_idx),
         },
     }
-    write_json(out_dir / "split.json", summary)
+    write_json(out_dir / SPLIT_JSON, summary)
     return summary

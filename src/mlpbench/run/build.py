@@ -13,6 +13,7 @@ from mlpbench.backends.build import backend_class
 from mlpbench.config import Config, ConfigError
 from mlpbench.config.load import load
 from mlpbench.data import Dataset, check_split, load_dataset
+from mlpbench.data.identity import check_identity
 from mlpbench.params import resolve
 from mlpbench.run import machine
 from mlpbench.run.outputs import MANIFEST, foreign_entries
@@ -85,7 +86,9 @@ def preflight(cfg: Config, root: Path, outputs: Outputs) -> None:
             portable.check_replaceable(outputs.export_dir, "outputs.export_dir")
         except portable.ExportError as err:
             raise ConfigError(str(err)) from None
-    check_split(resolve(root, cfg.data.paths.split), cfg.data.split)
+    processed, split = resolve(root, cfg.data.paths.processed), resolve(root, cfg.data.paths.split)
+    check_identity(processed, split, cfg.data, root)  # the arrays are the data set the run names
+    check_split(split, cfg.data.split)
 
 
 def prepare_run(values: Mapping[str, Any], root: Path, out_dir: Path, n_jobs: int = 1,

@@ -7,6 +7,7 @@ and before any MLflow run exists.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 from pathlib import Path
 
@@ -16,7 +17,10 @@ from mlpbench import slurm
 from mlpbench.config import Config, ConfigError
 from mlpbench.data import Dataset
 
+log = logging.getLogger(__name__)
+
 GIB = 2**30
+FEW_STEPS = 5  # fewer training steps per epoch than this: a warning (check_batch)
 ITEM_BYTES = {"float32": 4, "float64": 8}
 # Per hidden or output unit and row of a batch, the arrays a training step keeps: the layer's output,
 # its activation (or dropout mask) and the gradient flowing back.
@@ -32,11 +36,17 @@ def check_threads(cfg: Config) -> None:
 
 
 def check_batch(cfg: Config, data: Dataset) -> None:
-    """A batch larger than the training rows would silently train full-batch under another name: refused."""
+    """A batch larger than the training rows would silently train full-batch under another name: refused.
+    A batch that leaves fewer than ``FEW_STEPS`` steps per epoch (a small data set with the default batch)
+    is allowed, with a warning that says so."""
     rows = len(data.y_train)
     if cfg.train.batch_size > rows:
-        raise ConfigError(f"train.batch_size={cfg.train.batch_size} is more than the {rows} training rows; set "
-                          f"train.batch_size={rows} for full-batch training, or a smaller batch")
+        raise ConfigError(f"train.batch_size={cfg.train.batch_size} is more than the {rows} training rows of "
+                          f"{cfg.data.name}; set train.batch_size={rows} for full-batch training, or a smaller batch")
+    if (steps := math.ceil(rows / cfg.train.batch_size)) < FEW_STEPS:
+        log.warning("train.batch_size=%d gives only %d steps per epoch on the %d training rows of %s; a smaller "
+                    "batch (e.g. train.batch_size=%d) gives the optimizer more steps", cfg.train.batch_size, steps,
+                    rows, cfg.data.name, 2 ** max(0, int(math.log2(max(1, rows / (2 * FEW_STEPS))))))
 
 
 def run_bytes(cfg: Config, data: Dataset) -> int:

@@ -24,6 +24,7 @@ from mlpbench.backends.base import initial_params
 from mlpbench.config import Config, ConfigError
 from mlpbench.config.sections import load_sections, validate_sections
 from mlpbench.data import Dataset, check_split, load_dataset
+from mlpbench.data.identity import check_identity
 from mlpbench.environment import environment_tags
 from mlpbench.io import write_json
 from mlpbench.params import resolve
@@ -178,6 +179,7 @@ def run_study(values: Mapping[str, Any], root: Path, setting: str | None = None,
     """
     cfg, setting, configs, skipped, seeds = prepare(values, setting)
     processed, split = resolve(root, cfg.data.paths.processed), resolve(root, cfg.data.paths.split)
+    check_identity(processed, split, cfg.data, root)
     check_split(split, cfg.data.split)
     dataset = load_dataset(processed, split, cfg.data.num_classes, cfg.train.dtype)
     uri = resolve_tracking_uri(root, cfg.tracking.uri, server=cfg.tracking.server)
