@@ -27,6 +27,7 @@ PLOTTED = (("val", "validation accuracy (%)", "val_acc", 100.0),
 # Params that say where and how a run executed, not what it trained: never treated as swept.
 MACHINE_KEYS = frozenset({"train.threads", "train.device", "train.eval_batch_size"})
 SEED_KEYS = frozenset({"train.seed", "train.seeds"})  # a configuration's seeds are pooled, never swept
+DATASET_KEYS = frozenset({"data.name"})  # one data set per report (report.dataset): never swept
 VAL, TEST, EPOCH = "final/val_acc", "test/acc", "time/epoch_median_s"
 NOT_FINISHED: tables.Columns = (("name", "run name", fmt.text), ("backend", "backend", fmt.text),
                                 ("status", "status", fmt.text), ("reason", "error / killed reason", fmt.text),
@@ -42,12 +43,16 @@ class MixedPresetsError(ReportError):
 
 
 def swept_params(runs: pd.DataFrame) -> list[str]:
-    """Params (without ``params.``) whose value differs among the runs, by name, ``backend`` first.
+    """Params (without ``params.``) that every run logs and whose value differs among them, by name,
+    ``backend`` first.
 
-    ``MACHINE_KEYS`` (threads, device, ...) never count: they change how fast a run is, not what it is.
+    A param only some runs log (``torch.*`` of torch's runs beside NumPy's, an optimizer's own keys) is
+    not swept. ``MACHINE_KEYS`` (threads, device, ...) never count: they change how fast a run is, not
+    what it is; nor do the seeds or the data set (``DATASET_KEYS``).
     """
     keys = [c.removeprefix("params.") for c in runs.columns if c.startswith("params.")
-            and c.removeprefix("params.") not in MACHINE_KEYS | SEED_KEYS and runs[c].nunique(dropna=False) > 1]
+            and c.removeprefix("params.") not in MACHINE_KEYS | SEED_KEYS | DATASET_KEYS
+            and runs[c].notna().all() and runs[c].nunique() > 1]
     return sorted(keys, key=lambda k: (k != "backend", k))
 
 
