@@ -202,3 +202,4 @@ def test_a_sweep_of_both_backends_sweeps_only_what_every_run_logs(store, backend
     assert "4 runs, 4 finished (only these are compared), 4 configurations. Swept parameters: backend, optim.lr." in md
     assert table(md, "Runs")[0][:3] == ["run name", "backend", "optim.lr"]
     assert [p.name for p in files.figures] == ["val_acc_optim_lr.png", "epoch_time_optim_lr.png"]
+    assert md.startswith("# Sweep report: sweep backends on MNIST\n")
