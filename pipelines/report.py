@@ -8,7 +8,8 @@
     python pipelines/report.py --ablation PARENT_RUN_ID [--trials PARENT_RUN_ID ...]
                                                           # reports/ablation/ablation.* (`make ablation`)
 Only FINISHED runs are compared (the others are listed apart); an --experiment selection that
-mixes presets is refused unless --mixed-presets. Errors print one line and exit 1; --debug or
+mixes presets is refused unless --mixed-presets, and runs of several data sets (tag ``dataset``) are
+never compared in one report. Errors print one line and exit 1; --debug or
 MLPBENCH_DEBUG=1 shows the traceback.
 
 The run files (which MLflow run each training stage made) give the run ids; every number comes from

@@ -65,6 +65,12 @@ def _run(store, body):
     return MlflowClient(uri).get_run(run.run_id)
 
 
+def test_the_experiment_description_names_no_one_data_set(store):
+    uri, experiment_id = store
+    note = MlflowClient(uri).get_experiment(experiment_id).tags["mlflow.note.content"]
+    assert note.startswith("MLP benchmark: NumPy from scratch vs PyTorch.") and "MNIST" not in note
+
+
 def test_success_is_finished_with_params_and_metrics(store):
     run = _run(store, None)
     assert run.info.status == "FINISHED"

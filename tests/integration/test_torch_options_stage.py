@@ -78,6 +78,7 @@ def test_the_report_section_reads_the_runs_back_and_says_the_other_backends_have
     root, _ = study
     [section] = section_module.section(f"sqlite:///{root / 'mlflow.db'}", root / "run.json")
     table = section.table
+    assert section.text[0].startswith("The torch backend trained on MNIST with each of torch's own optimizations")
     torch_rows = table[table["backend"] == "PyTorch"]
     assert len(torch_rows) == len(table)  # the options are torch's own: no other backend's rows
     assert list(torch_rows["variant"])[0] == "eager float32"

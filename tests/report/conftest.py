@@ -22,7 +22,7 @@ SWEEP_LRS = ("0.03", "3e-3")  # logged in this order; text order differs from nu
 EPOCHS = (1, 2, 3)
 TAGS = {"git_commit": "0123abcd", "data_sha256": "5eed" * 16, "numpy_version": "2.4.6", "torch_version": "2.13.0+cpu",
         "blas": "openblas 0.3.31", "python_version": "3.11.7", "cpu": "Test CPU 9000", "cpu_count": "4",
-        "dataset": "tinydigits", "dataset_title": "Tiny Digits", "backend_device": "cpu", "backend_dtype": "float32"}
+        "dataset": "mnist", "dataset_title": "MNIST", "backend_device": "cpu", "backend_dtype": "float32"}
 MODEL = {"model.activation": "relu", "model.init_scale": "0.5", "train.seed": "0", "train.dtype": "float32"}
 TUTORIAL = {**MODEL, "model.hidden_sizes": "[128]", "model.init": "uniform", "model.dropout": "0.0",
             "optim.name": "sgd", "optim.lr": "0.01", "optim.momentum": "0.0", "optim.nesterov": "False",

@@ -19,7 +19,7 @@ def runs(*rows: dict) -> pd.DataFrame:
 
 
 def sentences(frame: pd.DataFrame) -> str:
-    seed_rows = tables.rows(frame)
+    seed_rows = tables.rows(frame, "mnist")
     backends = list(dict.fromkeys(frame["backend"])) if len(frame) else []
     comparisons = uncertainty.compare(seed_rows, None, backends) if backends else []
     rows = tables.summarise(seed_rows)

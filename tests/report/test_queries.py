@@ -19,7 +19,7 @@ def test_runs_by_id_hold_what_was_logged(store, client):
     assert frame.loc[ids[0], "metrics.final/val_acc"] == run.data.metrics["final/val_acc"]
     assert frame.loc[ids[0], "params.optim.beta1"] == "0.9" and frame.loc[ids[0], "name"] == run.info.run_name
     assert math.isnan(frame.loc[ids[1], "params.optim.beta1"])  # an SGD run has no Adam keys
-    assert frame.loc[ids[1], "tags.dataset_title"] == "Tiny Digits"
+    assert frame.loc[ids[1], "tags.dataset_title"] == "MNIST"
 
 
 def test_no_matching_id_gives_an_empty_frame_with_the_base_columns(store):

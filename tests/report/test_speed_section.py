@@ -17,7 +17,7 @@ def runs(*rows: dict, preset: str = "default") -> pd.DataFrame:
 
 
 def test_each_backend_s_step_is_split_into_gemms_and_the_rest_with_its_blas():
-    [section] = speed.section(tables.rows(runs(TORCH, NUMPY)))
+    [section] = speed.section(tables.rows(runs(TORCH, NUMPY), "mnist"))
     assert list(section.table["backend"]) == ["numpy", "torch"]  # registry order
     assert list(section.table["BLAS"]) == ["openblas 0.3.31 (2 threads)", "mkl 2024.2 (2 threads)"]
     assert list(section.table["GEMM GFLOP/s"]) == ["190.0", "123.0"]
@@ -31,6 +31,6 @@ def test_each_backend_s_step_is_split_into_gemms_and_the_rest_with_its_blas():
 
 
 def test_no_section_without_default_runs_that_recorded_their_timings():
-    assert speed.section(tables.rows(runs(NUMPY, TORCH, preset="tutorial"))) == []
+    assert speed.section(tables.rows(runs(NUMPY, TORCH, preset="tutorial"), "mnist")) == []
     old = {k: v for k, v in NUMPY.items() if not k.startswith(("gemm/", "time/"))}
-    assert speed.section(tables.rows(runs(old))) == []
+    assert speed.section(tables.rows(runs(old), "mnist")) == []

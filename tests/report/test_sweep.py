@@ -10,9 +10,9 @@ from scipy import stats as sp
 
 from mlpbench import figures, stats
 from mlpbench.report import ReportError, build_sweep
-from mlpbench.report.sweep import MixedPresetsError, series, sort_key
+from mlpbench.report.sweep import MixedPresetsError, series, sort_key, swept_params
 
-from .conftest import SWEEP_EXPERIMENT, SWEEP_LRS
+from .conftest import SWEEP_EXPERIMENT, SWEEP_LRS, TUTORIAL, log_run
 from .helpers import PNG_MAGIC, pct, table
 
 HEADER = ["run name", "backend", "optim.lr", "seeds", "val acc ± 95 % CI", "test acc ± 95 % CI", "median epoch",
@@ -169,3 +169,37 @@ def test_equal_series_stay_visible(monkeypatch, tmp_path):
 def test_html_keeps_a_value_and_its_unit_together(parent_report):
     html = parent_report.html.read_text()
     assert "&nbsp;%</td>" in html and "white-space: nowrap" in html and not re.search(r"\d %</td>", html)
+
+
+def test_params_that_only_some_runs_log_or_the_data_set_are_never_swept():
+    runs = pd.DataFrame({"params.backend": ["numpy", "numpy", "torch", "torch"],
+                         "params.optim.lr": ["0.1", "0.01", "0.1", "0.01"],
+                         "params.torch.compile": [None, None, "False", "True"],
+                         "params.torch.autocast": [None, None, "none", "none"],
+                         "params.data.name": ["mnist", "digits", "mnist", "digits"]})
+    assert swept_params(runs) == ["backend", "optim.lr"]
+    assert swept_params(runs[runs["params.backend"] == "torch"]) == ["optim.lr", "torch.compile"]
+
+
+@pytest.fixture(scope="module")
+def backends_sweep(client) -> str:
+    """A sweep parent whose numpy and torch children go over optim.lr; only torch's log torch.* params."""
+    exp = client.create_experiment("sweep-backends")
+    parent = client.create_run(exp, run_name="sweep backends", tags={
+        "sweep": "parent", "sweep_overrides": "backend=numpy,torch optim.lr=0.1,0.01"}).info.run_id
+    torch_params = {"torch.autocast": "none", "torch.compile": "False", "torch.optimizer_impl": "foreach"}
+    for i, (backend, lr) in enumerate((b, lr) for b in ("numpy", "torch") for lr in ("0.1", "0.01")):
+        log_run(client, exp, f"{backend} lr{lr}", backend, "default",
+                {**TUTORIAL, "optim.lr": lr, **(torch_params if backend == "torch" else {})},
+                (0.96, 0.95 + i / 100, 0.94), 3.0 + i, tags={"mlflow.parentRunId": parent})
+    client.set_terminated(parent, "FINISHED")
+    return parent
+
+
+def test_a_sweep_of_both_backends_sweeps_only_what_every_run_logs(store, backends_sweep, tmp_path):
+    files = build_sweep(store.uri, tmp_path, parent_run_id=backends_sweep, log_to_mlflow=False)
+    md = files.markdown.read_text()
+    assert "4 runs, 4 finished (only these are compared), 4 configurations. Swept parameters: backend, optim.lr." in md
+    assert table(md, "Runs")[0][:3] == ["run name", "backend", "optim.lr"]
+    assert [p.name for p in files.figures] == ["val_acc_optim_lr.png", "epoch_time_optim_lr.png"]
+    assert md.startswith("# Sweep report: sweep backends on MNIST\n")

@@ -6,17 +6,22 @@ import math
 import pandas as pd
 import pytest
 
-from mlpbench.report import tables
+from mlpbench.report import dataset, tables
 from mlpbench.report.comparison import bar_values, title
 
 
 def test_title_falls_back_to_the_dataset_tag_then_to_a_generic_name():
     runs = pd.DataFrame({"backend": ["torch", "numpy", "no-such-backend"],
-                         "tags.dataset": ["fashion", "fashion", None]})
-    assert title(runs) == "mlpbench: NumPy (from scratch) vs PyTorch vs no-such-backend on fashion"
-    assert title(runs.assign(**{"tags.dataset_title": ["Fashion-MNIST", None, None]})) == \
-        "mlpbench: NumPy (from scratch) vs PyTorch vs no-such-backend on Fashion-MNIST / fashion"
-    assert title(runs[["backend"]]) == "mlpbench: NumPy (from scratch) vs PyTorch vs no-such-backend on the data set"
+                         "tags.dataset": ["fashion", "fashion", "fashion"]})
+    head = "mlpbench: NumPy (from scratch) vs PyTorch vs no-such-backend on"
+
+    def named(frame: pd.DataFrame) -> str:
+        return title(frame, dataset.of(frame, "fix"))
+
+    assert named(runs) == f"{head} fashion"
+    assert named(runs.assign(**{"tags.dataset_title": ["Fashion-MNIST", None, None]})) == f"{head} Fashion-MNIST"
+    assert named(runs[["backend"]].assign(**{"params.data.name": "digits"})) == f"{head} digits"
+    assert named(runs[["backend"]]) == f"{head} the data set"
 
 
 def test_environment_shows_one_value_or_each_runs_own():
@@ -52,7 +57,7 @@ def test_bars_show_accuracies_in_percent_per_group_and_backend_label():
     runs = pd.DataFrame({"run_id": ["1"], "name": ["a"], "backend": ["numpy"], "preset": ["default"],
                          "final/train_acc": [0.99], "final/val_acc": [0.98], "test/acc": [0.97],
                          "time/total_s": [12.0]})
-    values = bar_values(tables.rows(runs))
+    values = bar_values(tables.rows(runs, "mnist"))
     assert values["default"]["NumPy"] == pytest.approx(
         {"final/train_acc": 99.0, "final/val_acc": 98.0, "test/acc": 97.0, "time/total_s": 12.0})
     assert values["published"]["PyTorch"]["time/total_s"] == 12.8

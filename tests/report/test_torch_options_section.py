@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -11,7 +12,8 @@ import pytest
 from mlpbench import stats
 from mlpbench.options import BACKENDS
 from mlpbench.report import ReportError
-from mlpbench.report.torch_options import busy, other_backends, read_study, sentence, verdict
+from mlpbench.report.dataset import DataSet, MixedDatasetsError
+from mlpbench.report.torch_options import busy, other_backends, read_study, sentence, study_dataset, verdict
 
 BASE = pd.Series({"val": stats.over_seeds([0.9717]), "time/step_interleaved_s": 0.0222,
                   "time/epoch_steady_s": 1.10})
@@ -77,3 +79,12 @@ def test_one_sentence_covers_every_backend_but_torch():
         assert other_backends().startswith("These options are torch's own: NumPy and Extra have none of them")
     finally:
         BACKENDS.unregister("extra_test")
+
+
+def test_the_study_names_its_data_set_and_must_share_the_compared_runs_one():
+    runs = pd.DataFrame({"name": ["eager", "bf16"], "tags.dataset": ["digits"] * 2, "tags.dataset_title": ["Digits"] * 2})
+    assert study_dataset(runs, Path("run.json"), None) == DataSet("digits", "Digits")
+    assert study_dataset(runs, Path("run.json"), DataSet("digits", "Digits")).title == "Digits"
+    with pytest.raises(MixedDatasetsError, match=r"^the torch options study run.json trained on digits, the compared "
+                                                 r"runs on mnist; rerun `dvc repro torch_options` with the compared"):
+        study_dataset(runs, Path("run.json"), DataSet("mnist", "MNIST"))

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from mlflow.tracking import MlflowClient
 from scipy import stats as sp
 
 from mlpbench.compose import compose
@@ -13,6 +14,7 @@ from mlpbench.config import ConfigError
 from mlpbench.config.load import load
 from mlpbench.scaling.grid import Point, deepened, points, widened
 from mlpbench.scaling.results import figures, on_axis, win_table, winner
+from mlpbench.scaling.study import markdown, record
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -126,3 +128,17 @@ def test_the_figures_are_written(tmp_path):
                                        "samples_per_s_depth.png"]
     for path in paths:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
+
+
+def test_the_markdown_names_the_data_set():
+    text = markdown(FRAME, "quick", [], Path("."), "Digits")
+    assert text.startswith("# Scaling study on Digits (quick grid)\n")
+
+
+def test_the_studys_run_records_the_data_set_its_input_width_and_classes(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    cfg = load(compose(ROOT, [f"tracking.uri={uri}", "data.name=digits", "data.title=Digits",
+                              "data.image_shape=[8,8]", "data.num_classes=3", "scaling.experiment=scaling-test"]))
+    run = MlflowClient(uri).get_run(record(cfg, tmp_path, FRAME, {}, []))
+    assert {k: run.data.tags[k] for k in ("dataset", "dataset_title")} == {"dataset": "digits", "dataset_title": "Digits"}
+    assert (run.data.params["input_width"], run.data.params["num_classes"]) == ("64", "3")

@@ -17,8 +17,8 @@ import pandas as pd
 
 from mlpbench import figures, stats
 from mlpbench.options import label
+from mlpbench.report import dataset, tables
 from mlpbench.report import format as fmt
-from mlpbench.report import tables
 from mlpbench.report.render import Figure, ReportFiles, Section, figure_dir, log, write
 from mlpbench.report.runs import ReportError, backend_rank, load_sweep, seed_values
 from mlpbench.report.sweep import MACHINE_KEYS, finished_only, not_finished_table
@@ -242,7 +242,9 @@ def build_ablation(uri: str, out_dir: Path, parent_run_id: str, trials_run_ids: 
 
     ``trials_run_ids``: sweeps of reproduction trials, reported together in a section of their own.
     ``machine``: a sentence on the machine and its load, put in the introduction.
-    Raises ``ReportError`` for a sweep that is not an ablation or has no finished step run.
+    Raises ``ReportError`` for a sweep that is not an ablation or has no finished step run, and
+    ``MixedDatasetsError`` when its runs (or the trials') trained on more than one data set; before any file
+    is written.
     """
     parent, every = load_sweep(uri, parent_run_id, None, "")
     is_step = every["preset"].map(lambda p: step_of(p) is not None)
@@ -253,6 +255,8 @@ def build_ablation(uri: str, out_dir: Path, parent_run_id: str, trials_run_ids: 
     runs, others = finished_only(every[is_step])
     if runs.empty:
         raise ReportError(f"none of the {len(every)} runs of ablation sweep {parent_run_id} FINISHED; rerun it")
+    data = dataset.of(runs, "an ablation sweep trains on one data set: rerun `make ablation` for each")
+    trials, trial_ids = trials_section(uri, trials_run_ids, ui_url, data) if trials_run_ids else (None, [])
     steps, backends = expected(parent, runs)
     seeds = seed_values(uri, runs, (VAL, TEST))
     frame = path_frame(runs, seeds)
@@ -280,12 +284,11 @@ def build_ablation(uri: str, out_dir: Path, parent_run_id: str, trials_run_ids: 
               if len(others) else []),
             Section("Along the path", figures=tuple(make_figures(frame, figure_dir(out_dir, STEM))))]
     summarised = [parent_run_id, *frame["run_id"]]
-    if trials_run_ids:
-        section, trial_ids = trials_section(uri, trials_run_ids, ui_url)
-        body.append(section)
+    if trials is not None:
+        body.append(trials)
         summarised += [*trials_run_ids, *trial_ids]
     body.append(Section("Environment", table=tables.environment(runs)))
-    files = write("Ablation: from the tutorial's setup to our default", intro, body, out_dir, STEM)
+    files = write(f"Ablation on {data.title}: from the tutorial's setup to our default", intro, body, out_dir, STEM)
     if not log_to_mlflow:
         return files
     tags = {"report_kind": "ablation", "report_parent_run_id": parent_run_id, "report_runs": ",".join(frame["run_id"])}

@@ -1,4 +1,5 @@
-"""The comparison report: published tutorial numbers, the tutorial setup rerun, our default."""
+"""The comparison report on one data set: published tutorial numbers (MNIST only), the tutorial setup rerun, our
+default."""
 from __future__ import annotations
 
 import dataclasses
@@ -9,10 +10,11 @@ import pandas as pd
 
 from mlpbench import figures
 from mlpbench.options import BACKENDS, label
-from mlpbench.report import explain, speed, tables, torch_options, uncertainty
+from mlpbench.report import dataset, explain, speed, tables, torch_options, uncertainty
 from mlpbench.report import format as fmt
+from mlpbench.report.dataset import DataSet
 from mlpbench.report.render import Figure, ReportFiles, Section, building, figure_dir, log, publish, write
-from mlpbench.report.runs import backend_rank, column, display_uri, history, load_runs, restore_runs
+from mlpbench.report.runs import backend_rank, display_uri, history, load_runs, restore_runs
 from mlpbench.report.tables import GROUP_LABELS, PUBLISHED
 
 STEM = "comparison"
@@ -21,12 +23,15 @@ BARS = (("final/train_acc", "train accuracy (%)"), ("final/val_acc", "validation
         ("test/acc", "test accuracy (%)"), ("time/total_s", "training time (s)"))
 
 
-def title(runs: pd.DataFrame) -> str:
-    """E.g. "mlpbench: NumPy (from scratch) vs PyTorch on MNIST", from the runs' backends and data set tags."""
+MIXED_FIX = ("compare the runs of one data set: name the run files of its training runs (the stages trained with "
+             "one data=<name> in params.yaml)")
+
+
+def title(runs: pd.DataFrame, data: DataSet) -> str:
+    """E.g. "mlpbench: NumPy (from scratch) vs PyTorch on MNIST", from the runs' backends and their data set."""
     backends = sorted(set(runs["backend"]), key=backend_rank)
     names = " vs ".join(BACKENDS[b].label if b in BACKENDS else b for b in backends)
-    data = column(runs, "tags.dataset_title").fillna(column(runs, "tags.dataset")).dropna()
-    return f"mlpbench: {names} on {' / '.join(dict.fromkeys(data)) or 'the data set'}"
+    return f"mlpbench: {names} on {data.title}"
 
 
 def bar_values(rows: pd.DataFrame) -> dict[str, dict[str, dict[str, float]]]:
@@ -42,9 +47,10 @@ def bar_values(rows: pd.DataFrame) -> dict[str, dict[str, dict[str, float]]]:
 def make_figures(rows: pd.DataFrame, uri: str, folder: Path) -> list[Figure]:
     """The compared-performance bars, then one training-curves figure per backend."""
     zoom = [k for k, _ in BARS if k.endswith("acc")]
+    published = " and the published tutorial has no test accuracy" if (rows["group"] == PUBLISHED).any() else ""
     out = [Figure(figures.grouped_bars(bar_values(rows), BARS, folder / "compared.png", zoom=zoom),
                   "Accuracies and training time side by side, one bar per backend; the accuracy axes do not "
-                  "start at 0 (see their titles) and the published tutorial has no test accuracy.")]
+                  f"start at 0 (see their titles){published}.")]
     runs = tables.measured(rows)
     for backend in sorted(set(runs["backend"]), key=backend_rank):
         curves = {}
@@ -61,7 +67,23 @@ def make_figures(rows: pd.DataFrame, uri: str, folder: Path) -> list[Figure]:
     return out
 
 
-def sections(runs: pd.DataFrame, uri: str, ui_url: str | None, folder: Path,
+def introduction(runs: pd.DataFrame, rows: pd.DataFrame, uri: str, data: DataSet) -> str:
+    """Where the runs come from, how many configurations and seeds, and whether the published numbers apply."""
+    seeds = tables.measured(rows)["seeds"]
+    text = (f"{len(runs)} MLflow runs on {data.title} from the tracking store {fmt.code(display_uri(uri))}: "
+            f"{len(seeds)} configurations, each trained on {fmt.count(seeds.min())}"
+            f"{'' if seeds.min() == seeds.max() else f' to {fmt.count(seeds.max())}'} "
+            f"seed{'' if seeds.max() == 1 else 's'}")
+    if not tables.has_published(data.name):
+        return (f"{text}. Every number and curve is read from MLflow. {tables.no_published(data.title)} "
+                "A number with ± or [ ] carries its 95 % interval over seeds.")
+    return (f"{text}, set against the reference tutorial's published numbers. Every measured number and curve is "
+            f"read from MLflow; the row '{PUBLISHED}' is copied from the tutorial's text, which publishes one run per "
+            "backend, no test-set results and no losses (—). A number with ± or [ ] carries its 95 % interval over "
+            "seeds.")
+
+
+def sections(runs: pd.DataFrame, uri: str, ui_url: str | None, folder: Path, data: DataSet,
              torch_options_file: Path | None = None, local: Mapping[str, str] | None = None
              ) -> tuple[list[str], list[Section]]:
     """The intro paragraph and the sections, top to bottom (the torch options study's when its run file exists).
@@ -69,19 +91,11 @@ def sections(runs: pd.DataFrame, uri: str, ui_url: str | None, folder: Path,
     ``runs`` holds one row per seed's run; tables show each configuration (group, backend) once, as the
     mean over its seeds with intervals (``tables.summarise``).
     """
-    seed_rows = tables.rows(runs)
+    seed_rows = tables.rows(runs, data.name)
     rows = tables.summarise(seed_rows)
     config = tables.configuration(seed_rows)
     comparisons = uncertainty.compare(seed_rows, uri, sorted(set(runs["backend"]), key=backend_rank))
-    seeds = tables.measured(rows)["seeds"]
-    intro = (f"{len(runs)} MLflow runs from the tracking store {fmt.code(display_uri(uri))}: "
-             f"{len(seeds)} configurations, each trained on {fmt.count(seeds.min())}"
-             f"{'' if seeds.min() == seeds.max() else f' to {fmt.count(seeds.max())}'} "
-             f"seed{'' if seeds.max() == 1 else 's'}, set against the "
-             "reference tutorial's published numbers. Every measured number and curve is read from MLflow; the row "
-             f"'{PUBLISHED}' is copied from the tutorial's text, which publishes one run per backend, no test-set "
-             "results and no losses (—). A number with ± or [ ] carries its 95 % interval over seeds.")
-    return [intro], [
+    return [introduction(runs, rows, uri, data)], [
         Section("Accuracy and loss", table=tables.table(rows, (*tables.ROW, *tables.RESULTS)),
                 notes=("Means over each configuration's seeds. Train and validation values are those of the last "
                        "epoch; the test set is evaluated once, after training. Two sources of noise: the ± interval "
@@ -101,7 +115,7 @@ def sections(runs: pd.DataFrame, uri: str, ui_url: str | None, folder: Path,
                 notes=("Training time covers the whole fit, per-epoch evaluation included; 'of which steps' counts "
                        "the training steps only. Peak memory is the training process's maximum resident set size.",)),
         *speed.section(rows),
-        *(torch_options.section(uri, torch_options_file, ui_url, local) if torch_options_file else ()),
+        *(torch_options.section(uri, torch_options_file, ui_url, local, data) if torch_options_file else ()),
         Section("Where the numbers differ",
                 bullets=tuple(explain.explanation(rows, config, comparisons, seed_rows))),
         Section("Figures", figures=tuple(make_figures(rows, uri, folder))),
@@ -119,16 +133,18 @@ def build_comparison(uri: str, run_ids: Sequence[str], out_dir: Path, ui_url: st
     torch_options_file: the torch options study's run file; its section is added when the file exists.
     run_files: the run files that name ``run_ids`` (and ``torch_options_file``'s runs): a run the store
     lacks is first restored from the export a run file names, and an error names the stages to rebuild.
-    Raises ``ReportError`` naming the run ids and the store when some run does not exist. When
+    Raises ``ReportError`` naming the run ids and the store when some run does not exist, and
+    ``MixedDatasetsError`` when the runs trained on more than one data set (before any file is written). When
     ``log_to_mlflow``, the files are also logged as artifacts of a new run tagged ``report=true``
     in the reports experiment of the first run's experiment, and each run is tagged ``report_run_id``.
     """
     local, restored = restore_runs(uri, [*run_files, *([torch_options_file] if torch_options_file else [])])
     run_ids = [local.get(run_id, run_id) for run_id in run_ids]
     runs = load_runs(uri, run_ids, sources=run_files)
+    data = dataset.of(runs, MIXED_FIX)
     with building(out_dir, STEM) as built:
-        intro, body = sections(runs, uri, ui_url, figure_dir(built, STEM), torch_options_file, local)
-        files = publish(write(title(runs), intro, body, built, STEM), built, out_dir)
+        intro, body = sections(runs, uri, ui_url, figure_dir(built, STEM), data, torch_options_file, local)
+        files = publish(write(title(runs, data), intro, body, built, STEM), built, out_dir)
     files = dataclasses.replace(files, restored_runs=restored)
     if not log_to_mlflow:
         return files

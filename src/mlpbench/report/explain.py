@@ -75,9 +75,10 @@ def speed(rows: Rows, ref: str, other: str) -> str | None:
         epoch = f"; median epoch {fmt.ratio(ex / ey)}" if ex is not None and ey else ""
         return f"{group}: {fmt.ratio(x / y)} ({fmt.seconds(x)} vs {fmt.seconds(y)}{epoch})"
 
+    published = rows.get(PUBLISHED, ref, TIME) is not None
     return _sentence(f"Training time, {label(ref)} over {label(other)}.", map(part, GROUPS),
                      " The published times come from a machine this report does not know, so compare the ratios"
-                     " rather than the seconds.")
+                     " rather than the seconds." if published else "")
 
 
 def against_published(rows: Rows) -> str | None:
@@ -93,9 +94,10 @@ def against_published(rows: Rows) -> str | None:
 
 
 def published_among_seeds(seed_rows: pd.DataFrame, backend: str) -> str | None:
-    """Where the tutorial's published validation accuracy falls among the seeds of its setup rerun here."""
+    """Where the tutorial's published validation accuracy falls among the seeds of its setup rerun here; None
+    when the rows hold no published numbers (runs of another data set)."""
     values = list(per_seed(seed_rows, RERUN, backend, VAL).values())
-    published = TUTORIAL_PUBLISHED.get(backend, {}).get(VAL)
+    published = TUTORIAL_PUBLISHED.get(backend, {}).get(VAL) if (seed_rows["group"] == PUBLISHED).any() else None
     if published is None or len(values) < 2:
         return None
     low, high = stats.prediction_interval(values)

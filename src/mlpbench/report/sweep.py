@@ -16,8 +16,8 @@ import pandas as pd
 
 from mlpbench import figures, stats
 from mlpbench.options import label
+from mlpbench.report import dataset, tables
 from mlpbench.report import format as fmt
-from mlpbench.report import tables
 from mlpbench.report.render import Figure, ReportFiles, Section, figure_dir, log, write
 from mlpbench.report.runs import ReportError, backend_rank, column, load_sweep, seed_values
 from mlpbench.tracking.tags import GROUP_TAG
@@ -27,6 +27,7 @@ PLOTTED = (("val", "validation accuracy (%)", "val_acc", 100.0),
 # Params that say where and how a run executed, not what it trained: never treated as swept.
 MACHINE_KEYS = frozenset({"train.threads", "train.device", "train.eval_batch_size"})
 SEED_KEYS = frozenset({"train.seed", "train.seeds"})  # a configuration's seeds are pooled, never swept
+DATASET_KEYS = frozenset({"data.name"})  # one data set per report (report.dataset): never swept
 VAL, TEST, EPOCH = "final/val_acc", "test/acc", "time/epoch_median_s"
 NOT_FINISHED: tables.Columns = (("name", "run name", fmt.text), ("backend", "backend", fmt.text),
                                 ("status", "status", fmt.text), ("reason", "error / killed reason", fmt.text),
@@ -42,12 +43,16 @@ class MixedPresetsError(ReportError):
 
 
 def swept_params(runs: pd.DataFrame) -> list[str]:
-    """Params (without ``params.``) whose value differs among the runs, by name, ``backend`` first.
+    """Params (without ``params.``) that every run logs and whose value differs among them, by name,
+    ``backend`` first.
 
-    ``MACHINE_KEYS`` (threads, device, ...) never count: they change how fast a run is, not what it is.
+    A param only some runs log (``torch.*`` of torch's runs beside NumPy's, an optimizer's own keys) is
+    not swept. ``MACHINE_KEYS`` (threads, device, ...) never count: they change how fast a run is, not
+    what it is; nor do the seeds or the data set (``DATASET_KEYS``).
     """
     keys = [c.removeprefix("params.") for c in runs.columns if c.startswith("params.")
-            and c.removeprefix("params.") not in MACHINE_KEYS | SEED_KEYS and runs[c].nunique(dropna=False) > 1]
+            and c.removeprefix("params.") not in MACHINE_KEYS | SEED_KEYS | DATASET_KEYS
+            and runs[c].notna().all() and runs[c].nunique() > 1]
     return sorted(keys, key=lambda k: (k != "backend", k))
 
 
@@ -194,8 +199,9 @@ def build_sweep(uri: str, out_dir: Path, parent_run_id: str | None = None, exper
 
     Give ``parent_run_id`` (its child runs) or ``experiment`` (its runs, optionally narrowed by an
     MLflow ``filter_string``). Runs that did not finish are listed apart, never compared. Raises
-    ``ReportError`` naming what was looked for when nothing is found, and ``MixedPresetsError`` for
-    an experiment-wide selection of several presets unless ``mixed_presets``.
+    ``ReportError`` naming what was looked for when nothing is found, ``MixedPresetsError`` for
+    an experiment-wide selection of several presets unless ``mixed_presets``, and ``MixedDatasetsError``
+    for finished runs of several data sets; both before any file is written.
     """
     if not parent_run_id and not experiment:
         raise ValueError("build_sweep needs parent_run_id or experiment")
@@ -206,6 +212,7 @@ def build_sweep(uri: str, out_dir: Path, parent_run_id: str | None = None, exper
         raise ReportError(f"none of the {len(every)} selected runs FINISHED (statuses: "
                           f"{', '.join(sorted(set(every['status'])))}); rerun them, or select finished runs")
     check_presets(runs, None if parent_run_id else experiment, mixed_presets)
+    data = dataset.of(runs, dataset.filter_fix(runs))
     stem = report_stem(parent, parent_run_id, experiment, filter_string)
     swept = swept_params(runs)
     params = [k for k in swept if k != "backend"]
@@ -219,7 +226,7 @@ def build_sweep(uri: str, out_dir: Path, parent_run_id: str | None = None, exper
             Section("Against each swept parameter", text=() if params else (only_backend,),
                     figures=tuple(make_figures(configs, params, figure_dir(out_dir, stem)))),
             Section("Environment", table=tables.environment(runs))]
-    files = write(f"Sweep report: {parent['name'] if parent else experiment}",
+    files = write(f"Sweep report: {parent['name'] if parent else experiment} on {data.title}",
                   [scope(parent, experiment, filter_string, uri, ui_url), counts], body, out_dir, stem)
     if not log_to_mlflow:
         return files

@@ -1,6 +1,7 @@
 """The comparison's rows and tables: one DataFrame row per run, each table a choice of columns.
 
-Groups of rows: the reference tutorial's published numbers (never measured here), the tutorial's
+Groups of rows: the reference tutorial's published numbers (never measured here; with runs of the data
+set they were published for only, ``PUBLISHED_DATASET``), the tutorial's
 setup rerun here (preset ``tutorial``), our default (preset ``default``), then other presets.
 Metric columns are named by their MLflow keys, params and tags keep their ``params.``/``tags.``
 prefix; each table lists (column, header, format) once.
@@ -18,9 +19,11 @@ from mlpbench.report import format as fmt
 from mlpbench.report.runs import backend_rank, column
 
 PUBLISHED = "Tutorial (published)"
+# The data set the reference tutorial published its numbers for: they appear with its runs only.
+PUBLISHED_DATASET, PUBLISHED_TITLE = "mnist", "MNIST"
 GROUP_LABELS = {"tutorial": "Tutorial setup, rerun here", "default": "Our default"}
 RERUN, DEFAULT = GROUP_LABELS["tutorial"], GROUP_LABELS["default"]
-# The reference tutorial's own results as its text publishes them (no test-set numbers or losses).
+# The reference tutorial's own results on PUBLISHED_DATASET as its text publishes them (no test-set numbers or losses).
 TUTORIAL_PUBLISHED = {
     "numpy": {"final/train_acc": 0.9915, "final/val_acc": 0.9065, "time/total_s": 45.3},
     "torch": {"final/train_acc": 0.9929, "final/val_acc": 0.9717, "time/total_s": 12.8},
@@ -57,11 +60,24 @@ SETTINGS = {"model.hidden_sizes": "hidden layers", "model.activation": "activati
 ANCHORS = {"optim": "optim.lr", "schedule": "schedule.name"}
 
 
-def rows(runs: pd.DataFrame) -> pd.DataFrame:
-    """The published rows, then the runs by group (tutorial, default, other presets), backend, name."""
-    published = pd.DataFrame([{"group": PUBLISHED, "backend": b, **v} for b, v in TUTORIAL_PUBLISHED.items()])
-    measured = runs.assign(group=runs["preset"].map(lambda p: GROUP_LABELS.get(p, f"Preset {p!r}")))
-    frame = pd.concat([published, measured], ignore_index=True)
+def has_published(dataset: str | None) -> bool:
+    """Whether the tutorial published numbers for the data set named ``dataset`` (``PUBLISHED_DATASET`` only)."""
+    return dataset == PUBLISHED_DATASET
+
+
+def no_published(title: str) -> str:
+    """The sentence a report on another data set than ``PUBLISHED_DATASET`` says instead of the published numbers."""
+    return (f"The reference tutorial published numbers for {PUBLISHED_TITLE} only, so none are shown for "
+            f"these runs on {title}.")
+
+
+def rows(runs: pd.DataFrame, dataset: str | None) -> pd.DataFrame:
+    """The published rows (where ``has_published(dataset)``), then the runs by group (tutorial, default, other
+    presets), backend, name. dataset: the name of the data set the runs trained on (``report.dataset``)."""
+    frame = runs.assign(group=runs["preset"].map(lambda p: GROUP_LABELS.get(p, f"Preset {p!r}")))
+    if has_published(dataset):
+        published = pd.DataFrame([{"group": PUBLISHED, "backend": b, **v} for b, v in TUTORIAL_PUBLISHED.items()])
+        frame = pd.concat([published, frame], ignore_index=True)
     ranks = {g: i for i, g in enumerate((PUBLISHED, *GROUP_LABELS.values()))}
     frame = frame.assign(group_rank=frame["group"].map(lambda g: ranks.get(g, len(ranks))),
                          backend_rank=frame["backend"].map(lambda b: backend_rank(b)[0]))

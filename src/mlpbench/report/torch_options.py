@@ -14,7 +14,9 @@ import pandas as pd
 
 from mlpbench import stats
 from mlpbench.options import BACKENDS
+from mlpbench.report import dataset
 from mlpbench.report import format as fmt
+from mlpbench.report.dataset import UNRECORDED, DataSet, MixedDatasetsError
 from mlpbench.report.render import Section
 from mlpbench.report.runs import ReportError, column, load_runs
 from mlpbench.report.uncertainty import interval_ratio
@@ -136,10 +138,22 @@ def _label(name: str) -> str:
     return f"{VARIANTS[name].label} on {VARIANTS[name].device}" if name in VARIANTS else name
 
 
-def section(uri: str, run_file: Path, ui_url: str | None = None, local: Mapping[str, str] | None = None) -> list[Section]:
+def study_dataset(runs: pd.DataFrame, run_file: Path, data: DataSet | None) -> DataSet:
+    """The study's data set; ``MixedDatasetsError`` when it is not ``data``, the compared runs' (None: any)."""
+    found = dataset.of(runs, f"rerun `dvc repro torch_options` ({run_file})")
+    if data is not None and found.name != data.name:
+        raise MixedDatasetsError(f"the torch options study {run_file} trained on {found.name or UNRECORDED}, the "
+                                 f"compared runs on {data.name or UNRECORDED}; rerun `dvc repro torch_options` with "
+                                 "the compared runs' data set, or pass --torch-options a study of that data set")
+    return found
+
+
+def section(uri: str, run_file: Path, ui_url: str | None = None, local: Mapping[str, str] | None = None,
+            data: DataSet | None = None) -> list[Section]:
     """The section from the study's run file; nothing when the file does not exist.
 
     local: run id -> its id in the store, for runs restored from an export (``report.runs.restore_runs``).
+    data: the data set of the report's other runs; a study of another one raises ``MixedDatasetsError``.
     """
     if not Path(run_file).is_file():
         return []
@@ -149,7 +163,9 @@ def section(uri: str, run_file: Path, ui_url: str | None = None, local: Mapping[
     seed_ids = {variant: {seed: local.get(run_id, run_id) for seed, run_id in per_seed.items()}
                 for variant, per_seed in study["seed_runs"].items()}
     every = list(dict.fromkeys([*ids.values(), *(r for per_seed in seed_ids.values() for r in per_seed.values())]))
-    rows = variant_rows(load_runs(uri, every, sources=[run_file]), ids, seed_ids)
+    runs = load_runs(uri, every, sources=[run_file])
+    title = study_dataset(runs, run_file, data).title
+    rows = variant_rows(runs, ids, seed_ids)
     by_variant = rows.set_index("variant")
     bullets = [warning] if (warning := busy(rows)) else []
     bullets += [sentence(r, by_variant.loc[r["tags.baseline"]]) for _, r in rows.iterrows()
@@ -157,7 +173,7 @@ def section(uri: str, run_file: Path, ui_url: str | None = None, local: Mapping[
     bullets += [f"{_label(name)} did not run: {why}." for name, why in study["skipped"].items()]
     epochs = fmt.text(rows["params.train.epochs"].iloc[0])
     seeds = int(rows["seeds"].max())
-    text = (f"The torch backend trained with each of torch's own optimizations against eager float32: same "
+    text = (f"The torch backend trained on {title} with each of torch's own optimizations against eager float32: same "
             f"config and {'seed' if seeds == 1 else f'{seeds} seeds'} (per seed the same initial weights, batches and "
             f"dropout masks), {epochs} epochs each "
             f"({study['setting']} setting of `dvc repro torch_options`), all in one process.",)

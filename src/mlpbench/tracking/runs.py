@@ -95,8 +95,9 @@ def _get_or_create(client: MlflowClient, uri: str, name: str) -> tuple[str, Mapp
 KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"
 NOTE_TAG = "mlflow.note.content"
 DESCRIPTION = """\
-MNIST MLP benchmark: the same multilayer perceptron trained by two backends,
-**numpy** (written from scratch) and **torch** (PyTorch).
+MLP benchmark: NumPy from scratch vs PyTorch. The same multilayer perceptron trained by two backends,
+**numpy** (written from scratch) and **torch** (PyTorch), on an IDX image data set; each run's tags
+`dataset` and `dataset_title` name the one it trained on.
 
 * Training runs are named `[<preset>] <backend> h<sizes> <activation> <optimizer> lr.. bs.. e..`
   (e.g. `numpy h512-256 relu nesterov lr0.3 bs768 e13`; the preset is left out when it is `default`;
