@@ -42,16 +42,16 @@ def test_tables_show_the_values_mlflow_recorded(store, client, md):
                                                    f"{m['memory/peak_rss_mb']:,.0f} MB", tags["backend_device"],
                                                    tags["backend_threads"], tags["backend_dtype"]]
     # one row spelled out, so the formats themselves are checked too
-    assert cost[GROUP["default"], "numpy"] == ["1", "16.1 s", "14.5 s", "4.88 s", "3,727", "632 MB", "cpu", "1",
+    assert cost[GROUP["default"], "numpy"] == ["1", "16.10 s", "14.49 s", "4.88 s", "3,727", "632 MB", "cpu", "1",
                                                "float32"]
-    assert cost[GROUP["tutorial"], "torch"][:4] == ["1", "10.5 s", "9.45 s", "3.18 s"]
+    assert cost[GROUP["tutorial"], "torch"][:4] == ["1", "10.50 s", "9.45 s", "3.18 s"]
 
 
 def test_published_tutorial_numbers_are_labelled_reference_rows(md):
     results, cost = rows_by(md, "Accuracy and loss"), rows_by(md, "Time and memory")
-    assert results["Tutorial (published)", "numpy"] == ["—", "99.15 %", "90.65 %"] + ["—"] * 8
-    assert results["Tutorial (published)", "torch"][:3] == ["—", "99.29 %", "97.17 %"]
-    assert cost["Tutorial (published)", "torch"] == ["—", "12.8 s"] + ["—"] * 7
+    assert results["Tutorial (published)", "numpy"] == ["—", "99.15 % †", "90.65 % †"] + ["—"] * 8
+    assert results["Tutorial (published)", "torch"][:3] == ["—", "99.29 % †", "97.17 % †"]
+    assert cost["Tutorial (published)", "torch"] == ["—", "12.80 s †"] + ["—"] * 7
     assert [row[0] for row in table(md, "Accuracy and loss")[1:]] == ["Tutorial (published)"] * 2 + \
         [GROUP["tutorial"]] * 2 + [GROUP["default"]] * 2
 
@@ -59,7 +59,7 @@ def test_published_tutorial_numbers_are_labelled_reference_rows(md):
 def test_sentences_are_computed_from_the_recorded_numbers(md):
     text = md.split("## Where the numbers differ", 1)[1].split("## Figures", 1)[0]
     assert "Validation accuracy (mean over seeds), PyTorch minus NumPy. Tutorial (published): +6.52 points (NumPy " \
-           "90.65 %, PyTorch 97.17 %); Tutorial setup, rerun here: -0.34 points (NumPy 91.21 %, PyTorch 90.87 %); " \
+           "90.65 % †, PyTorch 97.17 % †); Tutorial setup, rerun here: -0.34 points (NumPy 91.21 %, PyTorch 90.87 %); " \
            "Our default: -0.13 points (NumPy 98.26 %, PyTorch 98.13 %)." in text
     # one seed per backend: a difference, but no verdict
     assert "In the rerun, paired by seed (1 seed), the difference is -0.34 points (1 seed) (one seed only: no " \
@@ -67,7 +67,7 @@ def test_sentences_are_computed_from_the_recorded_numbers(md):
     assert "NumPy validation 91.21 % (+0.56 points), train 91.96 % (-7.19 points); PyTorch validation 90.87 % " \
            "(-6.30 points), train 91.52 % (-7.77 points)." in text
     assert "Our default: NumPy +0.93 points, PyTorch +1.04 points." in text
-    assert "Tutorial setup, rerun here: 0.53× (5.54 s vs 10.5 s; median epoch 0.53×)" in text
+    assert "Tutorial setup, rerun here: NumPy is 1.90× faster than PyTorch (5.54 s vs 10.5 s; median epoch: NumPy is 1.90× faster than PyTorch)" in text
     assert "optimizer sgd → adam; learning rate 0.01 → 0.001; schedule constant → cosine" in text
     assert "optim.beta1" not in text  # keys of one optimizer only are left to the table
     assert "NumPy validation +7.05 points, test +6.52 points; PyTorch validation +7.26 points, " \
@@ -75,7 +75,8 @@ def test_sentences_are_computed_from_the_recorded_numbers(md):
 
 
 def test_title_names_the_backends_and_the_data_set_from_the_tags(md):
-    assert md.startswith("# mlpbench: NumPy (from scratch) vs PyTorch on MNIST\n\n4 MLflow runs on MNIST from")
+    assert md.startswith("# mlpbench: NumPy (from scratch) vs PyTorch on MNIST\n\nOn MNIST, our default setup")
+    assert "\n\n4 MLflow runs on MNIST from" in md
 
 
 def test_configuration_shows_each_options_keys_and_a_dash_where_a_run_has_none(md):
@@ -125,7 +126,7 @@ def test_html_is_self_contained_and_escapes_run_text(report):
     assert re.findall(r'(?:src|href)="(?!data:|http://127\.0\.0\.1:5000/#)', html) == []
     assert "<script" not in html and "<link" not in html
     assert "tutorial torch | &lt;h128&gt;" in html and "<h128>" not in html
-    assert "<td class=\"r\">99.15&nbsp;%</td>" in html and "<td class=\"l\">Tutorial (published)</td>" in html
+    assert "<td class=\"r\">99.15&nbsp;% †</td>" in html and "<td class=\"l\">Tutorial (published)</td>" in html
 
 
 def test_curves_are_the_metric_history(store):

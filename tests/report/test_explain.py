@@ -37,7 +37,8 @@ def test_gaps_and_ratios_are_computed_from_the_rows():
     assert "Tutorial (published): +6.52 points" in text and f"{RERUN}: +0.50 points" in text
     assert "paired by seed (1 seed), the difference is +0.50 points (1 seed) (one seed only: no interval, so no " \
            "verdict on validation accuracy), against +6.52 points" in text
-    assert "3.54× (45.3 s vs 12.8 s)" in text and "3.00× (30.0 s vs 10.0 s; median epoch 3.00×)" in text
+    assert "PyTorch is 3.54× faster than NumPy (45.3 s † vs 12.8 s †)" in text
+    assert "PyTorch is 3.00× faster than NumPy (30.0 s vs 10.0 s; median epoch: PyTorch is 3.00× faster than NumPy)" in text
     assert "NumPy validation 96.00 % (+5.35 points)" in text
     assert f"{RERUN}: NumPy +3.00 points, PyTorch +2.50 points" in text
 

@@ -22,11 +22,11 @@ def test_each_backend_s_step_is_split_into_gemms_and_the_rest_with_its_blas():
     assert list(section.table["BLAS"]) == ["openblas 0.3.31 (2 threads)", "mkl 2024.2 (2 threads)"]
     assert list(section.table["GEMM GFLOP/s"]) == ["190.0", "123.0"]
     numpy, torch, gap, pointer = section.bullets
-    assert numpy.startswith("NumPy: a training step takes 12.5 ms (median); 9.7 ms of it (77.60 %)")
+    assert numpy.startswith("NumPy: a training step takes 12.5 ms (median); 9.7 ms of it (78 %)")
     assert "`openblas 0.3.31 (2 threads)` runs at 190.0 GFLOP/s" in numpy and "other 2.8 ms" in numpy
     assert "`mkl 2024.2 (2 threads)` runs at 123.0 GFLOP/s" in torch
-    assert gap == ("PyTorch's step takes 9.7 ms longer than NumPy's: 5.3 ms of the difference lies in the GEMMs "
-                   "(NumPy's BLAS runs them at 1.54× the throughput of PyTorch's) and 4.4 ms in the rest of the step.")
+    assert gap == ("In this probe, PyTorch's step takes 9.7 ms longer than NumPy's: 5.3 ms of the difference lies in "
+                   "the GEMMs (NumPy's BLAS runs them 1.54× as fast as PyTorch's) and 4.4 ms in the rest of the step.")
     assert "`dvc repro scaling`" in pointer and "reports/scaling/" in pointer
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 
 from mlpbench import figures
 from mlpbench.options import BACKENDS, label
-from mlpbench.report import dataset, explain, speed, tables, torch_options, uncertainty
+from mlpbench.report import dataset, explain, headline, speed, tables, torch_options, uncertainty
 from mlpbench.report import format as fmt
 from mlpbench.report.dataset import DataSet
 from mlpbench.report.render import Figure, ReportFiles, Section, building, figure_dir, log, publish, write
@@ -78,9 +78,9 @@ def introduction(runs: pd.DataFrame, rows: pd.DataFrame, uri: str, data: DataSet
         return (f"{text}. Every number and curve is read from MLflow. {tables.no_published(data.title)} "
                 "A number with ± or [ ] carries its 95 % interval over seeds.")
     return (f"{text}, set against the reference tutorial's published numbers. Every measured number and curve is "
-            f"read from MLflow; the row '{PUBLISHED}' is copied from the tutorial's text, which publishes one run per "
-            "backend, no test-set results and no losses (—). A number with ± or [ ] carries its 95 % interval over "
-            "seeds.")
+            f"read from MLflow; the rows '{PUBLISHED}' are copied from the tutorial's text, which publishes one run per "
+            f"backend, no test-set results and no losses (—). A number with ± or [ ] carries its 95 % interval over "
+            f"seeds. {tables.tutorial_source()}")
 
 
 def sections(runs: pd.DataFrame, uri: str, ui_url: str | None, folder: Path, data: DataSet,
@@ -94,8 +94,11 @@ def sections(runs: pd.DataFrame, uri: str, ui_url: str | None, folder: Path, dat
     seed_rows = tables.rows(runs, data.name)
     rows = tables.summarise(seed_rows)
     config = tables.configuration(seed_rows)
-    comparisons = uncertainty.compare(seed_rows, uri, sorted(set(runs["backend"]), key=backend_rank))
-    return [introduction(runs, rows, uri, data)], [
+    backends = sorted(set(runs["backend"]), key=backend_rank)
+    comparisons = uncertainty.compare(seed_rows, uri, backends)
+    checks = [check for c in comparisons if c.group == tables.DEFAULT
+              and (check := headline.timing_check(c, headline.step_ratio(seed_rows, c.ref, c.other)))]
+    return [*headline.headline(comparisons, seed_rows, uri, data.title), introduction(runs, rows, uri, data)], [
         Section("Accuracy and loss", table=tables.table(rows, (*tables.ROW, *tables.RESULTS)),
                 notes=("Means over each configuration's seeds. Train and validation values are those of the last "
                        "epoch; the test set is evaluated once, after training. Two sources of noise: the ± interval "
@@ -114,7 +117,7 @@ def sections(runs: pd.DataFrame, uri: str, ui_url: str | None, folder: Path, dat
         Section("Time and memory", table=tables.table(rows, (*tables.ROW, *tables.COST)),
                 notes=("Training time covers the whole fit, per-epoch evaluation included; 'of which steps' counts "
                        "the training steps only. Peak memory is the training process's maximum resident set size.",)),
-        *speed.section(rows),
+        *speed.section(rows, checks),
         *(torch_options.section(uri, torch_options_file, ui_url, local, data) if torch_options_file else ()),
         Section("Where the numbers differ",
                 bullets=tuple(explain.explanation(rows, config, comparisons, seed_rows))),

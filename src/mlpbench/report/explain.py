@@ -15,7 +15,7 @@ from mlpbench import stats
 from mlpbench.options import label
 from mlpbench.report import format as fmt
 from mlpbench.report.runs import backend_rank
-from mlpbench.report.tables import DEFAULT, PUBLISHED, RERUN, TUTORIAL_PUBLISHED
+from mlpbench.report.tables import DEFAULT, PUBLISHED, RERUN, TUTORIAL_PUBLISHED, copied
 from mlpbench.report.uncertainty import Comparison, interval_points, per_seed, verdict
 
 GROUPS = (PUBLISHED, RERUN, DEFAULT)
@@ -52,7 +52,8 @@ def backend_gap(rows: Rows, ref: str, other: str, paired: Mapping[str, stats.Est
     def part(group: str) -> str | None:
         x, y = rows.get(group, ref, VAL), rows.get(group, other, VAL)
         if x is not None and y is not None:
-            return f"{group}: {fmt.points(y - x)} ({label(ref)} {fmt.pct(x)}, {label(other)} {fmt.pct(y)})"
+            return (f"{group}: {fmt.points(y - x)} ({label(ref)} {_shown(group, fmt.pct(x))}, "
+                    f"{label(other)} {_shown(group, fmt.pct(y))})")
 
     published = _minus(rows.get(PUBLISHED, other, VAL), rows.get(PUBLISHED, ref, VAL))
     tail = ""
@@ -65,18 +66,29 @@ def backend_gap(rows: Rows, ref: str, other: str, paired: Mapping[str, stats.Est
                      map(part, GROUPS), tail)
 
 
+def _shown(group: str, text: str) -> str:
+    """``text``, marked as copied from the tutorial in the published group."""
+    return copied(text) if group == PUBLISHED else text
+
+
+def times_words(a: str, x: float, b: str, y: float) -> str:
+    """Which of two times is shorter and by how much: "NumPy is 1.39× faster than PyTorch" (x, y: their times)."""
+    return f"{a} is {fmt.times(y / x)} faster than {b}" if x <= y else f"{b} is {fmt.times(x / y)} faster than {a}"
+
+
 def speed(rows: Rows, ref: str, other: str) -> str | None:
-    """``ref`` time over ``other`` time per group (ratios compare across machines, seconds do not)."""
+    """Which backend trains faster and by how much, per group (ratios compare across machines, seconds do not)."""
     def part(group: str) -> str | None:
         x, y = rows.get(group, ref, TIME), rows.get(group, other, TIME)
-        if x is None or not y:
+        if not x or not y:
             return None
         ex, ey = rows.get(group, ref, EPOCH), rows.get(group, other, EPOCH)
-        epoch = f"; median epoch {fmt.ratio(ex / ey)}" if ex is not None and ey else ""
-        return f"{group}: {fmt.ratio(x / y)} ({fmt.seconds(x)} vs {fmt.seconds(y)}{epoch})"
+        epoch = f"; median epoch: {times_words(label(ref), ex, label(other), ey)}" if ex and ey else ""
+        return (f"{group}: {times_words(label(ref), x, label(other), y)} ({_shown(group, fmt.seconds(x))} vs "
+                f"{_shown(group, fmt.seconds(y))}{epoch})")
 
     published = rows.get(PUBLISHED, ref, TIME) is not None
-    return _sentence(f"Training time, {label(ref)} over {label(other)}.", map(part, GROUPS),
+    return _sentence("Training time (mean over seeds).", map(part, GROUPS),
                      " The published times come from a machine this report does not know, so compare the ratios"
                      " rather than the seconds." if published else "")
 
@@ -104,7 +116,7 @@ def published_among_seeds(seed_rows: pd.DataFrame, backend: str) -> str | None:
     sd = float(np.std(values, ddof=1))
     where = "inside" if low <= published <= high else "outside"
     distance = f", {abs(published - np.mean(values)) / sd:.1f} seed standard deviations from the mean" if sd > 0 else ""
-    return (f"{label(backend)}: the tutorial's published validation accuracy {fmt.pct(published)} lies {where} the"
+    return (f"{label(backend)}: the tutorial's published validation accuracy {copied(fmt.pct(published))} lies {where} the"
             f" 95 % range of one more seed of its setup rerun here ({low * 100:.2f} to {high * 100:.2f} %, from"
             f" {len(values)} seeds: mean {fmt.pct(np.mean(values))}, sd {sd * 100:.2f} points){distance}.")
 

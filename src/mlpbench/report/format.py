@@ -42,18 +42,74 @@ megabytes = _number("{:,.0f} MB")
 points_abs = _number("{:.2f} points", 100)  # a spread of fractions: 0.0008 -> '0.08 points'
 
 
+share = _number("{:.0f} %", 100)  # a part of a whole, not a measured accuracy: 0.7429 -> '74 %'
+
+
+def supported_digits(half_width: float, most: int = 2) -> int:
+    """Decimals that show ``half_width`` (in display units) to 2 significant digits, from 0 to ``most``: a
+    mean is given no more digits than its interval supports."""
+    if not _ok(half_width) or half_width <= 0:
+        return most
+    return min(most, max(0, 1 - math.floor(math.log10(half_width))))
+
+
 def estimate_pct(e: object) -> str:
-    """A mean accuracy with its interval's half-width: ``98.21 ± 0.05 %``; the mean alone for one seed."""
+    """A mean accuracy with its interval's half-width, both to the digits the half-width supports
+    (``98.21 ± 0.05 %``, ``84.6 ± 1.3 %``); the mean alone for one seed."""
     if e is None or not _ok(getattr(e, "mean", None)):
         return MISSING
-    return pct(e.mean) if not _ok(e.low) else f"{e.mean * 100:.2f} ± {(e.high - e.low) * 50:.2f} %"
+    if not _ok(e.low):
+        return pct(e.mean)
+    half = (e.high - e.low) * 50
+    digits = supported_digits(half)
+    return f"{zeroed(e.mean * 100, digits):.{digits}f} ± {half:.{digits}f} %"
 
 
-def estimate_seconds(e: object) -> str:
-    """A mean time with its interval: ``0.81 s [0.79, 0.84]``; the mean alone for one seed."""
+def time_unit(values: list[object]) -> tuple[float, str, int]:
+    """(scale, unit, decimals) for showing ``values`` (seconds) in one unit: ms when all are under 1 s, else s;
+    decimals that give the smallest non-zero value 3 significant digits (at most 3)."""
+    found = [abs(v) for v in values if _ok(v)]
+    scale, unit = (1000.0, "ms") if found and max(found) < 1 else (1.0, "s")
+    smallest = min((v * scale for v in found if v), default=1.0)
+    return scale, unit, min(3, max(0, 2 - math.floor(math.log10(smallest))))
+
+
+def whole_column(f: Callable[[list[object]], list[str]]) -> Callable[[list[object]], list[str]]:
+    """Mark ``f`` as formatting a table's whole column at once (``tables.table``), for one unit per column."""
+    f.whole_column = True  # type: ignore[attr-defined]
+    return f
+
+
+@whole_column
+def seconds_column(values: list[object]) -> list[str]:
+    """Times in seconds, all in the unit ``time_unit`` picks for the column (``0.13 s`` never beside ``77.9 ms``)."""
+    scale, unit, digits = time_unit(values)
+    return [f"{zeroed(v * scale, digits):.{digits}f} {unit}" if _ok(v) else MISSING for v in values]
+
+
+@whole_column
+def estimate_seconds_column(estimates: list[object]) -> list[str]:
+    """``estimate_seconds`` for a column, in one unit for all its cells."""
+    found = [e for e in estimates if e is not None and _ok(getattr(e, "mean", None))]
+    scale, unit, digits = time_unit([v for e in found for v in (e.mean, e.low, e.high)])
+    halves = [(e.high - e.low) * scale / 2 for e in found if _ok(e.low) and _ok(e.high)]
+    digits = supported_digits(min(halves), most=3) if halves else digits  # no digit the intervals do not support
+    return [estimate_seconds(e, (scale, unit, digits)) for e in estimates]
+
+
+def estimate_seconds(e: object, unit: tuple[float, str, int] | None = None) -> str:
+    """A mean time with its interval in one unit: ``0.81 [0.79, 0.84] s``; the mean alone for one seed.
+    unit: ``time_unit``'s choice (default: the estimate's own)."""
     if e is None or not _ok(getattr(e, "mean", None)):
         return MISSING
-    return seconds(e.mean) if not _ok(e.low) else f"{seconds(e.mean)} [{seconds(e.low)}, {seconds(e.high)}]"
+    scale, name, digits = unit or time_unit([e.mean, e.low, e.high])
+    shown = [f"{zeroed(v * scale, digits):.{digits}f}" for v in (e.mean, e.low, e.high) if _ok(v)]
+    return f"{shown[0]} {name}" if len(shown) < 3 else f"{shown[0]} [{shown[1]}, {shown[2]}] {name}"
+
+
+def times(r: float, low: float | None = None, high: float | None = None) -> str:
+    """A ratio of at least 1 with its interval where given: ``1.42× [1.32, 1.52]``."""
+    return f"{r:.2f}×" + (f" [{low:.2f}, {high:.2f}]" if low is not None and high is not None else "")
 
 
 def seconds(value: object) -> str:

@@ -24,7 +24,7 @@ from mlpbench.io import write_text
 from mlpbench.report import format as fmt
 
 MAX_TAG = 5000  # MLflow tag values are limited in length
-NUMBER = re.compile(r"[+-]?[\d.,]+( ?(%|s|ms|MB|×|points))?")
+NUMBER = re.compile(r"[+-]?[\d.,]+( ?(%|s|ms|MB|×|points))?( †)?")
 
 JINJA = jinja2.Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True)
 JINJA.filters.update(html=fmt.html, base64=lambda path: base64.b64encode(Path(path).read_bytes()).decode())

@@ -23,6 +23,10 @@ PUBLISHED = "Tutorial (published)"
 PUBLISHED_DATASET, PUBLISHED_TITLE = "mnist", "MNIST"
 GROUP_LABELS = {"tutorial": "Tutorial setup, rerun here", "default": "Our default"}
 RERUN, DEFAULT = GROUP_LABELS["tutorial"], GROUP_LABELS["default"]
+# The reference tutorial's (title, address). The project never recorded which tutorial it is, so the report says
+# its source is not recorded; set this once it is known, and every report names and links it.
+TUTORIAL_SOURCE: tuple[str, str] | None = None
+COPIED = "†"  # marks each number copied from the tutorial's text, never measured here
 # The reference tutorial's own results on PUBLISHED_DATASET as its text publishes them (no test-set numbers or losses).
 TUTORIAL_PUBLISHED = {
     "numpy": {"final/train_acc": 0.9915, "final/val_acc": 0.9065, "time/total_s": 45.3},
@@ -42,9 +46,9 @@ RESULTS: Columns = (
     ("test/loss", "test loss", fmt.loss), ("epochs_run", "epochs", fmt.count),
     ("best_epoch", "best epoch (val loss)", fmt.count))
 COST: Columns = (
-    ("seeds", "seeds", fmt.count), ("time/total_s", "training time (mean)", fmt.seconds),
-    ("time/train_s", "of which steps", fmt.seconds),
-    ("time/epoch_median_s" + EST, "median epoch ± 95 % CI (seeds)", fmt.estimate_seconds),
+    ("seeds", "seeds", fmt.count), ("time/total_s", "training time (mean)", fmt.seconds_column),
+    ("time/train_s", "of which steps", fmt.seconds_column),
+    ("time/epoch_median_s" + EST, "median epoch [95 % CI] (seeds)", fmt.estimate_seconds_column),
     ("time/samples_per_s_median", "samples/s (median)", fmt.count),
     ("memory/peak_rss_mb", "peak memory (RSS)", fmt.megabytes), ("tags.backend_device", "device", fmt.text),
     ("tags.backend_threads", "threads", fmt.text), ("tags.backend_dtype", "dtype", fmt.text))
@@ -58,6 +62,21 @@ SETTINGS = {"model.hidden_sizes": "hidden layers", "model.activation": "activati
             "optim.weight_decay": "weight decay", "schedule.name": "schedule", "train.batch_size": "batch size",
             "train.epochs": "epochs", "train.seed": "seed", "train.seeds": "seeds", "train.dtype": "dtype"}
 ANCHORS = {"optim": "optim.lr", "schedule": "schedule.name"}
+
+
+def tutorial_source() -> str:
+    """The footnote on ``COPIED``: which text the published numbers come from, or that it is not recorded."""
+    if TUTORIAL_SOURCE is None:
+        return (f"{COPIED} Copied from the reference tutorial's text, not measured here. Which tutorial that is "
+                "(title, address) is not recorded in this project (`mlpbench.report.tables.TUTORIAL_SOURCE`), so "
+                "these numbers cannot be checked against their source.")
+    title, url = TUTORIAL_SOURCE
+    return f"{COPIED} Copied from the reference tutorial's text, not measured here: [{title}]({url})."
+
+
+def copied(text: str) -> str:
+    """``text`` marked as copied from the tutorial (``COPIED``); ``fmt.MISSING`` stays as it is."""
+    return text if text == fmt.MISSING else f"{text} {COPIED}"
 
 
 def has_published(dataset: str | None) -> bool:
@@ -115,8 +134,18 @@ def summarise(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def table(frame: pd.DataFrame, columns: Columns) -> pd.DataFrame:
-    """``frame``'s ``columns`` as report text, under their headers."""
-    return pd.DataFrame({header: [f(v) for v in column(frame, key)] for key, header, f in columns})
+    """``frame``'s ``columns`` as report text, under their headers; a formatter marked ``fmt.whole_column``
+    gets the whole column (one unit for all its cells), and the published rows' numbers are marked ``COPIED``."""
+    published = list(column(frame, "group") == PUBLISHED)
+    copied_keys = {k for values in TUTORIAL_PUBLISHED.values() for k in values}
+
+    def cells(key: str, f: Callable) -> list[str]:
+        values = list(column(frame, key))
+        shown = f(values) if getattr(f, "whole_column", False) else [f(v) for v in values]
+        mark = key.removesuffix(EST) in copied_keys
+        return [copied(c) if mark and p else c for c, p in zip(shown, published)]
+
+    return pd.DataFrame({header: cells(key, f) for key, header, f in columns})
 
 
 def measured(frame: pd.DataFrame) -> pd.DataFrame:

@@ -19,13 +19,12 @@ from mlpbench.report import format as fmt
 from mlpbench.report.dataset import UNRECORDED, DataSet, MixedDatasetsError
 from mlpbench.report.render import Section
 from mlpbench.report.runs import ReportError, column, load_runs
-from mlpbench.report.uncertainty import interval_ratio
 from mlpbench.torch_options.variants import FIRST_EXTRA, LOAD, STEADY, STEP, STEP_RATIO, VARIANTS
 
 HEADING = "Torch's built-in optimizations, measured"
-HEADERS = ("backend", "variant", "device", "optimizer implementation", "seeds", "val acc", "test acc",
-           "steady epoch", "× eager float32 [95 % CI over seeds]", "step, timed in turn",
-           "× eager (steps) [95 % CI over rounds]", "first-epoch extra", "load (1 min)", "MLflow run")
+HEADERS = ("variant (device)", "optimizer", "seeds", "val acc", "test acc", "steady epoch",
+           "vs eager float32 [95 % CI, seeds]", "step, timed in turn", "vs eager, steps [95 % CI, rounds]",
+           "first-epoch extra", "load (1 min)")
 
 
 def read_study(path: Path) -> dict:
@@ -72,15 +71,45 @@ def step_ratio(r: pd.Series) -> stats.Estimate | None:
     return stats.Estimate.from_metrics(r, STEP_RATIO)
 
 
+def relative(e: stats.Estimate | None) -> str:
+    """A variant's time over eager float32's in words: "1.37× faster [1.32, 1.43]", "takes 1.21× as long [...]",
+    "no clear difference (...)" where the interval holds 1; "—" without a ratio."""
+    if e is None or not (e.mean and e.mean > 0):
+        return fmt.MISSING
+    spread = e.n >= 2 and e.low == e.low and e.low > 0
+    if spread and e.low <= 1 <= e.high:
+        return f"no clear difference: {fmt.times(e.mean, e.low, e.high)} the time"
+    if e.mean < 1:
+        return f"{fmt.times(1 / e.mean, *((1 / e.high, 1 / e.low) if spread else ()))} faster"
+    return f"takes {fmt.times(e.mean, *((e.low, e.high) if spread else ()))} as long"
+
+
+def first_extra(values: list[object]) -> list[str]:
+    """The first epoch's extra time, one unit for the column; "—" where the study recorded 0 (it records no
+    negative value: a first epoch no slower than a steady one)."""
+    return fmt.seconds_column([v if isinstance(v, float) and v > 0 else float("nan") for v in values])
+
+
 def table(rows: pd.DataFrame, ui_url: str | None) -> pd.DataFrame:
-    """One row per variant (torch's runs only: the options are torch's own)."""
-    torch_rows = [[BACKENDS["torch"].label, r["tags.variant_label"], r["tags.backend_device"],
-                   fmt.text(r.get("tags.backend_optimizer_impl")), str(r["seeds"]), fmt.estimate_pct(r["val"]),
-                   fmt.estimate_pct(r["test"]), fmt.seconds(r[STEADY]), interval_ratio(r["epoch_ratio"]),
-                   fmt.seconds(r[STEP]), interval_ratio(step_ratio(r)), fmt.seconds(r[FIRST_EXTRA]),
-                   _load(r.get(LOAD)), fmt.run_ref(ui_url, r["experiment_id"], r["run_id"])]
-                  for _, r in rows.iterrows()]
+    """One row per variant (torch's runs only: the options are torch's own); times in one unit per column."""
+    steady, step = (fmt.seconds_column(list(rows[k])) for k in (STEADY, STEP))
+    extra = first_extra(list(rows[FIRST_EXTRA]))
+    torch_rows = []
+    for i, (_, r) in enumerate(rows.iterrows()):
+        base = r["variant"] == r["tags.baseline"]
+        torch_rows.append([
+            f"{r['tags.variant_label']} ({r['tags.backend_device']})", fmt.text(r.get("tags.backend_optimizer_impl")),
+            str(r["seeds"]), fmt.estimate_pct(r["val"]), fmt.estimate_pct(r["test"]), steady[i],
+            "baseline" if base else relative(r["epoch_ratio"]), step[i],
+            "baseline" if base else relative(step_ratio(r)), extra[i], _load(r.get(LOAD))])
     return pd.DataFrame(torch_rows, columns=list(HEADERS))
+
+
+def run_refs(rows: pd.DataFrame, ui_url: str | None) -> str:
+    """The MLflow run of each variant, one sentence (kept out of the table so that it fits a page)."""
+    refs = [f"{r['tags.variant_label']} ({r['tags.backend_device']}) {fmt.run_ref(ui_url, r['experiment_id'], r['run_id'])}"
+            for _, r in rows.iterrows()]
+    return f"MLflow runs (first seed): {'; '.join(refs)}."
 
 
 def other_backends() -> str | None:
@@ -114,7 +143,7 @@ def verdict(ratio: stats.Estimate | None) -> str:
         return "cannot be judged (no interval)"
     if ratio.high < 1:
         return "helped"
-    return "hurt" if ratio.low > 1 else "made no clear difference (the interval holds 1.00×)"
+    return "hurt" if ratio.low > 1 else "made no clear difference"
 
 
 def sentence(r: pd.Series, base: pd.Series) -> str:
@@ -123,8 +152,8 @@ def sentence(r: pd.Series, base: pd.Series) -> str:
     steps = step_ratio(r)
     text = (f"{r['tags.variant_label']} on {r['tags.backend_device']} {verdict(steps)}: a training "
             f"step took {fmt.seconds(r[STEP])} against {fmt.seconds(base[STEP])} for eager float32 "
-            f"({interval_ratio(steps)}, timed in turn), a steady epoch {fmt.seconds(r[STEADY])} against "
-            f"{fmt.seconds(base[STEADY])} ({interval_ratio(r['epoch_ratio'])}); validation accuracy "
+            f"({relative(steps)}, timed in turn), a steady epoch {fmt.seconds(r[STEADY])} against "
+            f"{fmt.seconds(base[STEADY])} ({relative(r['epoch_ratio'])}); validation accuracy "
             f"{fmt.estimate_pct(r['val'])} against {fmt.estimate_pct(base['val'])}")
     diff = r["val"].mean - base["val"].mean
     text += (f" ({fmt.points(diff)}{', one seed: no interval' if r['seeds'] < 2 else ''}).")
@@ -177,16 +206,16 @@ def section(uri: str, run_file: Path, ui_url: str | None = None, local: Mapping[
             f"config and {'seed' if seeds == 1 else f'{seeds} seeds'} (per seed the same initial weights, batches and "
             f"dropout masks), {epochs} epochs each "
             f"({study['setting']} setting of `dvc repro torch_options`), all in one process.",)
-    notes = ("A steady epoch is the median over the epochs after the first (training steps only); '× eager "
-             "float32' divides it by eager float32's on the same device and seed, so below 1.00× is faster "
-             "(with one seed, no interval). After training, every variant's step is timed on the same batch, the "
+    notes = ("A steady epoch is the median over the epochs after the first (training steps only); 'vs eager "
+             "float32' compares it with eager float32's on the same device and seed (with one seed, no interval). After training, every variant's step is timed on the same batch, the "
              "variants in turn over seven rounds: a change of the machine's load slows them alike, so "
-             "'× eager (steps)', the geometric mean of the rounds' ratios with its 95 % interval, is the ratio "
+             "'vs eager, steps', the geometric mean of the rounds' ratios with its 95 % interval, is the ratio "
              "that tells whether a variant helped; where the interval holds 1.00× it made no clear difference. "
              "Accuracies are means over the seeds (± their 95 % interval with two or more). The first-"
              "epoch extra is how much longer the first epoch (steps and evaluation) took than the later ones: "
-             "torch.compile's compilation, which a warm compile cache on the machine shortens. The variants "
+             "torch.compile's compilation, which a warm compile cache on the machine shortens; — where the first "
+             "epoch was no slower than the later ones (the study records 0 then, not by how much). The variants "
              "train one after another, so a machine whose load (the 1-minute load average as each variant's "
              "training ended, against its CPU cores) changed between them shifts the epoch ratios.",
-             *filter(None, [other_backends()]))
+             *filter(None, [other_backends()]), run_refs(rows, ui_url))
     return [Section(HEADING, text=text, table=table(rows, ui_url), notes=notes, bullets=tuple(bullets))]

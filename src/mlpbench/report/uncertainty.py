@@ -130,6 +130,25 @@ def interval_ratio(e: stats.Estimate | None) -> str:
     return fmt.ratio(e.mean) if e.n < 2 else f"{fmt.ratio(e.mean)} [{e.low:.2f}, {e.high:.2f}]"
 
 
+def faster(e: stats.Estimate | None, a: str, b: str) -> str:
+    """Words for ``e``, ``b``'s time over ``a``'s, with its direction: "A is 1.42× [1.32, 1.52] faster than B",
+    "B takes 1.42× as long as A" where the interval holds 1 ("no clear difference"), never a bare ratio."""
+    if e is None or not (e.mean and e.mean > 0):
+        return fmt.MISSING
+    slow, quick, r = (b, a, e.mean) if e.mean >= 1 else (a, b, 1 / e.mean)
+    bounds = (e.low, e.high) if e.mean >= 1 else (1 / e.high, 1 / e.low)
+    has_interval = e.n >= 2 and all(v == v and v > 0 for v in (e.low, e.high))
+    shown = fmt.times(r, *bounds) if has_interval else fmt.times(r)
+    if has_interval and e.low <= 1 <= e.high:
+        return f"no clear difference: {slow} takes {shown} as long as {quick}"
+    return f"{quick} is {shown} faster than {slow}" + ("" if has_interval else " (one seed: no interval)")
+
+
+def wide(e: stats.Estimate | None, limit: float = 1.25) -> bool:
+    """Whether a ratio's interval spans more than ``limit`` (high over low): too wide to rank two timings by."""
+    return e is not None and e.n >= 2 and (not e.low > 0 or e.high / e.low > limit)
+
+
 def mcnemar_text(tests: dict[int, stats.McNemar], ref: str, other: str) -> str:
     """E.g. "seed 0: 41 vs 37, p 0.74; ...; p < 0.05 on 0 of 5 seeds"."""
     if not tests:
@@ -148,7 +167,7 @@ def table(comparisons: list[Comparison]) -> pd.DataFrame:
         "test acc difference [95 % CI]": [interval_points(c.test) for c in comparisons],
         "test images only one got right (McNemar, exact)": [mcnemar_text(c.mcnemar, c.ref, c.other)
                                                             for c in comparisons],
-        "median epoch, time ratio [95 % CI]": [interval_ratio(c.epoch_ratio) for c in comparisons],
+        "median epoch time [95 % CI]": [faster(c.epoch_ratio, label(c.ref), label(c.other)) for c in comparisons],
     })
 
 
@@ -162,10 +181,7 @@ def sentences(comparisons: list[Comparison]) -> list[str]:
             words.append(f"test: {interval_points(c.test)}, {verdict(c.test, 'test accuracy', a, b)}")
         speed = ""
         if c.epoch_ratio is not None and c.epoch_ratio.n >= 2:
-            e = c.epoch_ratio
-            faster = b if e.high < 1 else a if e.low > 1 else None
-            speed = (f" A median epoch of {b} takes {interval_ratio(e)} the time of {a}'s"
-                     + (f": {faster} is faster." if faster else ": no clear difference in speed."))
+            speed = f" Median epoch time: {faster(c.epoch_ratio, a, b)}."
         seeds = f"{len(c.seeds)} paired seed{'s' if len(c.seeds) != 1 else ''}"
         out.append(f"{c.group}, {b} minus {a} over {seeds}: {'; '.join(words)}.{speed}")
     return out
