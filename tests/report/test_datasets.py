@@ -73,7 +73,8 @@ def test_published_numbers_appear_with_mnist_runs_only(store, by_dataset, tmp_pa
 def test_every_comparison_names_its_data_set_in_its_title(store, by_dataset, tmp_path):
     comparison(store, by_dataset["digits"], tmp_path)
     md, html = (tmp_path / "comparison.md").read_text(), (tmp_path / "comparison.html").read_text()
-    assert md.startswith("# mlpbench: NumPy (from scratch) vs PyTorch on Digits\n\n6 MLflow runs on Digits from ")
+    assert md.startswith("# mlpbench: NumPy (from scratch) vs PyTorch on Digits\n\nOn Digits, our default setup")
+    assert "\n\n6 MLflow runs on Digits from " in md
     assert "<title>mlpbench: NumPy (from scratch) vs PyTorch on Digits</title>" in html
 
 

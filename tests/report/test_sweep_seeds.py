@@ -41,7 +41,9 @@ def seeded(client, store, tmp_path_factory):
 
 def cell(accs) -> str:
     low, high = sp.t.interval(0.95, len(accs) - 1, loc=np.mean(accs), scale=sp.sem(accs))
-    return f"{np.mean(accs) * 100:.2f} ± {(high - low) * 50:.2f} %"
+    half = (high - low) * 50
+    digits = min(2, max(0, 1 - int(np.floor(np.log10(half)))))  # the half-width to 2 significant digits
+    return f"{np.mean(accs) * 100:.{digits}f} ± {half:.{digits}f} %"
 
 
 @pytest.mark.parametrize("which", [0, 1], ids=["the sweep's children", "the experiment's runs"])

@@ -99,10 +99,13 @@ def estimate_seconds_column(estimates: list[object]) -> list[str]:
 
 def estimate_seconds(e: object, unit: tuple[float, str, int] | None = None) -> str:
     """A mean time with its interval in one unit: ``0.81 [0.79, 0.84] s``; the mean alone for one seed.
-    unit: ``time_unit``'s choice (default: the estimate's own)."""
+    unit: (scale, unit, decimals), e.g. ``time_unit``'s for a whole column (default: the mean's own)."""
     if e is None or not _ok(getattr(e, "mean", None)):
         return MISSING
-    scale, name, digits = unit or time_unit([e.mean, e.low, e.high])
+    if unit is None:  # a cell alone: its mean's unit, as ``seconds`` would show it
+        scale, name = (1000.0, "ms") if abs(e.mean) < 0.1 else (1.0, "s")
+        unit = (scale, name, 1 if abs(e.mean) * scale >= 10 else 2)
+    scale, name, digits = unit
     shown = [f"{zeroed(v * scale, digits):.{digits}f}" for v in (e.mean, e.low, e.high) if _ok(v)]
     return f"{shown[0]} {name}" if len(shown) < 3 else f"{shown[0]} [{shown[1]}, {shown[2]}] {name}"
 
