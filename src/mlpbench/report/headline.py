@@ -44,7 +44,7 @@ def timing_check(c: Comparison, step: stats.Estimate | None) -> str | None:
         return (f"{both} Trust neither: the epoch times vary so much between seeds that the machine's load must have "
                 f"changed while the runs trained; rerun on a quiet machine, or read {SCALING}.")
     return (f"{both} Trust the epoch times: each is the median of every epoch of a whole run, over {epoch.n} seeds, "
-            "while the probe times a few hundred steps in one moment at each run's end, which a burst of other work "
+            "while the probe times a few steps (seven by default) in one short moment at each run's end, which a burst of other work "
             f"on the machine shifts (the backends' probes ran at different times); {SCALING} times the two in turn.")
 
 
