@@ -101,3 +101,8 @@ def test_a_seed_runs_group_is_found_in_the_store(tmp_path):
     runs = tidy(queries.search_runs(uri, run_ids=[kids[1], lone])).set_index("run_id", drop=False)
     assert seed_run_ids(uri, runs.loc[kids[1]]) == [kids[1], kids[0]]  # finished seeds only, its own first
     assert seed_run_ids(uri, runs.loc[lone]) == [lone]
+
+
+def test_one_backend_gets_no_overlay(store, tmp_path):
+    files = build_comparison(store.uri, [store.run_ids["numpy"]], tmp_path, log_to_mlflow=False)
+    assert [p.name for p in files.figures] == ["compared.png", "curves_numpy.png"]

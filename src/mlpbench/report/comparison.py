@@ -46,7 +46,8 @@ def bar_values(rows: pd.DataFrame) -> dict[str, dict[str, dict[str, float]]]:
 
 def make_figures(rows: pd.DataFrame, uri: str, folder: Path) -> list[Figure]:
     """The compared-performance bars, the backends' accuracy curves overlaid (mean over seeds, their spread
-    shaded), then one training-curves figure per backend (a seed each). A backend has one colour in all."""
+    shaded; with two backends or more), then one training-curves figure per backend (a seed each). A backend has
+    one colour in all."""
     zoom = [k for k, _ in BARS if k.endswith("acc")]
     published = " and the published tutorial has no test accuracy" if (rows["group"] == PUBLISHED).any() else ""
     out = [Figure(figures.grouped_bars(bar_values(rows), BARS, folder / "compared.png", zoom=zoom),
@@ -58,7 +59,7 @@ def make_figures(rows: pd.DataFrame, uri: str, folder: Path) -> list[Figure]:
         curves = [c for c in (history(uri, i) for i in seed_run_ids(uri, r)) if c["epoch"]]
         if curves:
             seeds.setdefault(SHORT.get(r["group"], r["group"]), {})[r["backend"]] = curves
-    if seeds:
+    if len({b for backends in seeds.values() for b in backends}) > 1:  # an overlay needs two backends
         out.append(Figure(figures.backend_curves(seeds, folder / "curves_compared.png", title="Accuracy per epoch"),
                           "Both backends' train (dashed) and validation (solid) accuracy per epoch, one panel per "
                           "configuration: each line is the mean over the configuration's seeds, the shaded band "
