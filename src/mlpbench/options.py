@@ -69,3 +69,15 @@ def libraries() -> dict[str, str]:
 def label(name: str) -> str:
     """The short label of a backend name for sentences and legends; the name itself if unknown."""
     return BACKENDS[name].short if name in BACKENDS else name
+
+
+UNREGISTERED_COLOUR = "0.45"  # a grey: no registered backend's colour
+
+
+def colour(name: str) -> str:
+    """The colour of a backend (its name or either label) in every figure: matplotlib's colour cycle in the
+    registry's order, so it stays the same from figure to figure and report to report; a grey if unknown."""
+    for i, (key, spec) in enumerate(BACKENDS.items()):
+        if name in (key, spec.short, spec.label):
+            return f"C{i % 10}"
+    return UNREGISTERED_COLOUR

@@ -16,6 +16,8 @@ import pytest
 from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 
+from mlpbench import figures
+
 ROOT = Path(__file__).resolve().parents[2]
 SWEEP_EXPERIMENT = "sweep-test"
 SWEEP_LRS = ("0.03", "3e-3")  # logged in this order; text order differs from numeric order
@@ -131,3 +133,11 @@ def hidden(store, client):
                        1.0, tags={"killed_reason": "SIGTERM"}, status="KILLED"))
     ids.append(log_run(client, exp, "tutorial", "numpy", "tutorial", TUTORIAL, (0.9, 0.9, 0.9), 1.0))
     return ids
+
+
+@pytest.fixture
+def drawn(monkeypatch) -> dict:
+    """File name -> the matplotlib figure written to it, of every report figure saved while the test runs."""
+    seen, save = {}, figures._save
+    monkeypatch.setattr(figures, "_save", lambda fig, path: (seen.__setitem__(path.name, fig), save(fig, path))[1])
+    return seen

@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+MAX_WIDTH_PX = 1000  # wider, `dvc plots show` clips a figure
 
 
 def pct(value: float) -> str:

@@ -4,15 +4,17 @@ from __future__ import annotations
 import runpy
 from dataclasses import dataclass
 
+import matplotlib.image
 import pandas as pd
 import pytest
+from matplotlib.colors import to_hex
 
-from mlpbench.options import label
+from mlpbench.options import colour, label
 from mlpbench.report import ReportError, build_ablation
-from mlpbench.report.ablation import expected
+from mlpbench.report.ablation import batch_changes, expected
 
 from .conftest import ROOT, TUTORIAL, log_run
-from .helpers import PNG_MAGIC, pct, rows_by, table
+from .helpers import MAX_WIDTH_PX, PNG_MAGIC, pct, rows_by, table
 
 # (preset, params changed from the step before, val acc per backend); torch's step 02 FAILED. One seed
 # per run: contributions carry no interval (tests/report/test_ablation_seeds.py has seed groups).
@@ -105,7 +107,7 @@ def test_failed_runs_are_listed_apart_and_the_machine_is_stated(ablation, report
     assert others == [["ablation_02_width torch", "torch", "FAILED", "RuntimeError: boom",
                        f"`{ablation.runs['ablation_02_width', 'torch']}`"]]
     assert "Measured on a test machine." in md
-    assert [p.name for p in report.figures] == ["val_acc.png", "step_time.png"]
+    assert [p.name for p in report.figures] == ["val_acc.png", "epoch_time.png"]
     assert all(p.read_bytes().startswith(PNG_MAGIC) for p in report.figures)
 
 
@@ -163,3 +165,33 @@ def test_the_expected_backends_are_those_the_sweep_ran(overrides, backends):
     runs = pd.DataFrame({"preset": ["ablation_01_tutorial"], "backend": ["numpy"]})
     steps, expected_backends = expected({"tags": {"sweep_overrides": overrides}}, runs)
     assert steps == ["ablation_01_tutorial"] and expected_backends == backends
+
+
+def test_the_ablation_plots_epoch_time_in_each_backends_colour(store, ablation, client, tmp_path, drawn):
+    files = build_ablation(store.uri, tmp_path, ablation.parent, log_to_mlflow=False)
+    epoch = drawn["epoch_time.png"].axes[0]
+    assert epoch.get_ylabel() == "median epoch (s)"
+    lines = {line.get_label(): line for line in epoch.get_lines()}
+    first = client.get_run(ablation.runs["ablation_00_tutorial", "numpy"]).data.metrics["time/epoch_median_s"]
+    assert lines["NumPy"].get_ydata()[0] == pytest.approx(first)
+    assert to_hex(lines["NumPy"].get_color()) == to_hex(colour("numpy"))
+    assert to_hex(lines["PyTorch"].get_color()) == to_hex(colour("torch"))
+    for path in files.figures:
+        assert matplotlib.image.imread(path).shape[1] <= MAX_WIDTH_PX, path.name
+
+
+def test_the_runs_are_named_by_id_and_how_to_open_them_never_by_a_local_path(store, ablation, report, tmp_path):
+    intro = report.markdown.read_text().split("\n## ", 1)[0]
+    assert str(store.root) not in intro and "`sqlite:///mlflow.db`" in intro
+    assert "start the UI with `make ui` and search its id" in intro and f"`{ablation.parent}`" in intro
+    linked = build_ablation(store.uri, tmp_path, ablation.parent, ui_url="http://mlflow.example:5000",
+                            log_to_mlflow=False).markdown.read_text().split("\n## ", 1)[0]
+    assert f"[{ablation.parent}](http://mlflow.example:5000/#/experiments/" in linked
+    assert "make ui" not in linked and str(store.root) not in linked
+
+
+def test_the_caption_names_a_batch_size_change():
+    frame = pd.DataFrame({"step": [0, 0, 1, 2], "change": ["tutorial", "tutorial", "width", "batch"],
+                          "params.train.batch_size": ["64", "64", "64", "768"]})
+    assert batch_changes(frame) == " The batch size changes at step 02 batch (64 → 768)."
+    assert batch_changes(frame.iloc[:3]) == ""

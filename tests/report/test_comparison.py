@@ -112,7 +112,8 @@ def test_without_ui_url_run_ids_are_code(store, tmp_path):
 
 
 def test_figures_are_pngs_embedded_in_the_html(report, md):
-    assert [p.name for p in report.figures] == ["compared.png", "curves_numpy.png", "curves_torch.png"]
+    assert [p.name for p in report.figures] == ["compared.png", "curves_compared.png", "curves_numpy.png",
+                                               "curves_torch.png"]
     html = report.html.read_text()
     embedded = re.findall(r'<img [^>]*src="data:image/png;base64,([^"]+)"', html)
     assert [base64.b64decode(data) for data in embedded] == [p.read_bytes() for p in report.figures]

@@ -1,6 +1,10 @@
 """The scaling study's grid, win table and figures, from the real conf/ and made-up rows (no timing)."""
 from __future__ import annotations
 
+import json
+import os
+import shutil
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -12,9 +16,12 @@ from scipy import stats as sp
 from mlpbench.compose import compose
 from mlpbench.config import ConfigError
 from mlpbench.config.load import load
+from mlpbench.environment import cpu_model
 from mlpbench.scaling.grid import Point, deepened, points, widened
-from mlpbench.scaling.results import figures, on_axis, win_table, winner
-from mlpbench.scaling.study import markdown, record
+from mlpbench.scaling import results
+from mlpbench.scaling.report import Provenance, markdown, rebuild
+from mlpbench.scaling.results import CEILING, figures, on_axis, win_table, winner
+from mlpbench.scaling.study import record
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -130,9 +137,69 @@ def test_the_figures_are_written(tmp_path):
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
 
 
+ABOUT = Provenance({"cpu": "Test CPU 9000", "cpu_count": "6", "blas_numpy": "openblas 0.3 (Haswell, 3 threads)",
+                     "blas_torch": "mkl 2024", "threads_torch": "3", "git_commit": "0123abcd"},
+                    {"grid": "quick", "hidden_sizes": "512-256", "batch_size": "768", "dtype": "float32"},
+                    datetime(2026, 3, 4, 5, 6, tzinfo=timezone.utc))
+RATIOS = FRAME.assign(step_ratio=[1.0, 2.5, 1.0, 1.83, 1.0, 0.83, 1.0, 0.5],
+                      step_ratio_ci95_low=[1.0, 2.4, 1.0, 1.70, 1.0, 0.70, 1.0, 0.45],
+                      step_ratio_ci95_high=[1.0, 2.6, 1.0, 1.97, 1.0, 1.05, 1.0, 0.55])
+
+
 def test_the_markdown_names_the_data_set():
-    text = markdown(FRAME, "quick", [], Path("."), "Digits")
+    text = markdown(FRAME, [], Path("."), "Digits", ABOUT)
     assert text.startswith("# Scaling study on Digits (quick grid)\n")
+
+
+def test_the_page_opens_with_the_machine_the_date_and_a_summary():
+    text = markdown(RATIOS, [], Path("."), "MNIST", ABOUT)
+    head = text.split("\n## Where each backend is faster", 1)[0]
+    assert ("Measured on 2026-03-04 05:06 UTC on Test CPU 9000 (6 CPU cores), code at git commit `0123abcd`. "
+            "BLAS and threads: NumPy: openblas 0.3 (Haswell, 3 threads); PyTorch: mkl 2024, 3 threads.") in head
+    # 4 distinct points: the default point lies on the width and the batch axes but counts once
+    assert "- Lower median training step, of 4 points: NumPy at 2; PyTorch at 2 (1 of them with overlapping " in head
+    assert "at the default point (hidden 512-256, batch 768, float32) 1.83× [1.70, 1.97], and from 0.50× to 2.50×" in head
+
+
+def test_each_table_puts_the_verdict_next_to_the_point():
+    text = markdown(RATIOS, [], Path("."), "MNIST", ABOUT)
+    assert "### float32, width of the first hidden layer (batch 768)" in text
+    assert "### float32, batch size (hidden 512-256)" in text
+    headers = [line for line in text.splitlines() if line.startswith("| ") and "faster" in line]
+    assert len(headers) == 3  # one table per axis
+    for header in headers:
+        assert [c.strip() for c in header.split("|")[2:5]] == ["faster", "by", "PyTorch ÷ NumPy step [95 % CI]"]
+
+
+def test_a_negative_rest_is_shown_as_disturbed_not_as_a_number():
+    disturbed = FRAME.copy()
+    disturbed.loc[1, "overhead_s"] = -0.002  # torch at 64-32: its step's median fell below its floor's
+    table = win_table(disturbed).set_index("hidden")
+    assert table.loc["64-32", "PyTorch rest ms"] == "—" and table.loc["64-32", "NumPy rest ms"] == "1.60"
+    text = markdown(disturbed, [], Path("."), "MNIST", ABOUT)
+    assert "-2.00" not in text and "1 point was disturbed while measured" in text
+    assert "disturbed while measured" not in markdown(FRAME, [], Path("."), "MNIST", ABOUT)
+
+
+def test_the_dashed_lines_are_labelled_ceilings(tmp_path, monkeypatch):
+    seen, save = [], results._save
+    monkeypatch.setattr(results, "_save", lambda fig, path: (seen.append(fig), save(fig, path))[1])
+    figures(FRAME, tmp_path, axes=("width",))
+    labels = [line.get_label() for ax in seen[0].axes for line in ax.get_lines() if line.get_linestyle() == "--"]
+    assert labels == [f"NumPy {CEILING}", f"PyTorch {CEILING}"]
+    assert CEILING in markdown(FRAME, [], Path("."), "MNIST", ABOUT)
+
+
+def test_the_page_is_rebuilt_from_the_committed_csv_and_run_export(tmp_path):
+    export = next((ROOT / "runs" / "scaling").glob("*.json"))
+    shutil.copy(ROOT / "reports" / "scaling" / "scaling.csv", tmp_path / "scaling.csv")
+    md, *pngs = rebuild(tmp_path, export)
+    run = json.loads(export.read_text())
+    text = md.read_text()
+    assert text.startswith(f"# Scaling study on {run['tags']['dataset_title']} ({run['params']['grid']} grid)\n")
+    assert run["tags"]["cpu"] in text and run["tags"]["blas_numpy"] in text
+    day = datetime.fromtimestamp(run["start_time"] / 1000, timezone.utc).strftime("%Y-%m-%d")
+    assert f"Measured on {day}" in text and len(pngs) == 3
 
 
 def test_the_studys_run_records_the_data_set_its_input_width_and_classes(tmp_path):
@@ -142,3 +209,4 @@ def test_the_studys_run_records_the_data_set_its_input_width_and_classes(tmp_pat
     run = MlflowClient(uri).get_run(record(cfg, tmp_path, FRAME, {}, []))
     assert {k: run.data.tags[k] for k in ("dataset", "dataset_title")} == {"dataset": "digits", "dataset_title": "Digits"}
     assert (run.data.params["input_width"], run.data.params["num_classes"]) == ("64", "3")
+    assert (run.data.tags["cpu_count"], run.data.tags["cpu"]) == (str(os.cpu_count()), cpu_model())

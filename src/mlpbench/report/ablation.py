@@ -20,7 +20,7 @@ from mlpbench.options import label
 from mlpbench.report import dataset, tables
 from mlpbench.report import format as fmt
 from mlpbench.report.render import Figure, ReportFiles, Section, figure_dir, log, write
-from mlpbench.report.runs import ReportError, backend_rank, load_sweep, seed_values
+from mlpbench.report.runs import ReportError, backend_rank, display_uri, load_sweep, seed_values
 from mlpbench.report.sweep import MACHINE_KEYS, finished_only, not_finished_table
 from mlpbench.report.trials import trials_section
 from mlpbench.report.uncertainty import interval_points
@@ -28,8 +28,11 @@ from mlpbench.report.uncertainty import interval_points
 STEP = re.compile(r"ablation_(\d+)_(\w+)")  # a step's preset: ablation_03_depth
 STEM = "ablation"
 VAL, TEST = "final/val_acc", "test/acc"
+# Epoch time, not a step's: an epoch trains on the same images at every batch size, so it stays comparable
+# across the step that changes the batch size, where a step's time jumps with the batch it holds.
 PLOTTED = (("final/val_acc", "validation accuracy (%)", "val_acc", 100.0),
-           ("time/step_median_s", "median training step (ms)", "step_time", 1000.0))
+           ("time/epoch_median_s", "median epoch (s)", "epoch_time", 1.0))
+BATCH = "params.train.batch_size"
 NOT_COMPARED = MACHINE_KEYS | {"preset"}  # params that never count as a step's change
 
 
@@ -218,12 +221,24 @@ def missing_steps(frame: pd.DataFrame, steps: list[str], backends: list[str]) ->
             "the nearest earlier step. Rerun them (`make ablation`) for a complete path.")
 
 
+def batch_changes(frame: pd.DataFrame) -> str:
+    """E.g. " Step 05 batch changes the batch size (64 → 768)." for each step whose runs' batch size differs from
+    the previous step's; "" where none does."""
+    if BATCH not in frame:
+        return ""
+    sizes = list(dict.fromkeys((step_label(r), fmt.text(r[BATCH])) for _, r in frame.iterrows()))
+    changes = [f"{step} ({before} → {size})" for (_, before), (step, size) in zip(sizes, sizes[1:]) if size != before]
+    return f" The batch size changes at step {', '.join(changes)}." if changes else ""
+
+
 def make_figures(frame: pd.DataFrame, folder: Path) -> list[Figure]:
     """Each plotted metric along the steps (labelled on two lines, number over change), one line per backend."""
     def tick(row: Mapping[str, Any]) -> str:
         return step_label(row).replace(" ", "\n", 1)
 
     order = list(dict.fromkeys(tick(r) for _, r in frame.iterrows()))
+    why = {"epoch_time": " An epoch trains on the same images whatever the batch size, so its time stays comparable "
+                         f"where a training step's would not.{batch_changes(frame)}"}
     out = []
     for metric, name, short, scale in PLOTTED:
         series: dict[str, list[tuple[str, float]]] = {}
@@ -232,8 +247,17 @@ def make_figures(frame: pd.DataFrame, folder: Path) -> list[Figure]:
         if series:
             out.append(Figure(figures.against_param(series, folder / f"{short}.png", xlabel="ablation step",
                                                     ylabel=name, order=order),
-                              f"{name} at each step of the path, one line per backend."))
+                              f"{name} at each step of the path, one line per backend.{why.get(short, '')}"))
     return out
+
+
+def where(uri: str, ui_url: str | None) -> str:
+    """The store the runs are in, as anyone can open it: the UI's address when there is one, else how to start it
+    (never a path on one machine)."""
+    if ui_url:
+        return f"in the MLflow UI at {ui_url} (the run ids link there)."
+    return (f"in the MLflow store {fmt.code(display_uri(uri))}. To open a run, start the UI with `make ui` and search "
+            "its id; set tracking.ui_url (or pass --ui-url) to link the ids.")
 
 
 def build_ablation(uri: str, out_dir: Path, parent_run_id: str, trials_run_ids: Sequence[str] = (),
@@ -261,8 +285,8 @@ def build_ablation(uri: str, out_dir: Path, parent_run_id: str, trials_run_ids: 
     seeds = seed_values(uri, runs, (VAL, TEST))
     frame = path_frame(runs, seeds)
     intro = [f"Child runs of the ablation sweep parent run {fmt.run_ref(ui_url, parent['experiment_id'], parent_run_id)} "
-             f"({parent['name']}, status {parent['status']}) in {fmt.code(uri)}: {len(every)} runs, {len(runs)} "
-             "finished step runs (only these are compared).",
+             f"({parent['name']}, status {parent['status']}): {len(every)} runs, {len(runs)} finished step runs (only "
+             f"these are compared), {where(uri, ui_url)}",
              "Each step takes the previous one and changes one setting (`conf/experiment/ablation/`); step 00 is the "
              "tutorial's setup, the last step our default. Each step and backend is trained on the same seeds "
              "(a seed group: accuracies are means over them); Δ is the difference to the previous step of the "

@@ -14,7 +14,7 @@ from mlpbench.report import dataset, explain, headline, speed, tables, torch_opt
 from mlpbench.report import format as fmt
 from mlpbench.report.dataset import DataSet
 from mlpbench.report.render import Figure, ReportFiles, Section, building, figure_dir, log, publish, write
-from mlpbench.report.runs import backend_rank, display_uri, history, load_runs, restore_runs
+from mlpbench.report.runs import backend_rank, display_uri, history, load_runs, restore_runs, seed_run_ids
 from mlpbench.report.tables import GROUP_LABELS, PUBLISHED
 
 STEM = "comparison"
@@ -45,13 +45,27 @@ def bar_values(rows: pd.DataFrame) -> dict[str, dict[str, dict[str, float]]]:
 
 
 def make_figures(rows: pd.DataFrame, uri: str, folder: Path) -> list[Figure]:
-    """The compared-performance bars, then one training-curves figure per backend."""
+    """The compared-performance bars, the backends' accuracy curves overlaid (mean over seeds, their spread
+    shaded; with two backends or more), then one training-curves figure per backend (a seed each). A backend has
+    one colour in all."""
     zoom = [k for k, _ in BARS if k.endswith("acc")]
     published = " and the published tutorial has no test accuracy" if (rows["group"] == PUBLISHED).any() else ""
     out = [Figure(figures.grouped_bars(bar_values(rows), BARS, folder / "compared.png", zoom=zoom),
                   "Accuracies and training time side by side, one bar per backend; the accuracy axes do not "
                   f"start at 0 (see their titles){published}.")]
     runs = tables.measured(rows)
+    seeds: dict[str, dict[str, list]] = {}  # configuration -> backend -> its seeds' histories
+    for _, r in runs.sort_values("backend", key=lambda b: b.map(backend_rank), kind="stable").iterrows():
+        curves = [c for c in (history(uri, i) for i in seed_run_ids(uri, r)) if c["epoch"]]
+        if curves:
+            seeds.setdefault(SHORT.get(r["group"], r["group"]), {})[r["backend"]] = curves
+    if len({b for backends in seeds.values() for b in backends}) > 1:  # an overlay needs two backends
+        out.append(Figure(figures.backend_curves(seeds, folder / "curves_compared.png", title="Accuracy per epoch"),
+                          "Both backends' train (dashed) and validation (solid) accuracy per epoch, one panel per "
+                          "configuration: each line is the mean over the configuration's seeds, the shaded band "
+                          "the lowest to the highest seed. The same seed gives both backends the same initial "
+                          "weights and batches, so equal curves lie on top of one another."))
+    markers = {name: figures.MARKERS[i] for i, name in enumerate(SHORT.values())}
     for backend in sorted(set(runs["backend"]), key=backend_rank):
         curves = {}
         for _, r in runs[runs["backend"] == backend].iterrows():
@@ -60,10 +74,11 @@ def make_figures(rows: pd.DataFrame, uri: str, folder: Path) -> list[Figure]:
                 curves[name if name not in curves else f"{name} ({r['name']})"] = curve
         if not curves:
             continue
-        path = figures.training_curves(curves, folder / f"curves_{backend}.png",
-                                       title=f"{label(backend)}: training curves")
-        out.append(Figure(path, f"{label(backend)}: loss and accuracy per epoch, train (dashed) and validation "
-                                "(solid), from the MLflow metric history."))
+        path = figures.training_curves(curves, folder / f"curves_{backend}.png", colour=figures.backend_colour(backend),
+                                       markers=markers, title=f"{label(backend)}: training curves (one seed each)")
+        out.append(Figure(path, f"{label(backend)}: loss and accuracy per epoch of the first seed of each "
+                                "configuration, train (dashed) and validation (solid), each configuration its own "
+                                "marker, from the MLflow metric history."))
     return out
 
 

@@ -191,6 +191,17 @@ def load_sweep(uri: str, parent_run_id: str | None, experiment: str | None,
     return parent, tidy(frame)
 
 
+def seed_run_ids(uri: str, run: pd.Series) -> list[str]:
+    """The finished seed runs of the seed group a run (``tidy``'s row) belongs to, the run's own id first;
+    only the run itself when it is no seed run of a group."""
+    parent = run.get("tags.mlflow.parentRunId")
+    if run.get(f"tags.{GROUP_TAG}") != "seed" or not isinstance(parent, str):
+        return [run["run_id"]]
+    members = tidy(queries.search_runs(uri, parent_run_id=parent))
+    members = members[(members["status"] == "FINISHED") & (members["run_id"] != run["run_id"])]
+    return [run["run_id"], *members["run_id"]]
+
+
 def seed_values(uri: str, runs: pd.DataFrame, keys: Sequence[str]) -> dict[str, dict[int, dict[str, float]]]:
     """Run id -> seed -> ``keys``' values, for each of ``runs`` (``tidy``): a seed group's parent (tag
     ``mlpbench.seed_group=group``) by its finished seed runs, any other run by its own seed and values."""

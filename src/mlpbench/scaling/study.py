@@ -5,7 +5,9 @@
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -19,7 +21,8 @@ from mlpbench.options import label
 from mlpbench.params import resolve
 from mlpbench.scaling.grid import points
 from mlpbench.scaling.measure import RoundCallback, measure
-from mlpbench.scaling.results import figures, win_table
+from mlpbench.scaling.report import Provenance, markdown
+from mlpbench.scaling.results import figures
 from mlpbench.tracking import TrackedRun, portable, resolve_tracking_uri
 from mlpbench.tracking.studies import prepare_study
 
@@ -40,22 +43,6 @@ class StudyResult:
     run_id: str
 
 
-def markdown(frame: pd.DataFrame, grid: str, figure_paths: list[Path], folder: Path, data_title: str) -> str:
-    """The win table and links to the figures; the title names the data set whose shapes the net takes."""
-    table = win_table(frame)
-    parts = [
-        f"# Scaling study on {data_title} ({grid} grid)",
-        "Median seconds of a training step of each backend over its timings, taken in turn with the other "
-        "backend's (min–max in brackets); the GEMM floor is the step's matrix products alone on the backend's "
-        "own BLAS, the rest is everything else in the step. 'faster' names the backend with the lower median "
-        "step, 'by' the other's median over it; '(spreads overlap)' marks points where the min–max ranges "
-        "overlap, so the order may not hold on a quieter machine.",
-        table.to_markdown(index=False, disable_numparse=True),
-        *(f"![{p.stem}]({p.relative_to(folder).as_posix()})" for p in figure_paths),
-    ]
-    return "\n\n".join(parts) + "\n"
-
-
 def default_metrics(frame: pd.DataFrame, hidden: str, batch: int, dtype: str) -> dict[str, float]:
     """``<backend>/step_s``, ``<backend>/gemm_gflops``... at the default point, and each backend's wins."""
     at = frame[(frame["hidden_sizes"] == hidden) & (frame["batch_size"] == batch) & (frame["dtype"] == dtype)]
@@ -65,34 +52,44 @@ def default_metrics(frame: pd.DataFrame, hidden: str, batch: int, dtype: str) ->
     return metrics | {f"{b}/points_faster": float((fastest == b).sum()) for b in dict.fromkeys(frame["backend"])}
 
 
-def write_results(frame: pd.DataFrame, grid: str, folder: Path, data_title: str) -> list[Path]:
-    """``folder``/scaling.csv, scaling.md (titled with ``data_title``) and figures/*.png; returns their paths in
-    that order."""
+def write_results(frame: pd.DataFrame, folder: Path, data_title: str, about: Provenance) -> list[Path]:
+    """``folder``/scaling.csv, scaling.md (titled with ``data_title``, headed by ``about``'s machine and date)
+    and figures/*.png; returns their paths in that order."""
     folder.mkdir(parents=True, exist_ok=True)
     csv, md = folder / "scaling.csv", folder / "scaling.md"
     write_text(csv, frame.to_csv(index=False, float_format="%.6g"))
     pngs = figures(frame, folder / "figures")
-    write_text(md, markdown(frame, grid, pngs, folder, data_title))
+    write_text(md, markdown(frame, pngs, folder, data_title, about))
     return [csv, md, *pngs]
+
+
+def run_tags(cfg: config.Config, root: Path, info: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
+    """The study run's tags: the grid, the machine (CPU model and cores), the code's git state, the data set
+    (``dataset``, ``dataset_title``, as a training run's) and each backend's BLAS, device and threads."""
+    return {"study": "scaling", "grid": cfg.scaling.grid, "cpu": cpu_model(), "cpu_count": str(os.cpu_count()),
+            **git_state(root), "dataset": cfg.data.name, "dataset_title": cfg.data.title,
+            **{f"{key}_{name}": v for name, i in info.items() for key, v in i.items()
+               if key in ("blas", "device", "threads")}}
+
+
+def run_params(cfg: config.Config) -> dict[str, Any]:
+    """The study run's params: the grid, the default point, the input width and the class count."""
+    grid, hidden = cfg.scaling.grids[cfg.scaling.grid], "-".join(map(str, cfg.model.hidden_sizes))
+    return {"grid": cfg.scaling.grid, **asdict(grid), "backends": list(cfg.backends), "hidden_sizes": hidden,
+            "batch_size": cfg.train.batch_size, "dtype": cfg.train.dtype, "activation": cfg.model.activation,
+            "dropout": cfg.model.dropout, "optim": cfg.optim.name,
+            "input_width": math.prod(cfg.data.image_shape), "num_classes": cfg.data.num_classes}
 
 
 def record(cfg: config.Config, root: Path, frame: pd.DataFrame, info: Mapping[str, Mapping[str, str]],
            files: list[Path]) -> str:
-    """The study as an MLflow run in ``scaling.experiment``: the grid, the input width and the class count
-    as params, the default point's numbers as metrics, the data set (``dataset``, ``dataset_title``, as a
-    training run's) and each backend's BLAS, device and threads as tags, the files as artifacts."""
-    grid, hidden = cfg.scaling.grids[cfg.scaling.grid], "-".join(map(str, cfg.model.hidden_sizes))
+    """The study as an MLflow run in ``scaling.experiment``: ``run_params`` as params, ``run_tags`` as tags,
+    the default point's numbers as metrics, the files as artifacts."""
+    hidden = "-".join(map(str, cfg.model.hidden_sizes))
     uri = resolve_tracking_uri(root, cfg.tracking.uri)
-    tags = {"study": "scaling", "grid": cfg.scaling.grid, "cpu": cpu_model(), **git_state(root),
-            "dataset": cfg.data.name, "dataset_title": cfg.data.title,
-            **{f"{key}_{name}": v for name, i in info.items() for key, v in i.items()
-               if key in ("blas", "device", "threads")}}
-    params = {"grid": cfg.scaling.grid, **asdict(grid), "backends": list(cfg.backends), "hidden_sizes": hidden,
-              "batch_size": cfg.train.batch_size, "dtype": cfg.train.dtype, "activation": cfg.model.activation,
-              "dropout": cfg.model.dropout, "optim": cfg.optim.name,
-              "input_width": math.prod(cfg.data.image_shape), "num_classes": cfg.data.num_classes}
     name = f"scaling {cfg.scaling.grid} h{hidden} bs{cfg.train.batch_size} " + " vs ".join(map(label, cfg.backends))
-    with TrackedRun(uri, prepare_study(uri, cfg.scaling.experiment, DESCRIPTION), name, params, tags) as run:
+    with TrackedRun(uri, prepare_study(uri, cfg.scaling.experiment, DESCRIPTION), name, run_params(cfg),
+                    run_tags(cfg, root, info)) as run:
         run.log_metrics(default_metrics(frame, hidden, cfg.train.batch_size, cfg.train.dtype))
         for path in files:
             run.log_artifact(path, "figures" if path.suffix == ".png" else None)
@@ -109,8 +106,9 @@ def run_study(values: Mapping[str, Any], root: Path, on_round: RoundCallback | N
     cfg = load(values)
     grid = cfg.scaling.grids[cfg.scaling.grid]
     frame, info = measure(cfg, points(grid, cfg.model.hidden_sizes, cfg.train.batch_size), grid, on_round)
-    csv, md, *pngs = files = write_results(frame, cfg.scaling.grid, resolve(root, cfg.scaling.out_dir),
-                                           cfg.data.title)
+    about = Provenance(run_tags(cfg, root, info), {k: str(v) for k, v in run_params(cfg).items()},
+                       datetime.now(timezone.utc))
+    csv, md, *pngs = files = write_results(frame, resolve(root, cfg.scaling.out_dir), cfg.data.title, about)
     run_id = record(cfg, root, frame, info, files)
     if export_dir is not None:
         portable.export_runs(resolve_tracking_uri(root, cfg.tracking.uri), [run_id], export_dir, artifacts=False)
