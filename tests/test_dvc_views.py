@@ -1,7 +1,7 @@
-"""What `dvc metrics show`, `dvc metrics diff` and `dvc exp show` print for the
+"""What `dvc metrics show`, `dvc metrics diff`, `dvc exp show` and `dvc plots` print for the
 project's dvc.yaml, with output files written by the project's own writers, in a small git + DVC repository.
 
-No stage runs: DVC reads the declared metrics from the files, so the views are checked in seconds.
+No stage runs: DVC reads the declared metrics and plots from the files, so the views are checked in seconds.
 """
 from __future__ import annotations
 
@@ -72,7 +72,8 @@ def views(tmp_path_factory) -> tuple[Path, dict[str, str]]:
     env = pipeline_env(repo, folder / "dvc-site-cache")
     run_checked(["git", "init", "-q"], repo, env)
     dvc(repo, env, "init", "-q")
-    shutil.copy2(PROJECT_ROOT / ".dvc" / "config", repo / ".dvc" / "config")
+    for name in ("config", "plots.html"):
+        shutil.copy2(PROJECT_ROOT / ".dvc" / name, repo / ".dvc" / name)
     write_outputs(repo, 0.0)
     commit_all(repo, env, "first")
     write_outputs(repo, 0.01)
@@ -106,6 +107,27 @@ def test_exp_show_names_each_backends_numbers_and_the_readme_command_fits(views)
     shown = dvc(repo, env, *readme_command("dvc exp show --keep"), "--no-pager").splitlines()
     assert all(f"metrics/{backend}.json:test_acc" in shown[1] for backend in BACKENDS), shown
     assert max(len(line.rstrip()) for line in shown) <= WIDTH, "\n".join(shown)
+
+
+def test_plots_diff_draws_every_history_once_per_revision(views):
+    repo, env = views
+    shown = json.loads(dvc(repo, env, "plots", "diff", "HEAD~1", "HEAD", "--json"))
+    for name in STAGES:
+        [plot] = shown["data"][f"metrics/{name}_history.csv"]
+        assert set(plot["revisions"]) == {"HEAD~1", "HEAD"}
+        spec = plot["content"]
+        assert (spec["encoding"]["x"]["field"], spec["encoding"]["y"]["field"]) == ("epoch", "val_acc"), spec["encoding"]
+        curves = {rev: [float(row["val_acc"]) for row in spec["data"]["values"] if row["rev"] == rev]
+                  for rev in ("HEAD~1", "HEAD")}
+        assert curves == {"HEAD~1": pytest.approx([0.71, 0.72, 0.73]), "HEAD": pytest.approx([0.72, 0.73, 0.74])}
+
+
+def test_the_plots_page_draws_every_history_and_says_why_a_chart_is_missing_offline(views, tmp_path):
+    repo, env = views
+    dvc(repo, env, "plots", "show", "-o", str(tmp_path / "page"))
+    page = (tmp_path / "page" / "index.html").read_text()
+    assert all(f"vegaEmbed('#metrics_{name}_history_csv'" in page for name in STAGES), page[:2000]
+    assert '<p id="vega-missing" hidden' in page and page.index("vega-missing") < page.index("vegaEmbed('#")
 
 
 def test_the_torch_options_study_replaces_only_the_variant_files_it_wrote(tmp_path):
