@@ -1,4 +1,4 @@
-"""What `dvc metrics show`, `dvc metrics diff`, `dvc exp show` and `dvc plots` print for the
+"""What `dvc metrics show`, `dvc metrics diff`, `dvc exp show`, `dvc dag` and `dvc plots diff` print for the
 project's dvc.yaml, with output files written by the project's own writers, in a small git + DVC repository.
 
 No stage runs: DVC reads the declared metrics and plots from the files, so the views are checked in seconds.
@@ -107,6 +107,17 @@ def test_exp_show_names_each_backends_numbers_and_the_readme_command_fits(views)
     shown = dvc(repo, env, *readme_command("dvc exp show --keep"), "--no-pager").splitlines()
     assert all(f"metrics/{backend}.json:test_acc" in shown[1] for backend in BACKENDS), shown
     assert max(len(line.rstrip()) for line in shown) <= WIDTH, "\n".join(shown)
+
+
+def test_the_dag_commands_the_readme_recommends_fit_120_columns(views):
+    repo, env = views
+    for prefix in ("dvc dag --md", "dvc dag train@"):
+        args = readme_command(prefix)
+        drawn = dvc(repo, env, *args).splitlines()
+        assert max(map(len, drawn)) <= WIDTH, "\n".join(drawn)
+    chart = dvc(repo, env, "dag", "--md")
+    scaling = re.search(r'(node\d+)\["scaling"\]', chart)  # the README's drawing: a stage of its own, no edge
+    assert scaling and not re.search(rf"{scaling[1]}-->|-->{scaling[1]}\b", chart), chart
 
 
 def test_plots_diff_draws_every_history_once_per_revision(views):
