@@ -5,7 +5,7 @@
     python pipelines/torch_options.py --setting full    # the default epochs
 
 Records one MLflow run per variant in ``torch_options.experiment`` and writes the run file (which
-runs the report reads) and the metrics file.
+runs the report reads) and one metrics file per variant.
 """
 import argparse
 import sys
@@ -27,7 +27,8 @@ def main(argv=None) -> None:
     parser.add_argument("--params", type=Path, default=ROOT / "params.yaml", help="the composed config")
     parser.add_argument("--setting", help="a name under torch_options.settings (default: torch_options.setting)")
     parser.add_argument("--run-file", type=Path, default=ROOT / "metrics" / "torch_options_run.json")
-    parser.add_argument("--metrics-file", type=Path, default=ROOT / "metrics" / "torch_options.json")
+    parser.add_argument("--metrics-dir", type=Path, default=ROOT / "metrics" / "torch_options",
+                        help="one metrics file per variant: <dir>/<variant>.json")
     parser.add_argument("--export-dir", type=Path, help="write the runs' portable export here (the DVC stage does)")
     args = parser.parse_args(argv)
     start = time.perf_counter()
@@ -43,11 +44,11 @@ def main(argv=None) -> None:
         sys.exit(f"torch_options failed: {err}")
     except StoreFailed as err:
         sys.exit(f"torch_options failed: {err.describe()}")
-    write_files(result, args.run_file, args.metrics_file, args.export_dir)
+    write_files(result, args.run_file, args.metrics_dir, args.export_dir)
     skipped = "".join(f"; skipped {name}: {why}" for name, why in result.skipped.items())
     exported = f", {args.export_dir}" if args.export_dir else ""
     print(f"{len(result.runs)} variants ({result.setting}) in {time.perf_counter() - start:.1f} s; wrote "
-          f"{args.run_file}{exported} and {args.metrics_file}{skipped}")
+          f"{args.run_file}{exported} and {args.metrics_dir}{skipped}")
 
 
 if __name__ == "__main__":

@@ -82,7 +82,7 @@ def tiny_config(root: Path, overrides: Sequence[str] = ()) -> dict:
     return values
 
 
-PIPELINE_FILES = (".dvc/config", ".dvcignore", ".gitignore", "dvc.yaml", "params.yaml")
+PIPELINE_FILES = (".dvc/config", ".dvc/plots.html", ".dvcignore", ".gitignore", "dvc.yaml", "params.yaml")
 PIPELINE_DIRS = ("conf", "hydra_plugins", "pipelines", "src")
 
 

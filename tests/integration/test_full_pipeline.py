@@ -26,6 +26,7 @@ from support import (TEST_DATA, commit_all, copy_pipeline_repo, data_dir, make_p
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("full_pipeline")]  # one worker reproduces once
 TRAIN_STAGES = tuple(f"{stage}@{b}" for stage in ("train", "tutorial") for b in BACKENDS)
+TRAIN_NAMES = (*BACKENDS, *(f"tutorial_{b}" for b in BACKENDS))  # what each of those stages' files are named
 # Written into the copy's conf/config.yaml (after its defaults, so over the groups' values): `dvc exp run`
 # composes params.yaml from conf/ anew, and every experiment must stay this small. The torch options study
 # keeps eager float32 and bf16 autocast (torch.compile's compilation would take longer than the rest).
@@ -70,11 +71,11 @@ def test_repro_trains_tracks_and_reports_then_is_a_no_op(reproduced, tmp_path):
 
     client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
     runs, groups = {}, {}  # each stage's first seed's run, and its seed group's parent run
-    for name in (*BACKENDS, *(f"tutorial_{b}" for b in BACKENDS)):
+    for name in TRAIN_NAMES:
         identity = json.loads((repo / "metrics" / f"{name}_run.json").read_text())
         group = client.get_run(identity["run_id"])
         seeds = [client.get_run(identity["seed_runs"][s]) for s in ("0", "1")]
-        numbers = json.loads((repo / "metrics" / f"{name}.json").read_text())[name]
+        numbers = json.loads((repo / "metrics" / f"{name}.json").read_text())
         assert numbers["test_acc"] == group.data.metrics["test/acc"]  # the mean over the two seeds
         assert numbers["test_acc"] == pytest.approx(sum(r.data.metrics["test/acc"] for r in seeds) / 2)
         assert list(numbers) == ["val_acc", "test_acc", "sd", "epoch_s"]
@@ -104,19 +105,27 @@ def test_repro_trains_tracks_and_reports_then_is_a_no_op(reproduced, tmp_path):
         assert version.run_id == runs[backend].info.run_id
     assert not client.search_registered_models("name = 'numpy-mlp-tutorial'")
 
-    # `dvc exp show`: numbers only, each column named <stage>.<metric>, accuracies and epoch times first
+    # `dvc exp show`: numbers only, each column named <file>:<metric>, accuracies and epoch times first
     shown = dvc(repo, env, "exp", "show", "--csv")
     header = next(line for line in shown.splitlines() if line.startswith("Experiment,")).split(",")
     metrics = header[header.index("parent") + 1:header.index("parent") + 1 + 4 * len(BACKENDS)]
-    assert metrics == [f"{b}.{k}" for b in BACKENDS for k in ("val_acc", "test_acc", "sd", "epoch_s")], header
+    keys = ("val_acc", "test_acc", "sd", "epoch_s")
+    assert metrics == [f"metrics/{b}.json:{k}" for b in BACKENDS for k in keys], header
+    # `dvc metrics show`: a row per file (every stage's and each torch option's) under the same four columns
+    table = dvc(repo, env, "metrics", "show").split("stdout:\n", 1)[1].split("\nstderr:", 1)[0].strip().splitlines()
+    assert table[0].split() == ["Path", *sorted(keys)], table
+    files = [*(f"metrics/{name}.json" for name in TRAIN_NAMES), *(f"metrics/torch_options/{variant}.json"
+                                                                  for variant in ("eager", "bf16_autocast"))]
+    assert sorted(row.split()[0] for row in table[1:]) == sorted(files), table
 
     second = dvc(repo, env, "repro")
     assert "Running stage" not in second, second
 
-    # `dvc plots show` shows the report's figures as images: a page that needs no network.
+    # `dvc plots show` shows the report's figures as images and each stage's history as a chart
     dvc(repo, env, "plots", "show", "-o", str(tmp_path / "dvc_plots"))
     page = (tmp_path / "dvc_plots" / "index.html").read_text()
-    assert page.count("<img") == 1 + len(BACKENDS) and "https://" not in page, page[:2000]  # compared, curves_*
+    assert page.count("<img") == 1 + len(BACKENDS), page[:2000]  # compared, curves_*
+    assert all(f'"metrics/{name}_history.csv"' in page for name in TRAIN_NAMES), page[:2000]
 
 
 def test_experiments_rerun_only_the_stages_whose_params_they_change(reproduced, tmp_path):

@@ -41,7 +41,7 @@ def study(tmp_path_factory) -> tuple[Path, str]:
     """The stage run once: (its folder, its output)."""
     root = write_learnable_data(tmp_path_factory.mktemp("torch_options"))
     out = run_checked([*SCRIPT, "--params", str(tiny_params(root)), "--run-file", str(root / "run.json"),
-                       "--metrics-file", str(root / "metrics.json")], root, _env(), timeout=600)
+                       "--metrics-dir", str(root / "metrics")], root, _env(), timeout=600)
     return root, out
 
 
@@ -69,8 +69,9 @@ def test_the_stage_records_one_run_per_variant_with_what_torch_really_ran(study)
     assert runs["bf16_autocast"].data.params["torch.autocast"] == "bfloat16"
     assert runs["bf16_autocast"].data.tags["backend_autocast"] == "bfloat16"
     assert runs["fused"].data.params["torch.optimizer_impl"] == "fused"
-    metrics = json.loads((root / "metrics.json").read_text())["torch_options"]
-    assert list(metrics) == expected
+    metrics = {path.stem: json.loads(path.read_text()) for path in (root / "metrics").glob("*.json")}
+    assert set(metrics) == set(expected)  # one file per variant, with the keys every stage's metrics file has
+    assert list(metrics["fused"]) == ["val_acc", "test_acc", "epoch_s"]
     assert metrics["fused"]["epoch_s"] == runs["fused"].data.metrics["time/epoch_steady_s"]
 
 
@@ -105,8 +106,8 @@ def test_a_setting_of_two_seeds_trains_and_pairs_every_variant_on_both(tmp_path)
     values = yaml.safe_load(params.read_text())
     values["torch_options"]["variants"] = ["foreach"]
     params.write_text(yaml.safe_dump(values, sort_keys=False))
-    run_checked([*SCRIPT, "--params", str(params), "--run-file", str(root / "run.json"), "--metrics-file",
-                 str(root / "metrics.json"), "--export-dir", str(root / "runs")], root, _env(), timeout=600)
+    run_checked([*SCRIPT, "--params", str(params), "--run-file", str(root / "run.json"), "--metrics-dir",
+                 str(root / "metrics"), "--export-dir", str(root / "runs")], root, _env(), timeout=600)
     identity = json.loads((root / "run.json").read_text())
     assert {name: sorted(per_seed) for name, per_seed in identity["seed_runs"].items()} == {
         "eager": ["0", "1"], "foreach": ["0", "1"]}
@@ -120,7 +121,7 @@ def test_a_setting_of_two_seeds_trains_and_pairs_every_variant_on_both(tmp_path)
 def test_an_unknown_setting_fails_in_one_line_before_any_training(tmp_path):
     root = write_learnable_data(tmp_path)
     done = subprocess.run([*SCRIPT, "--params", str(tiny_params(root)), "--setting", "huge",
-                           "--run-file", str(root / "run.json"), "--metrics-file", str(root / "m.json")],
+                           "--run-file", str(root / "run.json"), "--metrics-dir", str(root / "m")],
                           cwd=root, env=_env(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 1
     assert done.stderr.strip() == ("torch_options failed: torch_options.setting='huge' is not a setting; choose one "

@@ -40,18 +40,16 @@ IN_METRICS_FILE = ("val_acc", "test_acc", "epoch_s")
 HISTORY_FIELDS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_time_s", "samples_per_s")
 
 
-def metrics_file_content(cfg: Config, short: Mapping[str, float]) -> dict[str, dict[str, float]]:
-    """The metrics file: ``IN_METRICS_FILE`` under one key per backend and preset (``numpy``, ``tutorial_torch``).
+def metrics_file_content(short: Mapping[str, float]) -> dict[str, float]:
+    """The metrics file: ``IN_METRICS_FILE`` as flat keys, the same in every train and tutorial stage's file.
 
-    `dvc exp show` labels a metric by its key alone when no other metrics file has that key, so
-    nesting gives short, distinct columns (``numpy.val_acc``, ``torch.val_acc`` rather than
-    ``metrics/numpy.json:val_acc``): at 120 columns its first screen shows both backends' accuracies.
-    A seed group's file holds the means and, after the test accuracy, its standard deviation over the
-    seeds (``sd``, short so that ``torch.test_acc`` still fits the first 120 columns).
+    Shared keys make `dvc metrics show` a table of one row per file and four columns (``epoch_s``, ``sd``,
+    ``test_acc``, ``val_acc``) that fits 120 columns; `dvc exp show` then names each column by its file
+    (``metrics/numpy.json:val_acc``), which says the backend. A seed group's file holds the means and,
+    after the test accuracy, its standard deviation over the seeds (``sd``).
     """
-    group = cfg.backend if cfg.preset == "default" else f"{cfg.preset}_{cfg.backend}"
     keys = [k for key in IN_METRICS_FILE for k in (key, *(("sd",) if key == "test_acc" else ())) if k in short]
-    return {group: {key: short[key] for key in keys}}
+    return {key: short[key] for key in keys}
 
 
 def history_csv(result: TrainResult) -> str:

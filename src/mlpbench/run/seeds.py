@@ -103,7 +103,7 @@ def _write_outputs(run: tracking.TrackedRun, prep: Prepared, trained: list[Train
         if out.export_dir is not None:
             identity["export"] = os.path.relpath(out.export_dir, out.run_file.parent)
         staged.write_run(identity)
-        staged.write_metrics(metrics_file_content(cfg, short))
+        staged.write_metrics(metrics_file_content(short))
         staged.write_manifest({k: v for k, v in identity.items() if k != "seed_runs"})
         if cfg.tracking.registry_alias:  # last: the alias moves only to a model whose runs have everything
             register(run, first.model_id, cfg)

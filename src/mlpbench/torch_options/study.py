@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import os
 import statistics
 from dataclasses import dataclass
@@ -202,16 +203,34 @@ def run_study(values: Mapping[str, Any], root: Path, setting: str | None = None,
     return StudyResult(setting, runs, seed_runs, skipped, metrics, experiment_id, uri)
 
 
-def write_files(result: StudyResult, run_file: Path, metrics_file: Path, export_dir: Path | None = None) -> None:
+def _variants_recorded(run_file: Path) -> set[str]:
+    """The variants an earlier study's run file names (none if it is missing or unreadable): the files
+    in the metrics folder that the stage wrote."""
+    try:
+        runs = json.loads(run_file.read_text()).get("runs")
+    except (OSError, ValueError, AttributeError):
+        return set()
+    return set(runs) if isinstance(runs, dict) else set()
+
+
+def write_files(result: StudyResult, run_file: Path, metrics_dir: Path, export_dir: Path | None = None) -> None:
     """The runs' export (when ``export_dir`` is given), the run file (which MLflow runs the report reads,
-    and where their export is) and the metrics file DVC shows."""
+    and where their export is) and one metrics file per variant, ``metrics_dir/<variant>.json``.
+
+    Each variant's file holds the keys every stage's metrics file has (``val_acc``, ``test_acc``, ``epoch_s``),
+    so `dvc metrics show` gives each variant a row under the same columns as the backends. A variant the
+    previous run file names and this study lacks loses its file; no other file in ``metrics_dir`` is touched.
+    """
+    earlier = _variants_recorded(Path(run_file))
     study = {"study": "torch_options", "setting": result.setting, "experiment_id": result.experiment_id,
              "runs": result.runs, "seed_runs": result.seed_runs, "skipped": result.skipped}
     if export_dir is not None:
         every = [run_id for per_seed in result.seed_runs.values() for run_id in per_seed.values()]
         portable.export_runs(result.uri, every, export_dir)
         study["export"] = os.path.relpath(export_dir, Path(run_file).parent)
+    for name, m in result.metrics.items():
+        numbers = {"val_acc": m["final/val_acc"], "test_acc": m["test/acc"], "epoch_s": m[STEADY]}
+        write_json(Path(metrics_dir) / f"{name}.json", numbers, sort_keys=False)
+    for name in earlier - set(result.metrics):
+        (Path(metrics_dir) / f"{name}.json").unlink(missing_ok=True)
     write_json(run_file, study, sort_keys=False)
-    numbers = {name: {"val_acc": m["final/val_acc"], "test_acc": m["test/acc"], "epoch_s": m[STEADY]}
-               for name, m in result.metrics.items()}
-    write_json(metrics_file, {"torch_options": numbers}, sort_keys=False)
