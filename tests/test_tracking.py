@@ -102,11 +102,11 @@ def test_parent_run_ends_once(store):
 
 
 def test_ui_page_gets_the_default_workflow_choice_once():
-    from mlpbench.tracking.ui import DEFAULT_CHOICE, with_default_choice
+    from mlpbench.tracking.ui import DEFAULT_CHOICES, with_default_choice
 
     page = b"<!doctype html><html><head><meta charset='utf-8'/></head><body></body></html>"
     served = with_default_choice(page)
-    assert served.startswith(b"<!doctype html><html><head>" + DEFAULT_CHOICE.encode() + b"<meta")
+    assert served.startswith(b"<!doctype html><html><head>" + DEFAULT_CHOICES.encode() + b"<meta")
     assert with_default_choice(served) == served  # never twice
     assert with_default_choice(b"<html>no head</html>") == b"<html>no head</html>"
 

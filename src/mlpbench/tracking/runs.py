@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 import mlflow
-from mlflow.entities import RunStatus
+from mlflow.entities import RunStatus, ViewType
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+from mlflow.tracking.default_experiment import DEFAULT_EXPERIMENT_ID
 
 from mlpbench.processes import process_tag
 from mlpbench.signals import Terminated, signals_deferred
@@ -70,7 +71,25 @@ def prepare(uri: str, experiment: str) -> str:
         client = MlflowClient(uri)
         experiment_id, tags = _get_or_create(client, uri, experiment)
         _describe(client, experiment_id, tags)
+        _retire_empty_default(client, uri)
         return experiment_id
+
+
+def _retire_empty_default(client: MlflowClient, uri: str) -> None:
+    """Delete (soft) the experiment "Default" of a SQLite store while it holds no run.
+
+    MLflow creates it in every store; the project names an experiment for every run, so it stays
+    empty, and the UI lists it above ``mlpbench`` when sorted by name (renamed, it would still be
+    listed). Once deleted, a run started with no experiment fails ("non-active experiment"), which
+    no project code does; ``mlflow experiments restore --experiment-id 0`` brings it back. A
+    server's Default is its users' to keep.
+    """
+    if not uri.startswith("sqlite:///"):
+        return
+    default = client.get_experiment(DEFAULT_EXPERIMENT_ID)
+    if (default.name, default.lifecycle_stage) == ("Default", "active") and \
+            not client.search_runs([DEFAULT_EXPERIMENT_ID], max_results=1, run_view_type=ViewType.ALL):
+        client.delete_experiment(DEFAULT_EXPERIMENT_ID)
 
 
 def _get_or_create(client: MlflowClient, uri: str, name: str) -> tuple[str, Mapping[str, str]]:
