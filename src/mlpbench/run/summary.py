@@ -32,7 +32,9 @@ def run_name(cfg: Config, swept: Mapping[str, str] | None = None) -> str:
     """E.g. ``numpy h512-256 relu nesterov lr0.3 bs768 e13`` (the preset first unless it is ``default``),
     then the torch options set away from their defaults (``torch ... e13 compiled optim-fused``).
 
-    swept: in a sweep, this job's values of the swept keys, appended as ``[backend=numpy optim.lr=0.05]``.
+    swept: in a sweep, this job's values of the swept keys, put first as ``[backend=numpy optim.lr=0.05] ...``:
+    they are what tells a sweep's children apart, and MLflow's runs table shows a name's first 20
+    characters or so.
     """
     m, o, t = cfg.model, cfg.optim, cfg.train
     name = (f"{cfg.backend} h{'-'.join(map(str, m.hidden_sizes))} {m.activation} {optim_label(o)} "
@@ -40,7 +42,7 @@ def run_name(cfg: Config, swept: Mapping[str, str] | None = None) -> str:
     name += "".join(f" {torch_label(k, v)}" for k, v in cfg.torch.changed().items())
     name = name if cfg.preset == "default" else f"{cfg.preset} {name}"
     if swept:
-        name += " [" + " ".join(f"{k}={v}" for k, v in swept.items()) + "]"
+        name = "[" + " ".join(f"{k}={v}" for k, v in swept.items()) + "] " + name
     return name
 
 

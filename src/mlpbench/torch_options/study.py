@@ -137,7 +137,7 @@ def _record(name: str, t: Trained, steps: Mapping[str, float], uri: str, experim
     v, cfg = VARIANTS[name], t.cfg
     run_tags = {**tags, "variant": name, "variant_label": v.label, "baseline": v.baseline,
                 **{f"backend_{k}": str(value) for k, value in t.backend.info().items()}}
-    title = f"{v.label} {v.device}: {run_name(cfg)}" + (f" seed={cfg.train.seed}" if seeds > 1 else "")
+    title = f"{v.label} {v.device}" + (f" seed={cfg.train.seed}" if seeds > 1 else "") + f": {run_name(cfg)}"
     with TrackedRun(uri, experiment_id, title, {**run_params(cfg), "variant": name}, run_tags) as run:
         for m in t.result.history:
             run.log_metrics(m.as_dict(), step=m.epoch)

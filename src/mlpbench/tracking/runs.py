@@ -120,7 +120,8 @@ MLP benchmark: NumPy from scratch vs PyTorch. The same multilayer perceptron tra
 
 * Training runs are named `[<preset>] <backend> h<sizes> <activation> <optimizer> lr.. bs.. e..`
   (e.g. `numpy h512-256 relu nesterov lr0.3 bs768 e13`; the preset is left out when it is `default`;
-  a sweep's children add their swept values, e.g. `[optim.lr=0.05]`).
+  a sweep's children start with their swept values, e.g. `[optim.lr=0.05] numpy ...`).
+* A seed group `... (5 seeds)` holds one run per seed, `seed=3 ...`.
 * A sweep's parent run holds its trials as children.
 * Reports live in this experiment's namesake with `-reports` appended (their artifacts: tables and figures;
   `dvc repro report` also writes them to `reports/`); each run a report summarises carries its
