@@ -21,6 +21,7 @@ from mlpbench.scaling.grid import points
 from mlpbench.scaling.measure import RoundCallback, measure
 from mlpbench.scaling.results import figures, win_table
 from mlpbench.tracking import TrackedRun, portable, resolve_tracking_uri
+from mlpbench.tracking.journal import now_ms
 from mlpbench.tracking.studies import prepare_study
 
 DESCRIPTION = """\
@@ -77,10 +78,11 @@ def write_results(frame: pd.DataFrame, grid: str, folder: Path, data_title: str)
 
 
 def record(cfg: config.Config, root: Path, frame: pd.DataFrame, info: Mapping[str, Mapping[str, str]],
-           files: list[Path]) -> str:
+           files: list[Path], start_ms: int | None = None) -> str:
     """The study as an MLflow run in ``scaling.experiment``: the grid, the input width and the class count
     as params, the default point's numbers as metrics, the data set (``dataset``, ``dataset_title``, as a
-    training run's) and each backend's BLAS, device and threads as tags, the files as artifacts."""
+    training run's) and each backend's BLAS, device and threads as tags, the files as artifacts.
+    start_ms: when the timings began (the run starts then and ends once recorded)."""
     grid, hidden = cfg.scaling.grids[cfg.scaling.grid], "-".join(map(str, cfg.model.hidden_sizes))
     uri = resolve_tracking_uri(root, cfg.tracking.uri)
     tags = {"study": "scaling", "grid": cfg.scaling.grid, "cpu": cpu_model(), **git_state(root),
@@ -92,7 +94,8 @@ def record(cfg: config.Config, root: Path, frame: pd.DataFrame, info: Mapping[st
               "dropout": cfg.model.dropout, "optim": cfg.optim.name,
               "input_width": math.prod(cfg.data.image_shape), "num_classes": cfg.data.num_classes}
     name = f"scaling {cfg.scaling.grid} h{hidden} bs{cfg.train.batch_size} " + " vs ".join(map(label, cfg.backends))
-    with TrackedRun(uri, prepare_study(uri, cfg.scaling.experiment, DESCRIPTION), name, params, tags) as run:
+    with TrackedRun(uri, prepare_study(uri, cfg.scaling.experiment, DESCRIPTION), name, params, tags,
+                    start_time=start_ms) as run:
         run.log_metrics(default_metrics(frame, hidden, cfg.train.batch_size, cfg.train.dtype))
         for path in files:
             run.log_artifact(path, "figures" if path.suffix == ".png" else None)
@@ -107,11 +110,11 @@ def run_study(values: Mapping[str, Any], root: Path, on_round: RoundCallback | N
     so they are left out). Raises ``ConfigError`` (one line, naming the key) on a bad config before any timing.
     """
     cfg = load(values)
-    grid = cfg.scaling.grids[cfg.scaling.grid]
+    grid, start_ms = cfg.scaling.grids[cfg.scaling.grid], now_ms()
     frame, info = measure(cfg, points(grid, cfg.model.hidden_sizes, cfg.train.batch_size), grid, on_round)
     csv, md, *pngs = files = write_results(frame, cfg.scaling.grid, resolve(root, cfg.scaling.out_dir),
                                            cfg.data.title)
-    run_id = record(cfg, root, frame, info, files)
+    run_id = record(cfg, root, frame, info, files, start_ms)
     if export_dir is not None:
         portable.export_runs(resolve_tracking_uri(root, cfg.tracking.uri), [run_id], export_dir, artifacts=False)
     return StudyResult(frame, csv, md, tuple(pngs), run_id)
