@@ -42,8 +42,9 @@ bench: $(STAMP)
 
 # The store is checked first (one line when it is damaged or unreadable), then the runs of runs/ it lacks
 # are imported (README, "How runs travel between clones"). Quoted: the project's path may hold spaces.
-# UI_PORT: another port, when 5000 is taken.
-UI_PORT ?= 5000
+# PORT (or UI_PORT, its older name): another port, when 5000 is taken, e.g. `make ui PORT=5001`.
+PORT ?= 5000
+UI_PORT ?= $(PORT)
 ui: $(STAMP)
 	@python -m mlpbench.tracking.health --read-only "sqlite:///$(CURDIR)/mlflow.db"
 	-python -m mlpbench.tracking.restore --uri "sqlite:///$(CURDIR)/mlflow.db"

@@ -81,3 +81,12 @@ def test_cuda_variants_run_with_their_baseline_where_cuda_is_present_and_are_ski
                                          {"eager_cuda": no_cuda, "bf16_autocast_cuda": no_cuda})
     assert chosen(["bf16_autocast_cuda"], cuda=True)[0] == ["eager", "eager_cuda", "bf16_autocast_cuda"]
     assert VARIANTS["bf16_autocast_cuda"].baseline == "eager_cuda" and VARIANTS["compile"].baseline == "eager"
+
+
+@pytest.mark.parametrize(("overrides", "scale", "slope"), [
+    ([], False, False), (["model.init=uniform"], True, False), (["model.activation=leaky_relu"], False, True),
+    (["model.init=uniform", "model.activation=leaky_relu"], True, True), (["model.activation=tanh"], False, False),
+])
+def test_a_run_logs_the_init_scale_and_leaky_slope_only_where_they_apply(overrides, scale, slope):
+    model = run_params(load("backend=numpy", *overrides))["model"]
+    assert ("init_scale" in model, "leaky_slope" in model) == (scale, slope)

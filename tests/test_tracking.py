@@ -102,11 +102,11 @@ def test_parent_run_ends_once(store):
 
 
 def test_ui_page_gets_the_default_workflow_choice_once():
-    from mlpbench.tracking.ui import DEFAULT_CHOICE, with_default_choice
+    from mlpbench.tracking.ui import DEFAULT_CHOICES, with_default_choice
 
     page = b"<!doctype html><html><head><meta charset='utf-8'/></head><body></body></html>"
     served = with_default_choice(page)
-    assert served.startswith(b"<!doctype html><html><head>" + DEFAULT_CHOICE.encode() + b"<meta")
+    assert served.startswith(b"<!doctype html><html><head>" + DEFAULT_CHOICES.encode() + b"<meta")
     assert with_default_choice(served) == served  # never twice
     assert with_default_choice(b"<html>no head</html>") == b"<html>no head</html>"
 
@@ -191,3 +191,36 @@ def test_a_database_error_is_summarised_by_the_line_that_names_it():
                        "is full\n[SQL: INSERT INTO metrics ...]")
     assert _first_line(err) == "RuntimeError: (sqlite3.OperationalError) database or disk is full"
     assert _first_line(RuntimeError("one line")) == "RuntimeError: one line"
+
+
+def test_a_run_recorded_after_its_work_keeps_the_work_s_start_and_end(tmp_path):
+    """A study records its runs once the work is done: they carry the work's times, not the recording's."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    experiment_id = tracking.prepare(uri, "exp")
+    with tracking.TrackedRun(uri, experiment_id, "study", {"a": 1}, {"t": "v"},
+                             start_time=1_700_000_000_000, end_time=1_700_000_123_000) as run:
+        run.log_metrics({"m": 1.0})
+    info = MlflowClient(uri).get_run(run.run_id)
+    assert (info.info.start_time, info.info.end_time, info.info.status) == (1_700_000_000_000, 1_700_000_123_000,
+                                                                            "FINISHED")
+    assert info.data.params == {"a": "1"} and info.data.tags["t"] == "v" and info.info.run_name == "study"
+
+
+def test_a_report_run_starts_when_the_process_that_built_it_did(tmp_path):
+    import time
+
+    import psutil
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    experiment_id = tracking.prepare(uri, "exp")
+    (tmp_path / "r.md").write_text("# r\n")
+    run_id = tracking.log_report(uri, experiment_id, [(tmp_path / "r.md", None)], {}, [])
+    info = MlflowClient(uri).get_run(run_id).info
+    assert info.start_time == int(psutil.Process().create_time() * 1000)
+    assert info.start_time < time.time() * 1000 - 1000 < info.end_time  # the test session ran before it
+
+
+def test_the_store_s_empty_default_experiment_is_deleted(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    tracking.prepare(uri, "exp")
+    assert [e.name for e in MlflowClient(uri).search_experiments()] == ["exp"]

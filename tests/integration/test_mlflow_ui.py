@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -12,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from mlpbench.tracking.runs import DESCRIPTION, prepare
+from mlpbench.tracking.studies import prepare_study
+from mlpbench.tracking.ui import COLUMN_METRICS, CURVES_SECTION
 
 from support import free_port, stop
 
@@ -30,8 +33,14 @@ def _store(tmp_path: Path) -> tuple[str, str]:
     for name in RUN_NAMES:
         run_id = client.create_run(experiment_id, run_name=name).info.run_id
         client.log_param(run_id, "backend", name.split()[0])
-        client.log_metric(run_id, "val/acc", 0.9)
+        for step in (1, 2):  # the per-epoch curves, then the summary a training run logs
+            for key in ("train/loss", "val/loss", "train/acc", "val/acc", "time/epoch_s"):
+                client.log_metric(run_id, key, 0.4 + 0.1 * step, step=step)
+        for key, value in {"final/val_acc": 0.9123, "test/acc": 0.9177, "time/epoch_median_s": 1.25,
+                           "final/train_acc": 0.95, "gemm/gflops": 12.0, "best_epoch": 2}.items():
+            client.log_metric(run_id, key, value)
         client.set_terminated(run_id, "FINISHED")
+    prepare_study(uri, "mlpbench-scaling", "study")  # created after mlpbench: MLflow lists it first
     return uri, experiment_id
 
 
@@ -158,3 +167,59 @@ def test_a_choice_made_in_the_ui_is_kept(server, browser):
     _wait_text(browser, ["mlpbench"])
     time.sleep(2)
     assert browser.execute_script("return localStorage.getItem('mlflow.workflowType_v1')") == '"genai"'
+
+
+def _header(driver, timeout=30.0) -> str:
+    """The runs table's header row, once MLflow has drawn the runs."""
+    _wait_text(driver, RUN_NAMES, timeout)
+    time.sleep(1)
+    return " ".join(el.text for el in driver.find_elements("css selector", "[role=columnheader]"))
+
+
+def test_runs_table_shows_accuracy_and_epoch_time_by_default(server, browser, tmp_path):
+    base, experiment_id = server
+    browser.set_window_size(2400, 1000)  # the grid draws only the columns in view
+    browser.get(f"{base}/#/experiments/{experiment_id}/runs")
+    header = _header(browser)
+    browser.save_screenshot(str(Path(os.environ.get("MLPBENCH_SHOTS", tmp_path)) / "runs_columns.png"))
+    assert all(key in header for key in COLUMN_METRICS), header
+    assert "0.9123" in browser.find_element("tag name", "body").text
+
+
+def test_a_column_choice_made_in_the_ui_is_kept(server, browser):
+    """A browser that saved its own columns (here: none) sees them, not the default."""
+    base, experiment_id = server
+    browser.get(f"{base}/")
+    _wait_text(browser, ["mlpbench"])
+    key = f'MLflowLocalStorage-1.1-ExperimentPage-["{experiment_id}"]-ReactComponentState'
+    browser.execute_script("localStorage.setItem(arguments[0], JSON.stringify({selectedColumns: []}))", key)
+    browser.get(f"{base}/#/experiments/{experiment_id}/runs")
+    header = _header(browser)
+    assert not any(k in header for k in COLUMN_METRICS), header
+    assert browser.execute_script("return JSON.parse(localStorage.getItem(arguments[0])).selectedColumns", key) == []
+
+
+def test_run_metrics_tab_opens_on_train_and_val_curves(server, browser, tmp_path):
+    """The first section holds train and val together, one chart per quantity; the summaries follow."""
+    base, experiment_id = server
+    browser.set_window_size(1400, 3000)  # MLflow draws only the sections in view
+    browser.get(f"{base}/#/experiments/{experiment_id}/runs")
+    _wait_text(browser, RUN_NAMES)
+    href = browser.find_element("partial link text", RUN_NAMES[0][:12]).get_attribute("href")
+    browser.get(href.split("?")[0].rstrip("/") + "/model-metrics")
+    body = _wait_text(browser, [CURVES_SECTION, "final"])
+    time.sleep(2)
+    browser.save_screenshot(str(Path(os.environ.get("MLPBENCH_SHOTS", tmp_path)) / "run_metrics.png"))
+    sections = re.findall(r"^(.+?)\s*\(\d+\)$", re.sub(r"\n\(", " (", body), flags=re.M)
+    assert sections[:2] == [CURVES_SECTION, "final"] and "val" not in sections, sections
+    curves = body[body.index(CURVES_SECTION):body.index("final")]
+    assert "train/loss vs val/loss" in curves and "train/acc vs val/acc" in curves, body[:2000]
+
+
+def test_experiments_list_puts_mlpbench_first(server, browser):
+    base, _ = server
+    browser.get(f"{base}/#/experiments")
+    _wait_text(browser, ["mlpbench-scaling"])
+    names = [el.text for el in browser.find_elements("css selector", "a[href*='/experiments/']") if el.text]
+    assert names[:2] == ["mlpbench", "mlpbench-scaling"], names
+    assert "Default" not in browser.find_element("tag name", "body").text

@@ -31,7 +31,7 @@ def test_a_local_submitit_sweep_gives_one_parent_and_its_children_each_on_its_cp
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
     assert parent.info.status == "FINISHED" and sorted(c.info.status for c in children) == ["FINISHED"] * 2
     assert {c.data.tags["backend_threads"] for c in children} == {"1"}
-    assert all(c.info.run_name.endswith(f"[backend={c.data.params['backend']}]") for c in children)
+    assert all(c.info.run_name.startswith(f"[backend={c.data.params['backend']}] ") for c in children)
 
 
 def test_the_time_limit_warning_ends_the_run_killed_saying_why(tiny_root):

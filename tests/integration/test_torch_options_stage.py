@@ -64,6 +64,13 @@ def test_the_stage_records_one_run_per_variant_with_what_torch_really_ran(study)
         steps = [run.data.metrics[f"time/step_interleaved{k}_s"] for k in ("_min", "", "_max")]
         assert 0 < steps[0] <= steps[1] <= steps[2]
         assert [m.step for m in client.get_metric_history(run.info.run_id, "val/acc")] == [1, 2]
+        # recorded once every variant trained and was timed, the run keeps its training's start and end
+        epochs_ms = 1000 * sum(m.value for m in client.get_metric_history(run.info.run_id, "time/epoch_s"))
+        recorded = client.get_metric_history(run.info.run_id, "test/acc")[0].timestamp
+        assert run.info.start_time + epochs_ms <= run.info.end_time < recorded, (run.info, recorded)
+        data = run.data.params["data.name"]
+        assert {(d.dataset.name, d.tags[0].value) for d in run.inputs.dataset_inputs} == {
+            (f"{data}-train", "training"), (f"{data}-validation", "validation"), (f"{data}-test", "test")}
         if name in impl:
             assert run.data.tags["backend_optimizer_impl"] == impl[name]
     assert runs["bf16_autocast"].data.params["torch.autocast"] == "bfloat16"

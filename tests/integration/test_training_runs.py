@@ -19,6 +19,8 @@ from mlflow.tracking import MlflowClient
 from mlpbench.model_io import load_model
 from mlpbench.options import BACKENDS
 from mlpbench.run.seeds import train_and_track
+from mlpbench.run.summary import LOAD
+from mlpbench.torch_options import variants
 from mlpbench.tracking import portable
 from mlpbench.tracking.restore import restore
 
@@ -57,6 +59,9 @@ def test_run_records_params_metrics_tags_artifacts_and_outputs(tiny_root, backen
     assert optim_keys == {"optim.name", "optim.lr", "optim.weight_decay", "optim.momentum", "optim.nesterov",
                           "schedule.name", "schedule.min_lr"}
     assert run.data.params["data.name"] == "mnist" and run.data.params["data.split.val_fraction"] == "0.2"
+    # only what applies: He init (auto for ReLU) reads no scale, ReLU no slope, numpy no torch options
+    assert not {"model.init_scale", "model.leaky_slope"} & set(run.data.params)
+    assert any(k.startswith("torch.") for k in run.data.params) == (backend == "torch")
     for tag in ("backend", "git_commit", "data_sha256", "numpy_version", f"{BACKENDS[backend].library}_version",
                 "blas", "cpu", "cpu_count", "backend_threads", "backend_device"):
         assert run.data.tags.get(tag), tag
@@ -65,6 +70,8 @@ def test_run_records_params_metrics_tags_artifacts_and_outputs(tiny_root, backen
     client = MlflowClient(values["tracking"]["uri"])
     history = client.get_metric_history(summary["run_id"], "val/acc")
     assert [m.step for m in history] == [1, 2]
+    load = client.get_metric_history(summary["run_id"], LOAD)  # the key the torch options study logs
+    assert [m.step for m in load] == [1, 2] and all(m.value >= 0 for m in load) and LOAD == variants.LOAD
     for key in ("test/acc", "time/total_s", "time/epoch_median_s", "memory/peak_rss_mb", "train/loss"):
         assert key in run.data.metrics
     artifacts = {a.path for a in client.list_artifacts(summary["run_id"])}

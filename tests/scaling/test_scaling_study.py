@@ -210,3 +210,13 @@ def test_the_studys_run_records_the_data_set_its_input_width_and_classes(tmp_pat
     assert {k: run.data.tags[k] for k in ("dataset", "dataset_title")} == {"dataset": "digits", "dataset_title": "Digits"}
     assert (run.data.params["input_width"], run.data.params["num_classes"]) == ("64", "3")
     assert (run.data.tags["cpu_count"], run.data.tags["cpu"]) == (str(os.cpu_count()), cpu_model())
+
+
+def test_the_studys_run_starts_when_its_timings_began(tmp_path):
+    import time
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    cfg = load(compose(ROOT, [f"tracking.uri={uri}", "scaling.experiment=scaling-test"]))
+    began = int(time.time() * 1000) - 90_000  # the timings took a minute and a half
+    info = MlflowClient(uri).get_run(record(cfg, tmp_path, FRAME, {}, [], start_ms=began)).info
+    assert info.start_time == began and info.end_time - info.start_time >= 90_000

@@ -10,6 +10,7 @@ import contextlib
 import csv
 import io
 import math
+import os
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -22,7 +23,7 @@ from mlpbench.config import Config
 from mlpbench.options import BACKENDS
 from mlpbench.progress import EpochProgress
 from mlpbench.run.build import Prepared
-from mlpbench.run.summary import summary_metrics
+from mlpbench.run.summary import LOAD, summary_metrics
 from mlpbench.tracking import datasets, models
 from mlpbench.training import TrainResult, fit
 from mlpbench.training.speed import StepSpeed, measure_step
@@ -84,11 +85,13 @@ def training_history(result: TrainResult) -> dict[str, list[float]]:
 
 
 def fit_logged(run: tracking.TrackedRun, backend: Backend, prep: Prepared, progress: bool | None) -> TrainResult:
+    """Fit with each epoch's metrics logged as it ends, with the machine's load (``LOAD``) beside its time."""
     bar = EpochProgress(prep.cfg.train.epochs, run.run_name, interactive=progress)
     with contextlib.ExitStack() as stack:
         stack.callback(bar.close)
         return fit(backend, prep.dataset, prep.cfg.train, on_step=bar.on_step,
-                   on_epoch=lambda m: (run.log_metrics(m.as_dict(), step=m.epoch), bar.on_epoch(m)))
+                   on_epoch=lambda m: (run.log_metrics({**m.as_dict(), LOAD: os.getloadavg()[0]}, step=m.epoch),
+                                       bar.on_epoch(m)))
 
 
 def register(run: tracking.TrackedRun, model_id: str, cfg: Config) -> None:
@@ -123,9 +126,8 @@ def log_run(run: tracking.TrackedRun, backend: Backend, prep: Prepared, result: 
     (linked to the model) and the artifacts. Returns (the logged model's id, the summary metrics)."""
     cfg, data = prep.cfg, prep.dataset
     with run.writing():
-        datasets.log_datasets({"training": (data.x_train, data.y_train), "validation": (data.x_val, data.y_val),
-                               "test": (data.x_test, data.y_test)},
-                              source=str(cfg.data.paths.processed), data_sha256=run.tags["data_sha256"],
+        datasets.log_datasets(datasets.splits_of(data), source=str(cfg.data.paths.processed),
+                              data_sha256=run.tags["data_sha256"],
                               name=cfg.data.name)
     metrics = summary_metrics(result)
     backend.save(model_dir)

@@ -53,6 +53,12 @@ class Trained:
     backend: Backend | None
 
 
+def seed_run_name(name: str, seed: int) -> str:
+    """A seed's run under its group: the seed first (``seed=3 numpy h512-256 ...``), the part that
+    tells the group's runs apart where the runs table cuts names short."""
+    return f"seed={seed} {name}"
+
+
 def seeds_of(prep: Prepared) -> list[int]:
     t = prep.cfg.train
     return list(range(t.seed, t.seed + t.seeds))
@@ -150,7 +156,7 @@ def train_and_track(values: Mapping[str, Any], root: Path, out_dir: Path, n_jobs
                                  parent_run_id, journal_file=journal) as group:
             trained = []
             for i, seed in enumerate(seeds):
-                with tracking.TrackedRun(uri, experiment_id, f"{name} seed={seed}",
+                with tracking.TrackedRun(uri, experiment_id, seed_run_name(name, seed),
                                          run_params(with_seed(prep, seed).cfg), {**tags, GROUP_TAG: "seed"},
                                          group.run_id, journal_file=work / f"seed-{seed}" / JOURNAL) as run:
                     trained.append(_train_seed(run, with_seed(prep, seed), values, work, progress, keep=i == 0,

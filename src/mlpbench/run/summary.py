@@ -11,7 +11,14 @@ import statistics
 from typing import Any, Mapping
 
 from mlpbench.config import Config
+from mlpbench.model_options import resolve_init
 from mlpbench.training import TrainResult
+
+
+# The machine's 1-minute load average, logged with every epoch: what else ran beside a timing. The torch
+# options study logs the same key (torch_options.variants.LOAD; the study's modules import neither this one's
+# backends nor it theirs, and a test keeps the two equal).
+LOAD = "machine/load_1min"
 
 
 def optim_label(optim: Any) -> str:
@@ -32,7 +39,9 @@ def run_name(cfg: Config, swept: Mapping[str, str] | None = None) -> str:
     """E.g. ``numpy h512-256 relu nesterov lr0.3 bs768 e13`` (the preset first unless it is ``default``),
     then the torch options set away from their defaults (``torch ... e13 compiled optim-fused``).
 
-    swept: in a sweep, this job's values of the swept keys, appended as ``[backend=numpy optim.lr=0.05]``.
+    swept: in a sweep, this job's values of the swept keys, put first as ``[backend=numpy optim.lr=0.05] ...``:
+    they are what tells a sweep's children apart, and MLflow's runs table shows a name's first 20
+    characters or so.
     """
     m, o, t = cfg.model, cfg.optim, cfg.train
     name = (f"{cfg.backend} h{'-'.join(map(str, m.hidden_sizes))} {m.activation} {optim_label(o)} "
@@ -40,7 +49,7 @@ def run_name(cfg: Config, swept: Mapping[str, str] | None = None) -> str:
     name += "".join(f" {torch_label(k, v)}" for k, v in cfg.torch.changed().items())
     name = name if cfg.preset == "default" else f"{cfg.preset} {name}"
     if swept:
-        name += " [" + " ".join(f"{k}={v}" for k, v in swept.items()) + "]"
+        name = "[" + " ".join(f"{k}={v}" for k, v in swept.items()) + "] " + name
     return name
 
 
@@ -48,11 +57,18 @@ def run_params(cfg: Config) -> dict[str, Any]:
     """What is logged as MLflow params: what the run trained with, and only that.
 
     The backend, preset, model, the chosen optimizer's and schedule's own keys, train (threads
-    resolved), the torch options (torch runs only), and the data set's name and split.
+    resolved), the torch options (torch runs only), and the data set's name and split. The model's
+    ``init_scale`` only where its init scheme is "uniform" (the only one that reads it) and
+    ``leaky_slope`` only for leaky_relu: a compare view of two runs shows no value neither used.
+    The run's config.yaml artifact keeps every key.
     """
     sections = ("model", "optim", "schedule", "train", *(("torch",) if cfg.backend == "torch" else ()))
     params = {k: dataclasses.asdict(getattr(cfg, k)) for k in sections}
     params["model"]["hidden_sizes"] = list(cfg.model.hidden_sizes)
+    if resolve_init(cfg.model.init, cfg.model.activation) != "uniform":
+        del params["model"]["init_scale"]
+    if cfg.model.activation != "leaky_relu":
+        del params["model"]["leaky_slope"]
     params["data"] = {"name": cfg.data.name, "split": dataclasses.asdict(cfg.data.split)}
     return {"backend": cfg.backend, "preset": cfg.preset, **params}
 

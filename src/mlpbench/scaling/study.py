@@ -24,6 +24,7 @@ from mlpbench.scaling.measure import RoundCallback, measure
 from mlpbench.scaling.report import Provenance, markdown
 from mlpbench.scaling.results import figures
 from mlpbench.tracking import TrackedRun, portable, resolve_tracking_uri
+from mlpbench.tracking.journal import now_ms
 from mlpbench.tracking.studies import prepare_study
 
 DESCRIPTION = """\
@@ -82,14 +83,15 @@ def run_params(cfg: config.Config) -> dict[str, Any]:
 
 
 def record(cfg: config.Config, root: Path, frame: pd.DataFrame, info: Mapping[str, Mapping[str, str]],
-           files: list[Path]) -> str:
+           files: list[Path], start_ms: int | None = None) -> str:
     """The study as an MLflow run in ``scaling.experiment``: ``run_params`` as params, ``run_tags`` as tags,
-    the default point's numbers as metrics, the files as artifacts."""
+    the default point's numbers as metrics, the files as artifacts.
+    start_ms: when the timings began (the run starts then and ends once recorded)."""
     hidden = "-".join(map(str, cfg.model.hidden_sizes))
     uri = resolve_tracking_uri(root, cfg.tracking.uri)
     name = f"scaling {cfg.scaling.grid} h{hidden} bs{cfg.train.batch_size} " + " vs ".join(map(label, cfg.backends))
     with TrackedRun(uri, prepare_study(uri, cfg.scaling.experiment, DESCRIPTION), name, run_params(cfg),
-                    run_tags(cfg, root, info)) as run:
+                    run_tags(cfg, root, info), start_time=start_ms) as run:
         run.log_metrics(default_metrics(frame, hidden, cfg.train.batch_size, cfg.train.dtype))
         for path in files:
             run.log_artifact(path, "figures" if path.suffix == ".png" else None)
@@ -104,12 +106,12 @@ def run_study(values: Mapping[str, Any], root: Path, on_round: RoundCallback | N
     so they are left out). Raises ``ConfigError`` (one line, naming the key) on a bad config before any timing.
     """
     cfg = load(values)
-    grid = cfg.scaling.grids[cfg.scaling.grid]
+    grid, start_ms = cfg.scaling.grids[cfg.scaling.grid], now_ms()
     frame, info = measure(cfg, points(grid, cfg.model.hidden_sizes, cfg.train.batch_size), grid, on_round)
     about = Provenance(run_tags(cfg, root, info), {k: str(v) for k, v in run_params(cfg).items()},
                        datetime.now(timezone.utc))
     csv, md, *pngs = files = write_results(frame, resolve(root, cfg.scaling.out_dir), cfg.data.title, about)
-    run_id = record(cfg, root, frame, info, files)
+    run_id = record(cfg, root, frame, info, files, start_ms)
     if export_dir is not None:
         portable.export_runs(resolve_tracking_uri(root, cfg.tracking.uri), [run_id], export_dir, artifacts=False)
     return StudyResult(frame, csv, md, tuple(pngs), run_id)

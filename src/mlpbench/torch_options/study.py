@@ -33,7 +33,8 @@ from mlpbench.run.machine import with_threads
 from mlpbench.run.summary import run_name, run_params, summary_metrics
 from mlpbench.torch_options.variants import (FIRST_EXTRA, LOAD, STEADY, STEP, STEP_MAX, STEP_MIN, STEP_RATIO, VARIANTS,
                                             chosen)
-from mlpbench.tracking import TrackedRun, portable, resolve_tracking_uri
+from mlpbench.tracking import TrackedRun, datasets, portable, resolve_tracking_uri
+from mlpbench.tracking.journal import now_ms
 from mlpbench.tracking.studies import prepare_study
 from mlpbench.training import EpochMetrics, TrainResult, fit
 from mlpbench.training.speed import interleaved
@@ -87,6 +88,8 @@ class Trained:
     backend: Backend
     result: TrainResult
     load: float  # the machine's 1-minute load average as its training ended
+    start_ms: int  # when its training started and ended (its MLflow run, recorded later, keeps them)
+    end_ms: int
 
 
 def train_variants(configs: Mapping[str, Config], dataset: Dataset, seeds: list[int],
@@ -105,9 +108,10 @@ def train_variants(configs: Mapping[str, Config], dataset: Dataset, seeds: list[
             on_variant(i, len(jobs), name if len(seeds) == 1 else f"{name} seed={seed}")
         cfg = configs[name]
         cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=seed))
+        start_ms = now_ms()
         backend = TorchBackend(cfg, initial_params(cfg, dataset.x_train.shape[1], cfg.data.num_classes))
         result = fit(backend, dataset, cfg.train)
-        trained[name].append(Trained(cfg, backend, result, os.getloadavg()[0]))
+        trained[name].append(Trained(cfg, backend, result, os.getloadavg()[0], start_ms, now_ms()))
     return trained
 
 
@@ -134,12 +138,16 @@ def interleaved_steps(trained: Mapping[str, Trained], dataset: Dataset, batch: i
 
 
 def _record(name: str, t: Trained, steps: Mapping[str, float], uri: str, experiment_id: str,
-            tags: Mapping[str, str], seeds: int) -> tuple[str, dict[str, float]]:
+            tags: Mapping[str, str], seeds: int, dataset: Dataset) -> tuple[str, dict[str, float]]:
     v, cfg = VARIANTS[name], t.cfg
     run_tags = {**tags, "variant": name, "variant_label": v.label, "baseline": v.baseline,
                 **{f"backend_{k}": str(value) for k, value in t.backend.info().items()}}
-    title = f"{v.label} {v.device}: {run_name(cfg)}" + (f" seed={cfg.train.seed}" if seeds > 1 else "")
-    with TrackedRun(uri, experiment_id, title, {**run_params(cfg), "variant": name}, run_tags) as run:
+    title = f"{v.label} {v.device}" + (f" seed={cfg.train.seed}" if seeds > 1 else "") + f": {run_name(cfg)}"
+    with TrackedRun(uri, experiment_id, title, {**run_params(cfg), "variant": name}, run_tags,
+                    start_time=t.start_ms, end_time=t.end_ms) as run:
+        with run.writing():  # the data inputs, as a training run logs them (the UI's Dataset column)
+            datasets.log_datasets(datasets.splits_of(dataset), source=str(cfg.data.paths.processed),
+                                  data_sha256=tags["data_sha256"], name=cfg.data.name)
         for m in t.result.history:
             run.log_metrics(m.as_dict(), step=m.epoch)
         metrics = {**summary_metrics(t.result), **timing_metrics(t.result.history), LOAD: t.load, **steps}
@@ -193,7 +201,7 @@ def run_study(values: Mapping[str, Any], root: Path, setting: str | None = None,
                               cfg.train.seed)
     runs, seed_runs, metrics = {}, {}, {}
     for name, per_seed in trained.items():
-        recorded = [_record(name, t, steps[name] if i == 0 else {}, uri, experiment_id, tags, len(seeds))
+        recorded = [_record(name, t, steps[name] if i == 0 else {}, uri, experiment_id, tags, len(seeds), dataset)
                     for i, t in enumerate(per_seed)]
         runs[name] = recorded[0][0]
         seed_runs[name] = {str(t.cfg.train.seed): run_id for t, (run_id, _) in zip(per_seed, recorded)}

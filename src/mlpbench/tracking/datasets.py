@@ -21,6 +21,12 @@ def split_digest(data_sha256: str, context: str) -> str:
     return f"{data_sha256[:_DIGEST_CHARS - len(context) - 1]}-{context}"
 
 
+def splits_of(data) -> dict[str, tuple]:
+    """``log_datasets``' splits of a loaded data set (``mlpbench.data.Dataset``: ``x_train``, ``y_val``...)."""
+    return {"training": (data.x_train, data.y_train), "validation": (data.x_val, data.y_val),
+            "test": (data.x_test, data.y_test)}
+
+
 def log_datasets(splits, source: str, data_sha256: str, name: str) -> None:
     """Log each split as an input of the active run.
 

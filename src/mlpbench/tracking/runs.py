@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 import mlflow
-from mlflow.entities import RunStatus
+import psutil
+from mlflow.entities import RunStatus, ViewType
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+from mlflow.tracking.default_experiment import DEFAULT_EXPERIMENT_ID
 
 from mlpbench.processes import process_tag
 from mlpbench.signals import Terminated, signals_deferred
@@ -70,7 +72,25 @@ def prepare(uri: str, experiment: str) -> str:
         client = MlflowClient(uri)
         experiment_id, tags = _get_or_create(client, uri, experiment)
         _describe(client, experiment_id, tags)
+        _retire_empty_default(client, uri)
         return experiment_id
+
+
+def _retire_empty_default(client: MlflowClient, uri: str) -> None:
+    """Delete (soft) the experiment "Default" of a SQLite store while it holds no run.
+
+    MLflow creates it in every store; the project names an experiment for every run, so it stays
+    empty, and the UI lists it above ``mlpbench`` when sorted by name (renamed, it would still be
+    listed). Once deleted, a run started with no experiment fails ("non-active experiment"), which
+    no project code does; ``mlflow experiments restore --experiment-id 0`` brings it back. A
+    server's Default is its users' to keep.
+    """
+    if not uri.startswith("sqlite:///"):
+        return
+    default = client.get_experiment(DEFAULT_EXPERIMENT_ID)
+    if (default.name, default.lifecycle_stage) == ("Default", "active") and \
+            not client.search_runs([DEFAULT_EXPERIMENT_ID], max_results=1, run_view_type=ViewType.ALL):
+        client.delete_experiment(DEFAULT_EXPERIMENT_ID)
 
 
 def _get_or_create(client: MlflowClient, uri: str, name: str) -> tuple[str, Mapping[str, str]]:
@@ -101,7 +121,8 @@ MLP benchmark: NumPy from scratch vs PyTorch. The same multilayer perceptron tra
 
 * Training runs are named `[<preset>] <backend> h<sizes> <activation> <optimizer> lr.. bs.. e..`
   (e.g. `numpy h512-256 relu nesterov lr0.3 bs768 e13`; the preset is left out when it is `default`;
-  a sweep's children add their swept values, e.g. `[optim.lr=0.05]`).
+  a sweep's children start with their swept values, e.g. `[optim.lr=0.05] numpy ...`).
+* A seed group `... (5 seeds)` holds one run per seed, `seed=3 ...`.
 * A sweep's parent run holds its trials as children.
 * Reports live in this experiment's namesake with `-reports` appended (their artifacts: tables and figures;
   `dvc repro report` also writes them to `reports/`); each run a report summarises carries its
@@ -202,12 +223,18 @@ class TrackedRun:
 
     A write the store fails raises ``StoreFailed`` and no later write is tried (``tracking.journal``):
     the run's end gets one try without retries, else is kept in ``journal_file`` for the doctor.
+
+    start_time, end_time: milliseconds since the epoch, for a run recorded after its work was done
+    (a study's); by default the run starts and ends as the block does. ``end_time`` is kept when the
+    run FINISHED; a failed record ends when it failed.
     """
 
     def __init__(self, uri: str, experiment_id: str, run_name: str, params: Mapping[str, Any],
-                 tags: Mapping[str, str], parent_run_id: str | None = None, journal_file: Path | None = None):
+                 tags: Mapping[str, str], parent_run_id: str | None = None, journal_file: Path | None = None,
+                 start_time: int | None = None, end_time: int | None = None):
         self.uri, self.experiment_id, self.run_name = uri, experiment_id, run_name
         self.params, self.tags, self.parent_run_id = params, tags, parent_run_id
+        self.start_time, self.end_time = start_time, end_time
         self.run_id: str | None = None
         self.journal_file, self.failed = journal_file, None
 
@@ -230,9 +257,15 @@ class TrackedRun:
         mlflow.set_tracking_uri(self.uri)
         try:
             with self.writing():
-                run = mlflow.start_run(experiment_id=self.experiment_id, run_name=self.run_name,
+                tags = {PROCESS_TAG: process_tag(), **self.tags}
+                if self.start_time is not None:  # mlflow.start_run takes no start time; it resumes a run that has one
+                    self.run_id = MlflowClient(self.uri).create_run(
+                        self.experiment_id, start_time=self.start_time, run_name=self.run_name,
+                        tags={**tags, **({"mlflow.parentRunId": self.parent_run_id} if self.parent_run_id else {})},
+                    ).info.run_id
+                run = mlflow.start_run(run_id=self.run_id, experiment_id=self.experiment_id, run_name=self.run_name,
                                        parent_run_id=self.parent_run_id, nested=mlflow.active_run() is not None,
-                                       tags={PROCESS_TAG: process_tag(), **self.tags})
+                                       tags=None if self.run_id else tags)
                 self.run_id = run.info.run_id
                 mlflow.log_params(flatten(self.params))
         except BaseException as err:  # a stop noted while starting is raised as the block ends
@@ -260,6 +293,8 @@ class TrackedRun:
                         mlflow.end_run(status)
                 else:
                     mlflow.end_run(status)
+                    if self.end_time is not None:
+                        MlflowClient(self.uri).set_terminated(self.run_id, status, end_time=self.end_time)
                 return False
         self._end_after_failure(status, exc if exc is not None else self.failed)
         if exc is None or exc is self.failed:
@@ -338,10 +373,12 @@ def log_report(uri: str, experiment_id: str, files: Sequence[tuple[Path, str | N
     the report is built from (training runs, a sweep's parent), each tagged ``report_run_id`` and
     ``report_experiment`` once the report run FINISHED. The report run is tagged ``report=true``
     and ``report_source_experiment_id``; it ends FAILED when an upload fails (the error is re-raised).
+    The run starts when the process that built the report did: the report is recorded once built.
     """
     client = MlflowClient(uri)
     reports_id = reports_experiment(uri, experiment_id)
-    run_id = client.create_run(reports_id, run_name=run_name, tags={
+    started = int(psutil.Process().create_time() * 1000)
+    run_id = client.create_run(reports_id, run_name=run_name, start_time=started, tags={
         "report": "true", "report_source_experiment_id": experiment_id, **dict(tags)}).info.run_id
     try:
         for local, folder in files:

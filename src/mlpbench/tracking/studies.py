@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from mlflow.tracking import MlflowClient
 
-from mlpbench.tracking.runs import NOTE_TAG, _artifact_location, _store_lock
+from mlpbench.tracking.runs import NOTE_TAG, _artifact_location, _retire_empty_default, _store_lock
 
 
 def prepare_study(uri: str, experiment: str, description: str) -> str:
@@ -20,4 +20,5 @@ def prepare_study(uri: str, experiment: str, description: str) -> str:
             experiment, artifact_location=_artifact_location(uri, experiment))
         if (found.tags if found else {}).get(NOTE_TAG) != description:
             client.set_experiment_tag(experiment_id, NOTE_TAG, description)
+        _retire_empty_default(client, uri)
         return experiment_id
