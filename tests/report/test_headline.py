@@ -78,3 +78,17 @@ def test_a_column_of_times_has_one_unit_and_accuracy_no_digit_its_interval_does_
 
 def test_a_first_epoch_no_slower_than_the_rest_shows_a_dash_not_zero():
     assert torch_options.first_extra([0.0, 0.0098, 2.13]) == ["—", "0.010 s", "2.130 s"]
+
+
+def test_the_machine_part_names_the_cpu_threads_days_and_commit():
+    import pandas as pd
+
+    from mlpbench.report.headline import machine
+
+    day = int(pd.Timestamp("2026-12-06T10:00", tz="UTC").timestamp() * 1000)
+    runs = pd.DataFrame({"backend": ["numpy", "torch"], "start_time": [day, day + 86_400_000],
+                         "tags.cpu": ["AMD EPYC"] * 2, "tags.backend_threads": ["2", "2"],
+                         "tags.git_commit": ["391f5c6abc"] * 2})
+    assert machine(runs, ["numpy", "torch"]) == ("AMD EPYC, 2 threads each, trained 2026-12-06 to 2026-12-07 (UTC), "
+                                                 "code at git commit 391f5c6")
+    assert "trained" not in machine(runs.drop(columns="start_time"), ["numpy", "torch"])

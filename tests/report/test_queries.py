@@ -24,7 +24,7 @@ def test_runs_by_id_hold_what_was_logged(store, client):
 
 def test_no_matching_id_gives_an_empty_frame_with_the_base_columns(store):
     frame = search_runs(store.uri, run_ids=["x'y"])
-    assert frame.empty and list(frame.columns) == ["run_id", "name", "experiment_id", "status"]
+    assert frame.empty and list(frame.columns) == ["run_id", "name", "experiment_id", "status", "start_time"]
 
 
 def test_children_of_a_parent_oldest_first(store):

@@ -64,13 +64,16 @@ def machine_load(uri: str | None, runs: pd.DataFrame) -> str:
 
 
 def machine(runs: pd.DataFrame, backends: Sequence[str]) -> str:
-    """E.g. "AMD EPYC, 2 threads each, code at git commit 391f5c6"."""
+    """E.g. "AMD EPYC, 2 threads each, trained 2026-12-06, code at git commit 391f5c6"."""
     cpus = ", ".join(dict.fromkeys(fmt.text(v) for v in column(runs, "tags.cpu")))
     threads = {b: fmt.text(column(runs[runs["backend"] == b], "tags.backend_threads").iloc[0]) for b in backends}
     shown = (f"{next(iter(threads.values()))} threads each" if len(set(threads.values())) == 1 else
              ", ".join(f"{label(b)} {t} threads" for b, t in threads.items()))
     commits = ", ".join(dict.fromkeys(fmt.text(v)[:7] for v in column(runs, "tags.git_commit")))
-    return f"{cpus}, {shown}, code at git commit {commits}"
+    days = sorted({pd.Timestamp(ms, unit="ms", tz="UTC").strftime("%Y-%m-%d")
+                   for ms in pd.to_numeric(column(runs, "start_time"), errors="coerce").dropna()})
+    trained = f", trained {days[0]}{f' to {days[-1]}' if len(days) > 1 else ''} (UTC)" if days else ""
+    return f"{cpus}, {shown}{trained}, code at git commit {commits}"
 
 
 def accuracy(c: Comparison, seed_rows: pd.DataFrame) -> str:

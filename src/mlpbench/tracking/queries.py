@@ -22,13 +22,13 @@ def _run_dict(run) -> dict[str, Any]:
     info, data = run.info, run.data
     return {
         "run_id": info.run_id, "name": info.run_name, "experiment_id": info.experiment_id,
-        "status": info.status, "params": dict(data.params), "metrics": dict(data.metrics),
+        "status": info.status, "start_time": info.start_time, "params": dict(data.params), "metrics": dict(data.metrics),
         "tags": {k: v for k, v in data.tags.items()},
     }
 
 
 def get_run(uri: str, run_id: str) -> dict[str, Any]:
-    """A run as ``{run_id, name, experiment_id, status, params, metrics, tags}``.
+    """A run as ``{run_id, name, experiment_id, status, start_time (ms), params, metrics, tags}``.
 
     Raises ``RunNotFoundError`` naming the run id and the store when it does not exist.
     """
@@ -89,15 +89,15 @@ def _search(uri: str, experiment_ids: list[str] | None, filters: list[str]) -> l
             return runs
 
 
-FRAME_COLUMNS = ("run_id", "name", "experiment_id", "status")
+FRAME_COLUMNS = ("run_id", "name", "experiment_id", "status", "start_time")
 
 
 def search_runs(uri: str, run_ids: Sequence[str] | None = None, experiment: str | None = None,
                 parent_run_id: str | None = None, filter_string: str = "") -> pd.DataFrame:
     """Runs as a DataFrame shaped like ``mlflow.search_runs``'s: one row per run, oldest first.
 
-    Columns: ``run_id``, ``name``, ``experiment_id``, ``status`` (present even when nothing
-    matches), then ``metrics.<key>`` (float, NaN where a run lacks it), ``params.<key>`` and
+    Columns: ``run_id``, ``name``, ``experiment_id``, ``status``, ``start_time`` (ms since the epoch;
+    present even when nothing matches), then ``metrics.<key>`` (float, NaN where a run lacks it), ``params.<key>`` and
     ``tags.<key>`` (str, NaN where absent), each group sorted by key. Read with a client bound to
     ``uri``: ``mlflow.search_runs`` itself would set the process-wide tracking URI (and the
     MLFLOW_TRACKING_URI variable) as a side effect.
