@@ -23,15 +23,20 @@ from omegaconf import DictConfig, OmegaConf
 from mlpbench.config import ConfigError
 from mlpbench.config.store import register_configs
 from mlpbench.data import DataFileError
-from mlpbench.outcome import run_lines
 from mlpbench.params import take_from_params
-from mlpbench.run.seeds import train_and_track
+from mlpbench.progress import watched
 from mlpbench.signals import Terminated, stop_child_processes
-from mlpbench.sweep import job_swept, parent_run_id
-from mlpbench.tracking import resolve_tracking_uri
-from mlpbench.tracking.health import StoreError
-from mlpbench.tracking.journal import StoreFailed
 from mlpbench.training import NonFiniteLossError
+
+if watched():  # the imports below (MLflow, SciPy) take several seconds before anything else can speak
+    print("loading MLflow and SciPy ...", file=sys.stderr, flush=True)
+
+from mlpbench.outcome import run_lines  # noqa: E402
+from mlpbench.run.seeds import train_and_track  # noqa: E402
+from mlpbench.sweep import job_swept, parent_run_id  # noqa: E402
+from mlpbench.tracking import resolve_tracking_uri  # noqa: E402
+from mlpbench.tracking.health import StoreError  # noqa: E402
+from mlpbench.tracking.journal import StoreFailed  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 log = logging.getLogger("mlpbench")
