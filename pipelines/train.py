@@ -31,7 +31,7 @@ from mlpbench.training import NonFiniteLossError
 if watched():  # the imports below (MLflow, SciPy) take several seconds before anything else can speak
     print("loading MLflow and SciPy ...", file=sys.stderr, flush=True)
 
-from mlpbench.outcome import run_lines  # noqa: E402
+from mlpbench.run.outcome import run_lines  # noqa: E402
 from mlpbench.run.seeds import train_and_track  # noqa: E402
 from mlpbench.sweep import job_swept, parent_run_id  # noqa: E402
 from mlpbench.tracking import resolve_tracking_uri  # noqa: E402

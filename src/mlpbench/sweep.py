@@ -30,11 +30,12 @@ from typing import Any, Mapping
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from mlpbench import outcome, slurm, tracking
+from mlpbench import slurm, tracking
 from mlpbench.config import ConfigError
 from mlpbench.config.load import load
 from mlpbench.signals import raise_terminated
 from mlpbench.processes import live_pid
+from mlpbench.run import outcome
 from mlpbench.tracking.health import StoreError, check_store
 
 log = logging.getLogger(__name__)

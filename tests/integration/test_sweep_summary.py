@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from mlpbench.outcome import WIDTH
+from mlpbench.run.outcome import WIDTH
 
 from support import PROJECT_ROOT, TEST_DATA, run_checked
 
