@@ -133,8 +133,8 @@ def test_a_run_in_a_terminal_says_what_it_does_and_keeps_a_line_per_epoch(tiny_r
     train_and_track(tiny_config(tiny_root, ["train.epochs=3"]), tiny_root, tiny_root / "out")
     shown = terminal()
     assert "checking mnist data in data ... ok" in shown, shown  # the tiny data lies under the working folder
-    store = re.escape(f"sqlite:///{tiny_root / 'mlflow.db'}")
-    assert any(re.fullmatch(rf"checking MLflow store {store} \.\.\. ok( \(.* s\))?", line) for line in shown), shown
+    # the store's file as the shell reaches it: a long absolute path would wrap the line
+    assert any(re.fullmatch(r"checking MLflow store mlflow\.db \.\.\. ok( \(.* s\))?", line) for line in shown), shown
     assert any(re.fullmatch(r"loading mnist \.\.\. 240 training, 60 validation, 100 test rows( \(.* s\))?", line)
                for line in shown), shown
     epochs = [line for line in shown if line.startswith("epoch ")]

@@ -23,6 +23,9 @@ from mlpbench.tracking.health import check_store
 from mlpbench.tracking.store import resolve_tracking_uri
 
 
+SQLITE = "sqlite:///"
+
+
 @dataclass(frozen=True)
 class Outputs:
     """Where a run writes its files (absolute paths)."""
@@ -105,7 +108,8 @@ def prepare_run(values: Mapping[str, Any], root: Path, out_dir: Path, n_jobs: in
     with status.step(f"checking {cfg.data.name} data in {shown(processed.parent)}"):
         preflight(cfg, root, outputs)
     uri = resolve_tracking_uri(root, cfg.tracking.uri, server=cfg.tracking.server)
-    with status.step(f"checking MLflow store {uri}", live=False):  # MLflow may log creating its tables
+    store = shown(Path(uri[len(SQLITE):])) if uri.startswith(SQLITE) else uri
+    with status.step(f"checking MLflow store {store}", live=False):  # MLflow may log creating its tables
         check_store(uri)  # seconds, not MLflow's minutes of retries, and before the data loads
     with status.step(f"loading {cfg.data.name}") as step:
         dataset = load_dataset(processed, split, cfg.data.num_classes, cfg.train.dtype)
