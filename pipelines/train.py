@@ -24,12 +24,19 @@ from mlpbench.config import ConfigError
 from mlpbench.config.store import register_configs
 from mlpbench.data import DataFileError
 from mlpbench.params import take_from_params
-from mlpbench.run.seeds import train_and_track
+from mlpbench.progress import watched
 from mlpbench.signals import Terminated, stop_child_processes
-from mlpbench.sweep import job_swept, parent_run_id
-from mlpbench.tracking.health import StoreError
-from mlpbench.tracking.journal import StoreFailed
 from mlpbench.training import NonFiniteLossError
+
+if watched():  # the imports below (MLflow, SciPy) take several seconds before anything else can speak
+    print("loading MLflow and SciPy ...", file=sys.stderr, flush=True)
+
+from mlpbench.run.outcome import run_lines  # noqa: E402
+from mlpbench.run.seeds import train_and_track  # noqa: E402
+from mlpbench.sweep import job_swept, parent_run_id  # noqa: E402
+from mlpbench.tracking import resolve_tracking_uri  # noqa: E402
+from mlpbench.tracking.health import StoreError  # noqa: E402
+from mlpbench.tracking.journal import StoreFailed  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 log = logging.getLogger("mlpbench")
@@ -51,7 +58,8 @@ def main(cfg: DictConfig) -> float:
     try:
         values = take_from_params(values, ROOT / "params.yaml", SHARED) if SHARED else values
         summary = train_and_track(values, ROOT, Path(hc.runtime.output_dir), n_jobs=n_jobs,
-                                  parent_run_id=parent_run_id(hc), swept=job_swept(hc), cpus=cpus)
+                                  parent_run_id=parent_run_id(hc), swept=job_swept(hc), cpus=cpus,
+                                  job=hc.job.num if hc.mode.name == "MULTIRUN" else None)
     except (ConfigError, DataFileError, NonFiniteLossError, FileNotFoundError, StoreError) as err:
         log.error("%s", err)
         sys.exit(f"train failed: {err}")
@@ -64,8 +72,9 @@ def main(cfg: DictConfig) -> float:
         print(f"train stopped ({str(err) or 'Ctrl-C'}); its MLflow run ended KILLED, no output files written "
               f"(set {DEBUG_ENV}=1 for the traceback)", file=sys.stderr)
         raise SystemExit(130 if isinstance(err, KeyboardInterrupt) else 143) from None
-    log.info("%s: val acc %.4f, test acc %.4f, %.1fs (MLflow run %s)", summary["run_name"],
-             summary["val_acc"], summary["test_acc"], summary["total_s"], summary["run_id"])
+    track = values["tracking"]
+    uri = resolve_tracking_uri(ROOT, track["uri"], server=track["server"])
+    print("\n".join(run_lines(summary, uri, track["ui_url"], ROOT)), flush=True)
     return summary["val_acc"]
 
 

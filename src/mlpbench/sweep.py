@@ -35,6 +35,7 @@ from mlpbench.config import ConfigError
 from mlpbench.config.load import load
 from mlpbench.signals import raise_terminated
 from mlpbench.processes import live_pid
+from mlpbench.run import outcome
 from mlpbench.tracking.health import StoreError, check_store
 
 log = logging.getLogger(__name__)
@@ -104,8 +105,14 @@ def job_overrides(config: DictConfig) -> list[list[str]] | None:
     return [list(job) for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
 
 
-def validate_jobs(config: DictConfig, root: Path) -> int:
-    """Compose and check every job's config before the first job starts; return how many jobs.
+def job_label(overrides: list[str], swept: set[str]) -> str:
+    """What tells a job apart: its values of the swept keys, else all its overrides."""
+    return " ".join(o for o in overrides if _key(o) in swept) or " ".join(overrides) or "no overrides"
+
+
+def validate_jobs(config: DictConfig, root: Path) -> list[str] | None:
+    """Compose and check every job's config before the first job starts; return each job's ``job_label``
+    (None under a sweeper other than Hydra's basic one, whose jobs are not known in advance).
 
     Raises ``ConfigError`` naming the job number, its overrides and the bad key.
     """
@@ -115,7 +122,7 @@ def validate_jobs(config: DictConfig, root: Path) -> int:
 
     jobs = job_overrides(config)
     if jobs is None:
-        return 0
+        return None
     loader = GlobalHydra.instance().config_loader()
     swept = {_key(o) for o in swept_overrides(list(config.hydra.overrides.task))}
     for num, overrides in enumerate(jobs):
@@ -126,9 +133,8 @@ def validate_jobs(config: DictConfig, root: Path) -> int:
             cfg = load(OmegaConf.to_container(job, resolve=True, enum_to_str=True))
             preflight(cfg, root, output_paths(cfg, root, Path(config.hydra.sweep.dir) / str(num)))
         except ConfigError as err:
-            label = " ".join(o for o in overrides if _key(o) in swept) or " ".join(overrides) or "no overrides"
-            raise ConfigError(f"job {num} ({label}): {err}") from None
-    return len(jobs)
+            raise ConfigError(f"job {num} ({job_label(overrides, swept)}): {err}") from None
+    return [job_label(overrides, swept) for overrides in jobs]
 
 
 def check_warning_time(launcher: Mapping[str, Any]) -> None:
@@ -176,6 +182,8 @@ class MlflowSweepCallback(Callback):
         self.uri: str | None = None
         self.run_id: str | None = None
         self.sweep_dir: Path | None = None
+        self.labels: list[str] | None = None  # each job's overrides, for the closing table
+        self.name, self.report_uri = "", ""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         # Hydra turns a callback's exception into a warning and carries on: exit instead.
@@ -196,7 +204,8 @@ class MlflowSweepCallback(Callback):
         hc = config.hydra
         root = project_root(hc)
         check_warning_time(hc.launcher)
-        log.info("checked the config of %d jobs", validate_jobs(config, root))
+        self.labels = validate_jobs(config, root)
+        log.info("checked the config of %s jobs", "the" if self.labels is None else len(self.labels))
         track = OmegaConf.select(config, "tracking", default={}) or {}
         self.uri = tracking.resolve_tracking_uri(root, track.get("uri"), server=bool(track.get("server")))
         check_store(self.uri)
@@ -204,8 +213,9 @@ class MlflowSweepCallback(Callback):
         tracking.end_orphans(self.uri, [experiment_id])
         sweep_dir = self.sweep_dir = Path(hc.sweep.dir)
         overrides = " ".join(hc.overrides.task) or "(none)"
+        self.name, self.report_uri = sweep_name(list(hc.overrides.task)), outcome.report_store(root)
         self.run_id = tracking.start_parent_run(
-            self.uri, experiment_id, sweep_name(list(hc.overrides.task)),
+            self.uri, experiment_id, self.name,
             {"sweep": "parent", "sweep_overrides": overrides, "sweep_dir": str(sweep_dir.resolve())},
         )
         _claim(sweep_dir, self.run_id)
@@ -217,6 +227,17 @@ class MlflowSweepCallback(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         if self.run_id is not None:
             tracking.end_parent_run(self.uri, self.run_id, "FINISHED")
+            self._summarise()
+
+    def _summarise(self) -> None:
+        """Print the jobs' table and the command that builds the sweep's report."""
+        try:
+            runs = tracking.search_runs(self.uri, parent_run_id=self.run_id).to_dict("records")
+        except Exception as err:  # the sweep has ended either way: say why there is no table, not fail it
+            log.warning("no table of the sweep's jobs: %s: %s", type(err).__name__, err)
+            return
+        report = outcome.report_command(self.run_id, self.uri, self.report_uri)
+        print("\n".join(outcome.sweep_lines(self.name, outcome.sweep_rows(self.labels, runs), report)), flush=True)
 
     def _end_if_running(self) -> None:
         """At exit: if the sweep did not complete, stop its jobs and end every run honestly."""
@@ -241,3 +262,4 @@ class MlflowSweepCallback(Callback):
         parts += [f"{len(killed)} job(s) KILLED: " + ", ".join(_label(c) for c in killed)] if killed else []
         reason = "the sweep stopped before all its jobs finished; " + ("; ".join(parts) or "no job had started")
         tracking.end_parent_run(self.uri, self.run_id, "FAILED" if failed else "KILLED", reason)
+        self._summarise()

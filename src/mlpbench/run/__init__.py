@@ -7,6 +7,6 @@
 
 ``seeds.train_and_track`` runs them all; ``pipelines/train.py`` calls it and tests call it directly.
 ``summary`` holds a run's name, MLflow params and summary metrics, ``machine`` the checks against this
-machine. Nothing is imported here: importing ``mlpbench.run.summary`` must not import ``record``, which
+machine, ``outcome`` the lines a finished run or sweep prints. Nothing is imported here: importing ``mlpbench.run.summary`` must not import ``record``, which
 builds backends through their registry (dvc.yaml's deps follow the imports).
 """

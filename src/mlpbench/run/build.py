@@ -15,11 +15,15 @@ from mlpbench.config.load import load
 from mlpbench.data import Dataset, check_split, load_dataset
 from mlpbench.data.identity import check_identity
 from mlpbench.params import resolve
+from mlpbench.progress import Status, rows_line
 from mlpbench.run import machine
 from mlpbench.run.outputs import MANIFEST, foreign_entries
 from mlpbench.tracking import portable
 from mlpbench.tracking.health import check_store
 from mlpbench.tracking.store import resolve_tracking_uri
+
+
+SQLITE = "sqlite:///"
 
 
 @dataclass(frozen=True)
@@ -92,18 +96,33 @@ def preflight(cfg: Config, root: Path, outputs: Outputs) -> None:
 
 
 def prepare_run(values: Mapping[str, Any], root: Path, out_dir: Path, n_jobs: int = 1,
-                cpus: int | None = None) -> Prepared:
+                cpus: int | None = None, status: Status | None = None) -> Prepared:
     """Config, checks, store and data of one run; raises ``ConfigError``/``FileNotFoundError``/
-    ``StoreError`` before any work."""
+    ``StoreError`` before any work. status: where each step says what it does (default: nowhere)."""
+    status = status or Status(interactive=False)
     cfg = load(values)
     machine.check_threads(cfg)  # as set, before a job's share of the CPUs fills in 0
     cfg = machine.with_threads(cfg, n_jobs, cpus)
     outputs = output_paths(cfg, root, out_dir)
-    preflight(cfg, root, outputs)
-    uri = resolve_tracking_uri(root, cfg.tracking.uri, server=cfg.tracking.server)
-    check_store(uri)  # seconds, not MLflow's minutes of retries, and before the data loads
     processed, split = resolve(root, cfg.data.paths.processed), resolve(root, cfg.data.paths.split)
-    dataset = load_dataset(processed, split, cfg.data.num_classes, cfg.train.dtype)
+    with status.step(f"checking {cfg.data.name} data in {shown(processed.parent)}"):
+        preflight(cfg, root, outputs)
+    uri = resolve_tracking_uri(root, cfg.tracking.uri, server=cfg.tracking.server)
+    store = shown(Path(uri[len(SQLITE):])) if uri.startswith(SQLITE) else uri
+    with status.step(f"checking MLflow store {store}", live=False):  # MLflow may log creating its tables
+        check_store(uri)  # seconds, not MLflow's minutes of retries, and before the data loads
+    with status.step(f"loading {cfg.data.name}") as step:
+        dataset = load_dataset(processed, split, cfg.data.num_classes, cfg.train.dtype)
+        step["done"] = rows_line({"training": len(dataset.y_train), "validation": len(dataset.y_val),
+                                  "test": len(dataset.y_test)})
     machine.check_batch(cfg, dataset)
     machine.check_memory(cfg, dataset)
     return Prepared(cfg, outputs, uri, dataset, processed, split)
+
+
+def shown(path: Path) -> str:
+    """A path as a person at the shell would type it: relative to the working folder when inside it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

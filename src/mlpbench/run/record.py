@@ -84,9 +84,11 @@ def training_history(result: TrainResult) -> dict[str, list[float]]:
     return hist
 
 
-def fit_logged(run: tracking.TrackedRun, backend: Backend, prep: Prepared, progress: bool | None) -> TrainResult:
-    """Fit with each epoch's metrics logged as it ends, with the machine's load (``LOAD``) beside its time."""
-    bar = EpochProgress(prep.cfg.train.epochs, run.run_name, interactive=progress)
+def fit_logged(run: tracking.TrackedRun, backend: Backend, prep: Prepared, progress: bool | None,
+               label: str) -> TrainResult:
+    """Fit with each epoch's metrics logged as it ends, with the machine's load (``LOAD``) beside its time;
+    progress: the bar (None: in a terminal), label: its description."""
+    bar = EpochProgress(prep.cfg.train.epochs, label, interactive=progress)
     with contextlib.ExitStack() as stack:
         stack.callback(bar.close)
         return fit(backend, prep.dataset, prep.cfg.train, on_step=bar.on_step,

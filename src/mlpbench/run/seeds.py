@@ -26,6 +26,7 @@ from mlpbench.backends import Backend
 from mlpbench.backends.build import build_backend
 from mlpbench.environment import environment_tags
 from mlpbench.options import BACKENDS
+from mlpbench.progress import Status, bar_label
 from mlpbench.run.build import Prepared, prepare_run
 from mlpbench.run.outputs import Staged
 from mlpbench.run.record import (SHORT_NAMES, fit_logged, history_csv, log_run, metrics_file_content, register,
@@ -81,12 +82,13 @@ def group_metrics(trained: list[Trained]) -> dict[str, float]:
 
 
 def _train_seed(run: tracking.TrackedRun, prep: Prepared, values: Mapping[str, Any], work: Path,
-                progress: bool | None, keep: bool, with_figures: bool) -> Trained:
+                status: Status, label: str, keep: bool, with_figures: bool) -> Trained:
     """Fit and log one seed's run; keep its backend when ``keep`` (the group's model)."""
     cfg = prep.cfg
     backend = build_backend(cfg, prep.dataset.x_train.shape[1], cfg.data.num_classes)
     run.set_tags({f"backend_{k}": str(v) for k, v in backend.info().items()})
-    result = fit_logged(run, backend, prep, progress)
+    result = fit_logged(run, backend, prep, status.interactive, label)
+    status.say("timing a step, recording the model, metrics and figures in MLflow ...")
     speed = step_speed(prep).metrics()  # gemm/gflops, gemm/floor_step_s, time/step_median_s...
     run.log_metrics(speed)
     with tempfile.TemporaryDirectory(dir=work, prefix=".model-") as model_dir:
@@ -126,29 +128,36 @@ def _write_outputs(run: tracking.TrackedRun, prep: Prepared, trained: list[Train
 
 def train_and_track(values: Mapping[str, Any], root: Path, out_dir: Path, n_jobs: int = 1,
                     parent_run_id: str | None = None, progress: bool | None = None,
-                    swept: Mapping[str, str] | None = None, cpus: int | None = None) -> dict[str, Any]:
+                    swept: Mapping[str, str] | None = None, cpus: int | None = None,
+                    job: int | None = None) -> dict[str, Any]:
     """Build, fit and record one configuration on its seeds; return the summary written to the metrics file.
 
     values: the composed config (see conf/). Unset ``outputs.*`` paths are files in ``out_dir``.
     Invalid values raise ``ConfigError`` before any MLflow run exists. swept: a sweep job's values
-    of the swept keys, shown in its run name. cpus: the CPUs the launcher gave this job. The summary
+    of the swept keys, shown in its run name. job: a sweep job's number, tagged ``sweep_job`` (the sweep's
+    closing table finds each job's run by it). cpus: the CPUs the launcher gave this job. The summary
     holds every summary metric by its short name (``SHORT_NAMES``; a group's are means, with ``sd``)
     and the run file's identity.
     """
-    prep = prepare_run(values, root, out_dir, n_jobs, cpus)
+    status = Status(progress, live=n_jobs == 1)  # parallel jobs share the terminal: whole lines only
+    prep = prepare_run(values, root, out_dir, n_jobs, cpus, status)
     cfg, uri, work = prep.cfg, prep.uri, Path(out_dir)
-    experiment_id = tracking.prepare(uri, cfg.tracking.experiment)
-    tracking.end_orphans(uri, [experiment_id])  # runs an earlier killed process left RUNNING
+    with status.step(f"MLflow experiment {cfg.tracking.experiment}", live=False) as step:
+        experiment_id = tracking.prepare(uri, cfg.tracking.experiment)
+        tracking.end_orphans(uri, [experiment_id])  # runs an earlier killed process left RUNNING
+        step["done"] = "ready"
     tags = {"backend": cfg.backend, "preset": cfg.preset, "dataset": cfg.data.name, "dataset_title": cfg.data.title,
             **environment_tags(root, prep.processed_dir, prep.split_dir, BACKENDS[cfg.backend].library),
-            **slurm.job_tags()}
+            **slurm.job_tags(), **({"sweep_job": str(job)} if job is not None else {})}
     name, seeds, journal = run_name(cfg, swept), seeds_of(prep), work / JOURNAL
+    swept_values = tuple(f"{k}={v}" for k, v in (swept or {}).items())  # first in a bar's label
     work.mkdir(parents=True, exist_ok=True)
     with sigterm_raises():
         if len(seeds) == 1:
             with tracking.TrackedRun(uri, experiment_id, name, run_params(cfg), tags, parent_run_id,
                                      journal_file=journal) as run:
-                t = _train_seed(run, prep, values, work, progress, keep=True, with_figures=True)
+                t = _train_seed(run, prep, values, work, status, bar_label(run_name(cfg), swept_values),
+                                keep=True, with_figures=True)
                 short = {SHORT_NAMES[k]: v for k, v in t.metrics.items() if k in SHORT_NAMES}
                 return _write_outputs(run, prep, [t], {str(t.seed): t.run_id}, short)
         group_name = f"{name} ({len(seeds)} seeds)"
@@ -159,8 +168,9 @@ def train_and_track(values: Mapping[str, Any], root: Path, out_dir: Path, n_jobs
                 with tracking.TrackedRun(uri, experiment_id, seed_run_name(name, seed),
                                          run_params(with_seed(prep, seed).cfg), {**tags, GROUP_TAG: "seed"},
                                          group.run_id, journal_file=work / f"seed-{seed}" / JOURNAL) as run:
-                    trained.append(_train_seed(run, with_seed(prep, seed), values, work, progress, keep=i == 0,
-                                               with_figures=False))
+                    label = bar_label(run_name(cfg), (*swept_values, f"seed={seed}"))
+                    trained.append(_train_seed(run, with_seed(prep, seed), values, work, status, label,
+                                               keep=i == 0, with_figures=False))
             metrics = group_metrics(trained)
             group.log_metrics(metrics)
             curves = {f"seed {t.seed}": training_history(t.result) for t in trained}
