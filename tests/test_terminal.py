@@ -96,11 +96,10 @@ def test_a_run_ends_in_lines_that_fit_120_columns(tmp_path):
 
     linked = run_lines(summary, project_store, "http://127.0.0.1:5000/", PROJECT_ROOT)
     assert all(len(line) <= WIDTH for line in linked), linked
-    # the name whole, then its numbers: accuracies as percentages, the time labelled
     # the name cut where it repeats the config, keeping the swept values; the numbers whole on their own line:
     # accuracies as percentages, the time labelled
-    assert linked[0].startswith("torch h1024-512-256 relu nesterov lr0.1 bs32 e2 compiled")
-    assert linked[0].endswith("… [model.hidden_sizes=[1024,512,256] optim.lr=0.05] (5 seeds):")
+    assert linked[0].startswith("[model.hidden_sizes=[1024,512,256] optim.lr=0.05] torch h1024-512-256 relu")
+    assert linked[0].endswith("… (5 seeds):")
     assert linked[1:] == ["  val 98.17 % test 98.20 ± 0.05 % (means), trained in 4.1 s per seed",
                           f"MLflow run: http://127.0.0.1:5000/#/experiments/3/runs/{RUN_ID}"]
     one = {**summary, "run_name": run_name(cfg), "seed_runs": {"0": RUN_ID}}

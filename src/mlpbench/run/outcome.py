@@ -47,12 +47,27 @@ def then(said: str, command: str, width: int = WIDTH) -> list[str]:
 
 
 def cut_name(name: str, width: int) -> str:
-    """A run's name cut to ``width``, keeping what sets a sweep's job apart: its swept values (``[...]``)
-    and what follows them (``(5 seeds)``) stay whole; the configuration before them is cut."""
-    start = name.rfind(" [")
-    if len(name) <= width or start < 0 or len(name) - start > width - 8:
+    """A run's name cut to ``width``, keeping what sets a run apart: its leading swept values (``[...]``, a
+    sweep's job; ``run.summary.run_name`` puts them first) and a trailing ``(5 seeds)`` stay whole, and the
+    configuration between them is cut."""
+    if len(name) <= width:
+        return name
+    head = name[:_swept_end(name)]
+    tail = name[name.rfind(" ("):] if name.endswith(")") and " (" in name[len(head):] else ""
+    room = width - len(head) - len(tail)
+    if room < 8:
         return cut(name, width)
-    return cut(name[:start], width - (len(name) - start)) + name[start:]
+    return head + cut(name[len(head):len(name) - len(tail)], room) + tail
+
+
+def _swept_end(name: str) -> int:
+    """Where a leading ``[key=value ...] `` ends (values may hold brackets: ``[512,256]``); 0 without one."""
+    depth = 0
+    for i, char in enumerate(name):
+        depth += {"[": 1, "]": -1}.get(char, 0)
+        if depth == 0:
+            return i + 2 if i > 0 and name[i] == "]" and name[i + 1:i + 2] == " " else 0
+    return 0
 
 
 def numbers(summary: Mapping[str, Any]) -> str:
