@@ -30,12 +30,13 @@ def step_ratio(seed_rows: pd.DataFrame, ref: str, other: str) -> stats.Estimate 
 
 
 def timing_check(c: Comparison, step: stats.Estimate | None) -> str | None:
-    """One sentence when the epoch-time ratio and the step-probe ratio point different ways or either's interval is
-    wide, saying which to trust and why; None when they agree (or either is missing)."""
+    """One sentence when the epoch-time ratio and the step-probe ratio point different ways, saying which to trust
+    and why (neither, when the epoch ratio's interval is wide); None when they point the same way, however wide
+    their intervals (which the report shows), or either is missing."""
     epoch = c.epoch_ratio
     if epoch is None or step is None or epoch.n < 2:
         return None
-    if (epoch.mean > 1) == (step.mean > 1) and not wide(epoch) and not wide(step):
+    if (epoch.mean > 1) == (step.mean > 1):
         return None
     a, b = label(c.ref), label(c.other)
     both = (f"The two speed measurements disagree: by the median epoch of training {faster(epoch, a, b)}; by the "
