@@ -30,6 +30,10 @@ def test_three_seeds_make_a_parent_with_their_means_and_one_run_each(tiny_root):
     assert parent.info.run_name.endswith("(3 seeds)") and parent.data.metrics["seeds"] == 3
     assert sorted(int(r.data.params["train.seed"]) for r in children) == [4, 5, 6]
     assert {r.info.status for r in children} == {"FINISHED"} and {r.data.tags[GROUP_TAG] for r in children} == {"seed"}
+    # the group's row, which the runs table shows first, names its data set like each seed's run
+    for run in (parent, *children):
+        assert sorted(i.dataset.name for i in run.inputs.dataset_inputs) == ["mnist-test", "mnist-train",
+                                                                             "mnist-validation"], run.info.run_name
     # the parent's numbers are the children's mean and interval
     tests = [r.data.metrics["test/acc"] for r in children]
     estimate = stats.over_seeds(tests)

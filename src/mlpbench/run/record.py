@@ -84,6 +84,14 @@ def training_history(result: TrainResult) -> dict[str, list[float]]:
     return hist
 
 
+def log_inputs(run: tracking.TrackedRun, prep: Prepared) -> None:
+    """The data set's splits as the run's dataset inputs (``<name>-training`` ...: the runs table's Dataset
+    column), for a seed's run and for its group's, whose row the table shows first."""
+    with run.writing():
+        datasets.log_datasets(datasets.splits_of(prep.dataset), source=str(prep.cfg.data.paths.processed),
+                              data_sha256=run.tags["data_sha256"], name=prep.cfg.data.name)
+
+
 def fit_logged(run: tracking.TrackedRun, backend: Backend, prep: Prepared, progress: bool | None,
                label: str) -> TrainResult:
     """Fit with each epoch's metrics logged as it ends, with the machine's load (``LOAD``) beside its time;
@@ -127,10 +135,7 @@ def log_run(run: tracking.TrackedRun, backend: Backend, prep: Prepared, result: 
     """Log one trained run: the data splits, the model (saved into ``model_dir`` first), the summary
     (linked to the model) and the artifacts. Returns (the logged model's id, the summary metrics)."""
     cfg, data = prep.cfg, prep.dataset
-    with run.writing():
-        datasets.log_datasets(datasets.splits_of(data), source=str(cfg.data.paths.processed),
-                              data_sha256=run.tags["data_sha256"],
-                              name=cfg.data.name)
+    log_inputs(run, prep)
     metrics = summary_metrics(result)
     backend.save(model_dir)
     with run.writing():

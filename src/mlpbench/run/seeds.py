@@ -29,8 +29,8 @@ from mlpbench.options import BACKENDS
 from mlpbench.progress import Status, bar_label
 from mlpbench.run.build import Prepared, prepare_run
 from mlpbench.run.outputs import Staged
-from mlpbench.run.record import (SHORT_NAMES, fit_logged, history_csv, log_run, metrics_file_content, register,
-                                 step_speed, training_history)
+from mlpbench.run.record import (SHORT_NAMES, fit_logged, history_csv, log_inputs, log_run, metrics_file_content,
+                                 register, step_speed, training_history)
 from mlpbench.run.summary import run_name, run_params
 from mlpbench.signals import sigterm_raises
 from mlpbench.tracking import portable
@@ -163,6 +163,7 @@ def train_and_track(values: Mapping[str, Any], root: Path, out_dir: Path, n_jobs
         group_name = f"{name} ({len(seeds)} seeds)"
         with tracking.TrackedRun(uri, experiment_id, group_name, run_params(cfg), {**tags, GROUP_TAG: "group"},
                                  parent_run_id, journal_file=journal) as group:
+            log_inputs(group, prep)
             trained = []
             for i, seed in enumerate(seeds):
                 with tracking.TrackedRun(uri, experiment_id, seed_run_name(name, seed),
