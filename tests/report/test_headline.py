@@ -69,6 +69,11 @@ def test_the_load_is_the_mean_and_max_over_the_runs_epochs_against_the_cores(tmp
     assert text.startswith("Machine load while training (1-minute load average, per epoch, over 4 epochs): mean 3.0, "
                            "max 6.0 on 4 CPU cores.")
     assert "more work than cores" in text
+    # a 2-thread run alone keeps the load of a 2-core machine at about 2: not a busy machine
+    alone = client.create_run(exp).info.run_id
+    client.log_batch(alone, metrics=[Metric(headline.LOAD, v, 1000 * e, e) for e, v in enumerate((1.9, 2.04), 1)])
+    text = headline.machine_load(uri, pd.DataFrame({"run_id": [alone], "tags.cpu_count": ["2"]}))
+    assert text.endswith("max 2.0 on 2 CPU cores.")
     assert "did not record the machine's load" in headline.machine_load(
         uri, pd.DataFrame({"run_id": [quiet], "tags.cpu_count": ["4"]}))
 

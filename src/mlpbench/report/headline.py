@@ -19,6 +19,7 @@ from mlpbench.report.tables import DEFAULT, measured
 from mlpbench.report.uncertainty import Comparison, faster, interval_points, per_seed, wide
 
 LOAD, STEP, VAL = "machine/load_1min", "time/step_median_s", "final/val_acc"
+BUSY_MARGIN = 0.5  # load above the cores by more than this: other work competed with the runs
 SCALING = "the scaling study's interleaved step ratio (`reports/scaling/scaling.md`)"
 
 
@@ -58,8 +59,10 @@ def machine_load(uri: str | None, runs: pd.DataFrame) -> str:
     if not values:
         return (f"The runs did not record the machine's load (metric `{LOAD}`), so the times cannot show how busy "
                 f"the machine was.")
+    # A training run's own threads keep the load near the cores it uses; only half a core of work beyond
+    # them (a load average moves in steps of whole runnable threads) says other work competed.
     busy = (" The machine had more work than cores at times, so some epochs waited for a CPU and the times are "
-            "slower than a quiet machine's." if cores == cores and max(values) > cores else "")
+            "slower than a quiet machine's." if cores == cores and max(values) > cores + BUSY_MARGIN else "")
     return (f"Machine load while training (1-minute load average, per epoch, over {len(values)} epochs): mean "
             f"{np.mean(values):.1f}, max {max(values):.1f}{on}.{busy}")
 
