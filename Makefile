@@ -48,7 +48,7 @@ UI_PORT ?= $(PORT)
 ui: $(STAMP)
 	@python -m mlpbench.tracking.health --read-only "sqlite:///$(CURDIR)/mlflow.db"
 	-python -m mlpbench.tracking.restore --uri "sqlite:///$(CURDIR)/mlflow.db"
-	@echo "Open http://127.0.0.1:$(UI_PORT)/ (experiments open on their training runs; see README, 'MLflow: where results land')"
+	@echo "Open http://127.0.0.1:$(UI_PORT)/#/experiments (the experiments by name, mlpbench first; each opens on its training runs; see README, 'MLflow: where results land')"
 	mlflow ui --backend-store-uri "sqlite:///$(CURDIR)/mlflow.db" --host 127.0.0.1 --port $(UI_PORT) --app-name mlpbench
 
 # The ablation (README, "Which change matters"): every step of conf/experiment/ablation/ for every
