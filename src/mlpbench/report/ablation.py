@@ -34,6 +34,9 @@ PLOTTED = (("final/val_acc", "validation accuracy (%)", "val_acc", 100.0),
            ("time/epoch_median_s", "median epoch (s)", "epoch_time", 1.0))
 BATCH = "params.train.batch_size"
 NOT_COMPARED = MACHINE_KEYS | {"preset"}  # params that never count as a step's change
+# Params a run logs only where they apply (run.summary.run_params: the init scale for uniform init, the slope for
+# leaky_relu): one missing from a step's run stopped applying, through a change the step names itself.
+WHERE_APPLIES = frozenset({"model.init_scale", "model.leaky_slope"})
 
 
 def step_of(preset: str) -> tuple[int, str] | None:
@@ -70,11 +73,15 @@ def expected(parent: Mapping[str, Any], runs: pd.DataFrame) -> tuple[list[str], 
 
 
 def param_changes(before: pd.Series, after: pd.Series) -> str:
-    """``key a → b`` for each param (machine keys and preset aside) that differs between two runs."""
+    """``key a → b`` for each param (machine keys and preset aside) that differs between two runs; a param
+    logged only where it applies (``WHERE_APPLIES``) and missing from one run is no change of its own."""
     keys = sorted({k for k in (*before.index, *after.index) if k.startswith("params.")
                    and k.removeprefix("params.") not in NOT_COMPARED})
+    missing = fmt.text(None)
     parts = [f"{k.removeprefix('params.')} {fmt.text(before.get(k))} → {fmt.text(after.get(k))}" for k in keys
-             if fmt.text(before.get(k)) != fmt.text(after.get(k))]
+             if fmt.text(before.get(k)) != fmt.text(after.get(k))
+             and not (k.removeprefix("params.") in WHERE_APPLIES and missing in (fmt.text(before.get(k)),
+                                                                                  fmt.text(after.get(k))))]
     return "; ".join(parts) if parts else "nothing"
 
 
