@@ -24,7 +24,6 @@ temporary folder from the offline mirror (``MLPBENCH_DATA_MIRROR`` or ``../share
 from __future__ import annotations
 
 import argparse
-import collections
 import json
 import os
 import resource
@@ -36,6 +35,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from mlpbench.backends.numpy_phases import PhaseTimer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -111,59 +112,6 @@ class GemmFloor:
     def epoch(self) -> None:
         for start in range(0, len(self.x), self.batch):  # every batch, the last short one too
             self.step(start)
-
-
-class PhaseTimer:
-    """Seconds a NumPy backend spends in each part of its training steps.
-
-    Wraps the methods of one backend instance (its modules' forward/backward, the loss, the
-    optimizer's step and train_step itself) with timers; the classes are untouched. What
-    train_step spends outside them is "rest": the batch gather, the accuracy count and the
-    Python of the step. The timers cost well under a microsecond per call.
-    """
-
-    def __init__(self, backend) -> None:
-        from mlpbench.backends.numpy_nn.layers import Linear
-
-        self.seconds: collections.Counter[str] = collections.Counter()
-        self.calls: collections.Counter[str] = collections.Counter()
-        for module in backend.model.modules:
-            kind = "Linear" if isinstance(module, Linear) else type(module).__name__
-            self._wrap(module, "forward", f"{kind} forward")
-            self._wrap(module, "backward", f"{kind} backward")
-        self._wrap(backend.criterion, "forward", "loss")
-        self._wrap(backend.criterion, "backward", "loss")
-        self._wrap(backend.optimizer, "step", "optimizer")
-        self._wrap(backend, "train_step", "step")
-
-    def _wrap(self, owner, method: str, phase: str) -> None:
-        inner = getattr(owner, method)
-
-        def timed(*args, **kwargs):
-            t0 = time.perf_counter()
-            try:
-                return inner(*args, **kwargs)
-            finally:
-                self.seconds[phase] += time.perf_counter() - t0
-                self.calls[phase] += 1
-
-        setattr(owner, method, timed)  # an instance attribute: this backend only
-
-    @property
-    def steps(self) -> int:
-        return self.calls["step"]
-
-    def reset(self) -> None:
-        self.seconds.clear()
-        self.calls.clear()
-
-    def ms_per_step(self) -> dict[str, float]:
-        """Phase -> milliseconds per step, with "rest" = step minus the phases inside it."""
-        step = self.seconds["step"]
-        phases = {k: v for k, v in self.seconds.items() if k != "step"}
-        phases["rest"] = step - sum(phases.values())
-        phases["step"] = step
-        return {k: 1e3 * v / max(self.steps, 1) for k, v in phases.items()}
 
 
 def _load(kind: str, processed: Path, split_dir: Path, overrides: list[str]):
@@ -258,7 +206,7 @@ def format_phases(ms: dict[str, float]) -> str:
     parts = sorted((k for k in ms if k not in ("step", "gemm_floor")), key=lambda k: -ms[k])
     return (f"numpy step {ms['step']:.2f} ms (GEMM floor {ms['gemm_floor']:.2f} ms): "
             + ", ".join(f"{k} {ms[k]:.2f}" for k in parts)
-            + " (Linear: its GEMMs and bias; rest: batch gather, accuracy count, Python)")
+            + " (Linear: its GEMMs and bias; rest: accuracy count, Python)")
 
 
 def _subprocess_json(args: list[str]):

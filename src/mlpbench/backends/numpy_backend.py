@@ -18,6 +18,7 @@ from mlpbench.registry import implementations
 from .base import layer_sizes
 from .numpy_nn import MLP, SGD, Adam, AdamW, CosineAnnealingLR, CrossEntropyLoss, RMSprop, StepLR, Workspace
 from .numpy_nn.activations import ACTIVATIONS as ACTIVATION_FACTORIES
+from .numpy_phases import op_attribution
 
 # Dropout masks come from an SFC64 generator seeded with [DROPOUT_STREAM, seed]: a stream
 # independent of the default_rng(seed) that the training loop uses for initial weights and
@@ -127,10 +128,7 @@ class NumpyBackend:
 
         No ``zero_grad()``: backward overwrites every gradient (see numpy_nn.module).
         """
-        x, y = data
-        n = len(idx)
-        xb = np.take(x, idx, axis=0, mode="clip", out=self._batch.get("x", (n, x.shape[1]), x.dtype))
-        yb = np.take(y, idx, mode="clip", out=self._batch.get("y", (n,), y.dtype))
+        xb, yb = self.gather(data, idx)
         self.model.train()
         logits = self.model(xb)
         loss = self.criterion(logits, yb)
@@ -138,6 +136,17 @@ class NumpyBackend:
         self.model.backward(self.criterion.backward())
         self.optimizer.step()
         return loss, correct
+
+    def gather(self, data: tuple[np.ndarray, np.ndarray], idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The batch: rows ``idx`` of x and y, copied into buffers reused from step to step."""
+        x, y = data
+        n = len(idx)
+        xb = np.take(x, idx, axis=0, mode="clip", out=self._batch.get("x", (n, x.shape[1]), x.dtype))
+        return xb, np.take(y, idx, mode="clip", out=self._batch.get("y", (n,), y.dtype))
+
+    def op_attribution(self, data: tuple[np.ndarray, np.ndarray], idx: np.ndarray, steps: int):
+        """``steps`` training steps timed by phase, as op groups (``numpy_phases.op_attribution``)."""
+        return op_attribution(self, data, idx, steps)
 
     def evaluate(self, data: tuple[np.ndarray, np.ndarray], batch_size: int) -> tuple[float, np.ndarray]:
         """Eval mode over all rows in chunks: (mean loss, predicted labels (n,) int64)."""

@@ -20,6 +20,7 @@ from mlpbench.registry import implementations
 
 from .base import layer_sizes
 from .torch_gemm import blas_info, gemm_step
+from .torch_profile import op_attribution
 from .torch_speedups import IMPL_KWARGS, autocast, check_impl, used_impl
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -238,6 +239,10 @@ class TorchBackend:
 
     def gemm_step(self, batch: int) -> Callable[[], None]:
         return gemm_step(self.sizes, batch, self.dtype, self.device)
+
+    def op_attribution(self, data: tuple[torch.Tensor, torch.Tensor], idx: np.ndarray, steps: int):
+        """``steps`` training steps under torch.profiler, as op groups (``torch_profile.op_attribution``)."""
+        return op_attribution(lambda: self.train_step(data, idx), steps)
 
     def save(self, model_dir: Path) -> list[Path]:
         """``weights.npz`` as every backend, plus ``model.pt`` (the module's state_dict) for torch users."""

@@ -26,6 +26,7 @@ from mlpbench.run.build import Prepared
 from mlpbench.run.summary import LOAD, summary_metrics
 from mlpbench.tracking import datasets, models
 from mlpbench.training import TrainResult, fit
+from mlpbench.training.attribution import ARTIFACT, Attribution, attribute
 from mlpbench.training.speed import StepSpeed, measure_step
 
 # Short names of the summary metrics (what train_and_track returns); the metrics file DVC reads
@@ -128,6 +129,21 @@ def step_speed(prep: Prepared) -> StepSpeed:
     sizes = (data.x_train.shape[1], *cfg.model.hidden_sizes, cfg.data.num_classes)
     return measure_step(probe, data.x_train[rows], data.y_train[rows], cfg.train.batch_size, sizes,
                         seed=cfg.train.seed)
+
+
+def op_attribution(prep: Prepared) -> Attribution:
+    """The step's time op by op, in groups both backends share, on a fresh backend of the run's config (as
+    ``step_speed``), instrumented blocks timed in turn with plain steps (a second or two)."""
+    cfg, data = prep.cfg, prep.dataset
+    probe = build_backend(cfg, data.x_train.shape[1], cfg.data.num_classes)
+    rows = slice(0, cfg.train.batch_size)
+    return attribute(probe, data.x_train[rows], data.y_train[rows], cfg.train.batch_size, seed=cfg.train.seed)
+
+
+def log_attribution(run: tracking.TrackedRun, attribution: Attribution) -> None:
+    """``attribution/<group>_ms`` per group and the raw profile (``attribution/ops.json``)."""
+    run.log_metrics(attribution.metrics())
+    run.log_dict(attribution.record(), ARTIFACT)
 
 
 def log_run(run: tracking.TrackedRun, backend: Backend, prep: Prepared, result: TrainResult,

@@ -29,8 +29,8 @@ from mlpbench.options import BACKENDS
 from mlpbench.progress import Status, bar_label
 from mlpbench.run.build import Prepared, prepare_run
 from mlpbench.run.outputs import Staged
-from mlpbench.run.record import (SHORT_NAMES, fit_logged, history_csv, log_inputs, log_run, metrics_file_content,
-                                 register, step_speed, training_history)
+from mlpbench.run.record import (SHORT_NAMES, fit_logged, history_csv, log_attribution, log_inputs, log_run,
+                                 metrics_file_content, op_attribution, register, step_speed, training_history)
 from mlpbench.run.summary import run_name, run_params
 from mlpbench.signals import sigterm_raises
 from mlpbench.tracking import portable
@@ -91,6 +91,7 @@ def _train_seed(run: tracking.TrackedRun, prep: Prepared, values: Mapping[str, A
     status.say("timing a step, recording the model, metrics and figures in MLflow ...")
     speed = step_speed(prep).metrics()  # gemm/gflops, gemm/floor_step_s, time/step_median_s...
     run.log_metrics(speed)
+    log_attribution(run, op_attribution(prep))  # attribution/<group>_ms: where the step's time goes
     with tempfile.TemporaryDirectory(dir=work, prefix=".model-") as model_dir:
         model_id, metrics = log_run(run, backend, prep, result, {**values, "train": {**values["train"],
                                     "seed": cfg.train.seed}}, work, Path(model_dir) / "model", with_figures)
