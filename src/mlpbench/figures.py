@@ -196,3 +196,29 @@ def grouped_bars(values: Mapping[str, Mapping[str, Mapping[str, float]]], panels
     if title:
         fig.suptitle(title)
     return _save(fig, path)
+
+
+def stacked_bars(values: Mapping[str, Mapping[str, float]], path: Path, xlabel: str, title: str = "") -> Path:
+    """One horizontal bar per row (e.g. a backend), split into its parts end to end, one colour per part.
+
+    values: row -> part -> value (e.g. ms); every row should name the same parts, in the order they are drawn
+    and listed in the legend. A part's value is written on it where it is wide enough.
+    """
+    rows = list(values)
+    parts = list(dict.fromkeys(p for per_row in values.values() for p in per_row))
+    fig, ax = plt.subplots(figsize=(_width(9.0), 0.8 + 0.7 * len(rows)))
+    widest = max((sum(v.values()) for v in values.values()), default=1.0)
+    left = np.zeros(len(rows))
+    for j, part in enumerate(parts):
+        widths = np.array([values[r].get(part, 0.0) for r in rows], dtype=float)
+        ax.barh(range(len(rows)), widths, left=left, color=f"C{j % 10}", label=part, height=0.6)
+        for i, w in enumerate(widths):
+            if w >= 0.06 * widest:
+                ax.annotate(f"{w:.1f}", (left[i] + w / 2, i), ha="center", va="center", fontsize=7, color="white")
+        left += widths
+    ax.set_yticks(range(len(rows)), rows)
+    ax.invert_yaxis()
+    ax.set(xlabel=xlabel, title=title)
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25 - 0.05 * len(rows)), ncol=4, fontsize=8)
+    return _save(fig, path)

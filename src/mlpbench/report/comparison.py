@@ -10,7 +10,7 @@ import pandas as pd
 
 from mlpbench import figures
 from mlpbench.options import BACKENDS, label
-from mlpbench.report import dataset, explain, headline, speed, tables, torch_options, uncertainty
+from mlpbench.report import attribution, dataset, explain, headline, speed, tables, torch_options, uncertainty
 from mlpbench.report import format as fmt
 from mlpbench.report.dataset import DataSet
 from mlpbench.report.render import Figure, ReportFiles, Section, building, figure_dir, log, publish, write
@@ -133,6 +133,7 @@ def sections(runs: pd.DataFrame, uri: str, ui_url: str | None, folder: Path, dat
                 notes=("Training time covers the whole fit, per-epoch evaluation included; 'of which steps' counts "
                        "the training steps only. Peak memory is the training process's maximum resident set size.",)),
         *speed.section(rows, checks),
+        *attribution.section(rows, folder),
         *(torch_options.section(uri, torch_options_file, ui_url, local, data) if torch_options_file else ()),
         Section("Where the numbers differ",
                 bullets=tuple(explain.explanation(rows, config, comparisons, seed_rows))),

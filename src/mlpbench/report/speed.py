@@ -51,7 +51,7 @@ def split_sentence(run: pd.Series) -> str:
             f"{fmt.seconds(run[FLOOR])} of it ({fmt.share(run[FLOOR] / run[STEP])}) is spent in the matrix "
             f"products (GEMMs), which {blas_name(run)} runs at {run[GFLOPS]:,.1f} GFLOP/s, and the other "
             f"{fmt.seconds(run[STEP] - run[FLOOR])} in everything else: bias, activations, dropout, loss, "
-            "optimizer and picking the batch.")
+            "optimizer and picking the batch (op by op in the next section, where the run recorded it).")
 
 
 def gap_sentence(a: pd.Series, b: pd.Series) -> str:
