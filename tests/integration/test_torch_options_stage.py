@@ -21,7 +21,7 @@ from support import PROJECT_ROOT, run_checked, tiny_config, write_learnable_data
 
 pytestmark = pytest.mark.slow
 SCRIPT = [sys.executable, str(PROJECT_ROOT / "pipelines" / "torch_options.py")]
-VARIANTS = "torch_options.variants=[bf16_autocast,foreach,fused,eager_cuda]"
+VARIANTS = "torch_options.variants=[bf16_autocast,foreach,fused,tuned,eager_cuda]"
 CUDA = torch.cuda.is_available()
 
 
@@ -48,14 +48,15 @@ def study(tmp_path_factory) -> tuple[Path, str]:
 def test_the_stage_records_one_run_per_variant_with_what_torch_really_ran(study):
     root, out = study
     identity = json.loads((root / "run.json").read_text())
-    expected = ["eager", *(["eager_cuda"] if CUDA else []), "bf16_autocast", "foreach", "fused"]
+    expected = ["eager", *(["eager_cuda"] if CUDA else []), "bf16_autocast", "foreach", "fused", "tuned"]
     assert list(identity["runs"]) == expected and identity["setting"] == "quick"
     assert identity["skipped"] == ({} if CUDA else {"eager_cuda": "no CUDA device here"})
     assert f"{len(expected)} variants (quick)" in out
     client = MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
     assert client.get_experiment(identity["experiment_id"]).name == "mlpbench-torch-options"
     runs = {name: client.get_run(run_id) for name, run_id in identity["runs"].items()}
-    impl = {"eager": "single_tensor", "bf16_autocast": "single_tensor", "foreach": "foreach", "fused": "fused"}
+    impl = {"eager": "single_tensor", "bf16_autocast": "single_tensor", "foreach": "foreach", "fused": "fused",
+            "tuned": "fused"}
     for name, run in runs.items():
         assert run.info.status == "FINISHED" and run.data.tags["variant"] == name
         assert run.data.params["train.epochs"] == "2" and run.data.params["train.seed"] == "0"
@@ -63,6 +64,9 @@ def test_the_stage_records_one_run_per_variant_with_what_torch_really_ran(study)
                 "final/val_acc", "test/acc"} <= set(run.data.metrics)
         steps = [run.data.metrics[f"time/step_interleaved{k}_s"] for k in ("_min", "", "_max")]
         assert 0 < steps[0] <= steps[1] <= steps[2]
+        # NumPy's step timed in turn with the variants: each variant's step over it, with its interval
+        assert run.data.metrics["time/step_interleaved_numpy_s"] > 0
+        assert run.data.metrics["time/step_interleaved_over_numpy_ci95_low"] > 0
         assert [m.step for m in client.get_metric_history(run.info.run_id, "val/acc")] == [1, 2]
         # recorded once every variant trained and was timed, the run keeps its training's start and end
         epochs_ms = 1000 * sum(m.value for m in client.get_metric_history(run.info.run_id, "time/epoch_s"))
@@ -89,7 +93,9 @@ def test_the_report_section_reads_the_runs_back_and_says_the_other_backends_have
     assert section.text[0].startswith("The torch backend trained on MNIST with each of torch's own optimizations")
     # the options are torch's own: one row per variant, no other backend's rows
     assert [v for v in table["variant (device)"] if v.endswith("(cpu)")] == [
-        "eager float32 (cpu)", "bf16 autocast (cpu)", "foreach optimizer (cpu)", "fused optimizer (cpu)"]
+        "eager float32 (cpu)", "bf16 autocast (cpu)", "foreach optimizer (cpu)", "fused optimizer (cpu)",
+        "PyTorch tuned (cpu)"]
+    assert all(cell != "—" for cell in table["vs NumPy, steps [95 % CI, rounds]"])
     assert list(table["vs eager float32 [95 % CI, seeds]"])[0] == "baseline"
     assert list(table["vs eager, steps [95 % CI, rounds]"])[0] == "baseline"
     for cell in list(table["vs eager, steps [95 % CI, rounds]"])[1:]:  # each variant against eager's rounds
@@ -101,9 +107,10 @@ def test_the_report_section_reads_the_runs_back_and_says_the_other_backends_have
     refs = next(n for n in section.notes if n.startswith("MLflow runs (first seed): "))
     assert all(f"`{run_id}`" in refs for run_id in run_ids), refs
     bullets = " ".join(section.bullets)
-    for label in ("bf16 autocast on cpu", "foreach optimizer on cpu", "fused optimizer on cpu"):
+    for label in ("bf16 autocast on cpu", "foreach optimizer on cpu", "fused optimizer on cpu", "PyTorch tuned on cpu"):
         assert label in bullets
     assert any(word in bullets for word in ("helped", "hurt", "no clear difference"))
+    assert "Against NumPy's step (" in bullets
     assert ("eager float32 on cuda did not run: no CUDA device here." in bullets) != CUDA
     text = markdown("t", [], [section], root)
     assert "## Torch's built-in optimizations, measured" in text and "These options are torch's own: NumPy has" in text

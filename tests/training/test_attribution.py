@@ -35,6 +35,8 @@ BACKWARD = "autograd::engine::evaluate_function"
     ("aten::view", ("aten::index",), "framework_overhead"),
     ("aten::t", (f"{BACKWARD}: AddmmBackward0",), "framework_overhead"),
     (f"{BACKWARD}: ReluBackward0", (), "framework_overhead"),
+    ("aten::mul_", ("mlpbench.backward",), "elementwise_backward"),  # a hand-written backward's range
+    ("mlpbench.backward", (), "framework_overhead"),
 ])
 def test_torch_operators_fall_into_their_groups(name, outer, group):
     assert group_of(name, outer) == group

@@ -33,6 +33,9 @@ NO_DATA_OPS = frozenset({"aten::view", "aten::t", "aten::transpose", "aten::as_s
                          "aten::squeeze", "aten::select", "aten::slice", "aten::result_type"})
 OPTIMIZER_RANGES = ("Optimizer.step#", "Optimizer.zero_grad#")
 BACKWARD_RANGE = "autograd::engine::evaluate_function"
+# A range a hand-written backward pass (no autograd) opens with torch.profiler.record_function: its operators
+# are backward work too.
+MANUAL_BACKWARD = "mlpbench.backward"
 
 
 def group_of(name: str, outer: Sequence[str]) -> str:
@@ -46,9 +49,10 @@ def group_of(name: str, outer: Sequence[str]) -> str:
         return "optimizer"
     if any(n in LOSS_OPS or n.removeprefix(f"{BACKWARD_RANGE}: ") in LOSS_OPS for n in chain):
         return "loss"
-    if name in NO_DATA_OPS or name.startswith(("autograd::", "torch::autograd::")) or name.endswith("Backward0"):
+    if (name in NO_DATA_OPS or name.startswith(("autograd::", "torch::autograd::")) or name.endswith("Backward0")
+            or name == MANUAL_BACKWARD):
         return "framework_overhead"
-    if any(n.startswith(BACKWARD_RANGE) for n in outer):
+    if any(n.startswith((BACKWARD_RANGE, MANUAL_BACKWARD)) for n in outer):
         return "elementwise_backward"
     if any(n in GATHER_OPS for n in chain):
         return "batch_gather"

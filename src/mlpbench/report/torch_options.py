@@ -19,12 +19,13 @@ from mlpbench.report import format as fmt
 from mlpbench.report.dataset import UNRECORDED, DataSet, MixedDatasetsError
 from mlpbench.report.render import Section
 from mlpbench.report.runs import ReportError, column, load_runs
-from mlpbench.torch_options.variants import FIRST_EXTRA, LOAD, STEADY, STEP, STEP_RATIO, VARIANTS
+from mlpbench.torch_options.variants import (FIRST_EXTRA, LOAD, NUMPY_RATIO, NUMPY_STEP, STEADY, STEP, STEP_RATIO,
+                                            VARIANTS)
 
 HEADING = "Torch's built-in optimizations, measured"
 HEADERS = ("variant (device)", "optimizer", "seeds", "val acc", "test acc", "steady epoch",
            "vs eager float32 [95 % CI, seeds]", "step, timed in turn", "vs eager, steps [95 % CI, rounds]",
-           "first-epoch extra", "load (1 min)")
+           "vs NumPy, steps [95 % CI, rounds]", "first-epoch extra", "load (1 min)")
 
 
 def read_study(path: Path) -> dict:
@@ -71,6 +72,11 @@ def step_ratio(r: pd.Series) -> stats.Estimate | None:
     return stats.Estimate.from_metrics(r, STEP_RATIO)
 
 
+def step_ratio_numpy(r: pd.Series) -> str:
+    """The variant's step time over NumPy's in words, "—" where the study did not time NumPy."""
+    return relative(stats.Estimate.from_metrics(r, NUMPY_RATIO)).replace("takes", "took")
+
+
 def relative(e: stats.Estimate | None) -> str:
     """A variant's time over eager float32's in words: "1.37× faster [1.32, 1.43]", "takes 1.21× as long [...]",
     "no clear difference (...)" where the interval holds 1; "—" without a ratio."""
@@ -101,7 +107,8 @@ def table(rows: pd.DataFrame, ui_url: str | None) -> pd.DataFrame:
             f"{r['tags.variant_label']} ({r['tags.backend_device']})", fmt.text(r.get("tags.backend_optimizer_impl")),
             str(r["seeds"]), fmt.estimate_pct(r["val"]), fmt.estimate_pct(r["test"]), steady[i],
             "baseline" if base else relative(r["epoch_ratio"]), step[i],
-            "baseline" if base else relative(step_ratio(r)), extra[i], _load(r.get(LOAD))])
+            "baseline" if base else relative(step_ratio(r)), relative(stats.Estimate.from_metrics(r, NUMPY_RATIO)),
+            extra[i], _load(r.get(LOAD))])
     return pd.DataFrame(torch_rows, columns=list(HEADERS))
 
 
@@ -157,6 +164,10 @@ def sentence(r: pd.Series, base: pd.Series) -> str:
             f"{fmt.estimate_pct(r['val'])} against {fmt.estimate_pct(base['val'])}")
     diff = r["val"].mean - base["val"].mean
     text += (f" ({fmt.points(diff)}{', one seed: no interval' if r['seeds'] < 2 else ''}).")
+    numpy = stats.Estimate.from_metrics(r, NUMPY_RATIO)
+    if numpy is not None and r.get(NUMPY_STEP) == r.get(NUMPY_STEP):
+        text += (f" Against NumPy's step ({fmt.seconds(r[NUMPY_STEP])}, timed in turn) it "
+                 f"{step_ratio_numpy(r)}; eager float32 {step_ratio_numpy(base)}.")
     if r.get("params.torch.compile") == "True":
         text += f" Its first epoch took {fmt.seconds(r[FIRST_EXTRA])} longer than a steady one: compilation."
     return text
@@ -205,7 +216,11 @@ def section(uri: str, run_file: Path, ui_url: str | None = None, local: Mapping[
     text = (f"The torch backend trained on {title} with each of torch's own optimizations against eager float32: same "
             f"config and {'seed' if seeds == 1 else f'{seeds} seeds'} (per seed the same initial weights, batches and "
             f"dropout masks), {epochs} epochs each "
-            f"({study['setting']} setting of `dvc repro torch_options`), all in one process.",)
+            f"({study['setting']} setting of `dvc repro torch_options`), all in one process. 'PyTorch tuned' is not one "
+            "of torch's switches but the step a PyTorch engineer would write for speed with the same mathematics "
+            "(src/mlpbench/torch_options/tuned.py: two-bit dropout masks, ReLU and dropout in one mask, the first "
+            "layer's bias in its GEMMs, no autograd graph, one flat parameter for a fused optimizer); NumPy's step "
+            "is timed in turn with the variants as the reference.",)
     notes = ("A steady epoch is the median over the epochs after the first (training steps only); 'vs eager "
              "float32' compares it with eager float32's on the same device and seed (with one seed, no interval). After training, every variant's step is timed on the same batch, the "
              "variants in turn over seven rounds: a change of the machine's load slows them alike, so "

@@ -31,8 +31,8 @@ from mlpbench.io import write_json
 from mlpbench.params import resolve
 from mlpbench.run.machine import with_threads
 from mlpbench.run.summary import run_name, run_params, summary_metrics
-from mlpbench.torch_options.variants import (FIRST_EXTRA, LOAD, STEADY, STEP, STEP_MAX, STEP_MIN, STEP_RATIO, VARIANTS,
-                                            chosen)
+from mlpbench.torch_options.variants import (FIRST_EXTRA, LOAD, NUMPY_RATIO, NUMPY_STEP, STEADY, STEP, STEP_MAX,
+                                            STEP_MIN, STEP_RATIO, VARIANTS, chosen)
 from mlpbench.tracking import TrackedRun, datasets, portable, resolve_tracking_uri
 from mlpbench.tracking.journal import now_ms
 from mlpbench.tracking.studies import prepare_study
@@ -41,8 +41,8 @@ from mlpbench.training.speed import interleaved
 
 DESCRIPTION = """\
 mlpbench torch options study: the torch backend trained with each of torch's own optimizations
-(torch.compile, bf16 autocast, foreach and fused optimizers) against eager float32, same config and
-seed, on the real split. One run per variant; the comparison report's section "Torch's built-in
+(torch.compile, bf16 autocast, foreach and fused optimizers) and a hand-tuned step ("PyTorch tuned")
+against eager float32, same config and seed, on the real split, with NumPy's step timed beside them. One run per variant; the comparison report's section "Torch's built-in
 optimizations" reads them back (its run file: metrics/torch_options_run.json).
 """
 VariantCallback = Callable[[int, int, str], None]  # (index, count, variant name)
@@ -100,6 +100,7 @@ def train_variants(configs: Mapping[str, Config], dataset: Dataset, seeds: list[
     The torch backend is built directly, as ``backends.build.build_backend`` builds it, so that the study
     depends on no other backend (dvc.yaml's deps follow the imports)."""
     from mlpbench.backends.torch_backend import TorchBackend
+    from mlpbench.torch_options.tuned import TunedTorchBackend
 
     trained: dict[str, list[Trained]] = {name: [] for name in configs}
     jobs = [(seed, name) for seed in seeds for name in configs]
@@ -109,31 +110,46 @@ def train_variants(configs: Mapping[str, Config], dataset: Dataset, seeds: list[
         cfg = configs[name]
         cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=seed))
         start_ms = now_ms()
-        backend = TorchBackend(cfg, initial_params(cfg, dataset.x_train.shape[1], cfg.data.num_classes))
+        make = TunedTorchBackend if VARIANTS[name].tuned else TorchBackend
+        backend = make(cfg, initial_params(cfg, dataset.x_train.shape[1], cfg.data.num_classes))
         result = fit(backend, dataset, cfg.train)
         trained[name].append(Trained(cfg, backend, result, os.getloadavg()[0], start_ms, now_ms()))
     return trained
 
 
+def numpy_reference(cfg: Config, dataset: Dataset) -> Backend:
+    """A NumPy backend of ``cfg`` (fresh weights: a step's time does not depend on them), timed beside the
+    variants as the reference the report sets them against."""
+    from mlpbench.backends.numpy_backend import NumpyBackend
+
+    cfg = dataclasses.replace(cfg, backend="numpy")  # the eager variant's config: no torch option set
+    return NumpyBackend(cfg, initial_params(cfg, dataset.x_train.shape[1], cfg.data.num_classes))
+
+
 def interleaved_steps(trained: Mapping[str, Trained], dataset: Dataset, batch: int, seed: int,
-                      repeats: int = 7) -> dict[str, dict[str, float]]:
+                      repeats: int = 7, reference: Backend | None = None) -> dict[str, dict[str, float]]:
     """Median, min and max seconds (``STEP``, ``STEP_MIN``, ``STEP_MAX``) of a training step of each
     trained variant on the same ``batch`` rows, the variants timed in turn (ABAB...), so a machine whose
     load changes slows them alike; epochs, timed one variant after another, cannot tell a faster
     variant from a quieter minute. ``STEP_RATIO`` (with ``_ci95_low``/``_high``): the step time over its
-    baseline's, round by round, as ``stats.ratio`` gives it."""
+    baseline's, round by round, as ``stats.ratio`` gives it. reference: a NumPy backend timed in turn with
+    them; each variant then also gets ``NUMPY_STEP`` and ``NUMPY_RATIO`` (its step over NumPy's)."""
     rows = np.random.default_rng(seed).integers(0, len(dataset.y_train), size=batch)
     every = np.arange(batch, dtype=np.int64)
-    calls = {name: functools.partial(t.backend.train_step, t.backend.load(dataset.x_train[rows],
-                                                                          dataset.y_train[rows]), every)
-             for name, t in trained.items()}
+    backends = {name: t.backend for name, t in trained.items()} | ({"numpy": reference} if reference else {})
+    calls = {name: functools.partial(b.train_step, b.load(dataset.x_train[rows], dataset.y_train[rows]), every)
+             for name, b in backends.items()}
     times = interleaved(calls, repeats, MIN_TIME_S)
+    numpy_times = times.pop("numpy", None)
     out = {}
     for name, mine in times.items():
         out[name] = {STEP: statistics.median(mine), STEP_MIN: min(mine), STEP_MAX: max(mine)}
         base = VARIANTS[name].baseline
         if base in times:
             out[name] |= stats.ratio(mine, times[base]).metrics(STEP_RATIO)
+        if numpy_times is not None:
+            out[name] |= {NUMPY_STEP: statistics.median(numpy_times),
+                          **stats.ratio(mine, numpy_times).metrics(NUMPY_RATIO)}
     return out
 
 
@@ -198,7 +214,7 @@ def run_study(values: Mapping[str, Any], root: Path, setting: str | None = None,
             **environment_tags(root, processed, split, "torch")}
     trained = train_variants(configs, dataset, seeds, on_variant)
     steps = interleaved_steps({name: runs[0] for name, runs in trained.items()}, dataset, cfg.train.batch_size,
-                              cfg.train.seed)
+                              cfg.train.seed, reference=numpy_reference(configs["eager"], dataset))
     runs, seed_runs, metrics = {}, {}, {}
     for name, per_seed in trained.items():
         recorded = [_record(name, t, steps[name] if i == 0 else {}, uri, experiment_id, tags, len(seeds), dataset)

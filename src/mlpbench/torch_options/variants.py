@@ -19,6 +19,7 @@ class Variant:
     compile: bool = False
     autocast: str | None = None
     optimizer_impl: str = "default"
+    tuned: bool = False  # the hand-written step of torch_options.tuned instead of TorchBackend's
 
     def torch_options(self) -> dict[str, object]:
         """The ``torch`` config section of this variant."""
@@ -36,6 +37,7 @@ VARIANTS.register("bf16_autocast", Variant("bf16 autocast", autocast="bfloat16")
 VARIANTS.register("compile", Variant("torch.compile", compile=True))
 VARIANTS.register("foreach", Variant("foreach optimizer", optimizer_impl="foreach"))
 VARIANTS.register("fused", Variant("fused optimizer", optimizer_impl="fused"))
+VARIANTS.register("tuned", Variant("PyTorch tuned", optimizer_impl="fused", tuned=True))
 VARIANTS.register("eager_cuda", Variant("eager float32", device="cuda"))
 VARIANTS.register("bf16_autocast_cuda", Variant("bf16 autocast", device="cuda", autocast="bfloat16"))
 BASELINES = {"cpu": "eager", "cuda": "eager_cuda"}
@@ -45,6 +47,9 @@ BASELINES = {"cpu": "eager", "cuda": "eager_cuda"}
 STEADY, FIRST_EXTRA, LOAD = "time/epoch_steady_s", "time/first_epoch_extra_s", "machine/load_1min"
 STEP, STEP_MIN, STEP_MAX = "time/step_interleaved_s", "time/step_interleaved_min_s", "time/step_interleaved_max_s"
 STEP_RATIO = "time/step_interleaved_ratio"  # over the baseline's, the geometric mean of the rounds' ratios
+# The NumPy backend's step on the same rows, timed in turn with the variants (a reference, not a variant), and
+# each variant's step over it.
+NUMPY_STEP, NUMPY_RATIO = "time/step_interleaved_numpy_s", "time/step_interleaved_over_numpy"
 
 
 def chosen(names: list[str] | tuple[str, ...], cuda: bool) -> tuple[list[str], dict[str, str]]:
