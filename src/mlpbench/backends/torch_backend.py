@@ -131,7 +131,7 @@ def check_options(cfg: Config) -> None:
 class TorchBackend:
     """``MLP`` + nn.CrossEntropyLoss + torch.optim optimizer + lr_scheduler, started from ``params``.
 
-    ``cfg.torch``: ``compile`` runs the steps through ``torch.compile(module)`` (``module`` stays the
+    ``cfg.torch``: ``compile`` runs the steps through ``torch.compile(module, dynamic=False)`` (``module`` stays the
     plain one that is saved and logged); ``autocast`` puts training and evaluation forward passes
     under ``torch.autocast``, the loss is taken on float32 logits; ``optimizer_impl`` picks
     torch.optim's implementation.
@@ -152,7 +152,9 @@ class TorchBackend:
         ).to(device=self.device, dtype=self.dtype)
         self.module.load_params(params)
         self.options = cfg.torch
-        self.net = torch.compile(self.module) if cfg.torch.compile else self.module  # what the steps call
+        # dynamic=False: an epoch's short last batch compiles a graph of its own; by default dynamo would recompile
+        # to one dynamic-shape graph that the full batches then run too, slower (benchmarks/bench_compile.py)
+        self.net = torch.compile(self.module, dynamic=False) if cfg.torch.compile else self.module  # what steps call
         self.criterion = nn.CrossEntropyLoss()
         self.optimizer = OPTIMIZERS[cfg.optim.name](cfg.optim, self.module.parameters(),
                                                     **IMPL_KWARGS[cfg.torch.optimizer_impl])

@@ -129,6 +129,18 @@ def other_backends() -> str | None:
             "that sets torch.* with another backend is refused), so the table holds torch's runs only.")
 
 
+COMPILE_FINDINGS = (
+    "What was tried to make torch.compile pay on this CPU (benchmarks/bench_compile.py; its runs in "
+    "benchmarks/results/compile.json and benchmarks/README.md): the model compiled as it was, with dynamic=False, "
+    "with max-autotune and reduce-overhead, the whole step (loss, backward and optimizer included) and forward "
+    "with loss. None was reliably faster than eager (1.1-1.3× its step time, timed in turn); the variant uses "
+    "dynamic=False, the best of them, because by default an epoch's short last batch makes dynamo recompile a "
+    "dynamic-shape graph that every later batch runs. The model compiles to one graph without breaks; the whole "
+    "step breaks at loss.backward(). The profile shows why: the GEMMs stay MKL's calls as in eager, and Inductor's "
+    "fused ReLU-dropout kernel still draws a random float per element, as bernoulli_ does, so the largest cost "
+    "outside the GEMMs remains, while the compiled graphs add their own.")
+
+
 def _load(value: object) -> str:
     return f"{value:.1f}" if isinstance(value, float) and value == value else fmt.MISSING
 
@@ -211,6 +223,7 @@ def section(uri: str, run_file: Path, ui_url: str | None = None, local: Mapping[
     bullets += [sentence(r, by_variant.loc[r["tags.baseline"]]) for _, r in rows.iterrows()
                 if r["variant"] != r["tags.baseline"] and r["tags.baseline"] in by_variant.index]
     bullets += [f"{_label(name)} did not run: {why}." for name, why in study["skipped"].items()]
+    bullets += [COMPILE_FINDINGS] if "compile" in ids else []
     epochs = fmt.text(rows["params.train.epochs"].iloc[0])
     seeds = int(rows["seeds"].max())
     text = (f"The torch backend trained on {title} with each of torch's own optimizations against eager float32: same "
