@@ -80,12 +80,13 @@ def test_largest_leaves_out_the_gemms():
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["numpy", "torch"])
 def test_on_the_default_net_the_groups_add_up_to_the_plain_step(backend):
-    """The default net (784-512-256-10, batch 768): the groups, instruments included, within 10 % of the plain
-    step timed in turn with them (median of the rounds' paired ratios; the instruments' own cost is well under
-    that, more would mean time counted twice or lost)."""
+    """The default net (784-512-256-10, batch 768): the groups, instruments included, within 12 % of the plain
+    step timed in turn with them (median of 21 rounds' paired ratios). The instruments cost about a microsecond
+    per operator; on a quiet machine the ratio is within 3 % of 1, and 12 % leaves room for a shared one. One
+    thread: two, on a machine whose other work takes a core, make torch's steps scatter by several times."""
     cfg = build_config(backend, model={"hidden_sizes": (512, 256), "dropout": 0.25}, optim={"name": "nesterov"},
-                       train={"batch_size": 768, "threads": 0, "dtype": "float32"})
+                       train={"batch_size": 768, "threads": 1, "dtype": "float32"})
     rng = np.random.default_rng(0)
     x, y = rng.random((768, 784), dtype=np.float32), rng.integers(0, 10, 768)
-    a = attribute(build_backend(cfg, 784, 10), x, y, batch=768, steps=3, rounds=9)
-    assert 0.9 < a.coverage < 1.1, (a.group_ms, a.step_ms)
+    a = attribute(build_backend(cfg, 784, 10), x, y, batch=768, steps=3, rounds=21)
+    assert 0.88 < a.coverage < 1.12, (a.group_ms, a.step_ms)

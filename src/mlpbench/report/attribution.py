@@ -19,7 +19,7 @@ NOTES = ("Measured at the end of each default training run on a fresh copy of it
          "blocks of 3 training steps under each backend's instruments (PyTorch: torch.profiler, each operator's own "
          "CPU time put into a group by its name and the operators and ranges it runs inside; NumPy: timers around "
          "its layers' forward and backward, the dropout masks' random draws, the loss, the optimizer and the batch "
-         "gather), 9 rounds, each in turn with 3 plain steps. "
+         "gather), 21 rounds, each in turn with 3 plain steps (which comes first alternates). "
          "Framework overhead is what the instrumented step's wall time holds beyond every timed operator: the time "
          "between operators (Python, dispatch, autograd's engine), ops that only make views or allocate, and the "
          "instruments' own cost. The groups are those of the round whose instrumented step is the median; the "

@@ -133,7 +133,7 @@ def step_speed(prep: Prepared) -> StepSpeed:
 
 def op_attribution(prep: Prepared) -> Attribution:
     """The step's time op by op, in groups both backends share, on a fresh backend of the run's config (as
-    ``step_speed``), instrumented blocks timed in turn with plain steps (a second or two)."""
+    ``step_speed``), instrumented blocks timed in turn with plain steps (a few seconds)."""
     cfg, data = prep.cfg, prep.dataset
     probe = build_backend(cfg, data.x_train.shape[1], cfg.data.num_classes)
     rows = slice(0, cfg.train.batch_size)

@@ -70,11 +70,12 @@ class Attribution:
                 "ops": self.ops}
 
 
-def attribute(backend, x: np.ndarray, y: np.ndarray, batch: int, steps: int = 3, rounds: int = 9,
+def attribute(backend, x: np.ndarray, y: np.ndarray, batch: int, steps: int = 3, rounds: int = 21,
               seed: int = 0) -> Attribution:
     """Op attribution of ``backend``'s training step on ``batch`` random rows of x (n, features) / y (n,).
 
-    ``rounds`` times in turn: ``steps`` plain steps, then ``steps`` instrumented ones. Every step trains
+    ``rounds`` times in turn: ``steps`` plain steps and ``steps`` instrumented ones, which first alternating
+    from round to round. Every step trains
     ``backend`` further: give it a backend made for measuring. The groups are those of the round whose
     instrumented step is the median (so they add up to it); the coverage pairs each round's instrumented
     block with its plain one, which keeps a machine's changing load out of it.
@@ -84,9 +85,12 @@ def attribute(backend, x: np.ndarray, y: np.ndarray, batch: int, steps: int = 3,
     backend.train_step(data, idx)  # warm-up: buffers, thread pools, first-call costs
     plain: list[float] = []
     profiles: list[OpProfile] = []
-    for _ in range(rounds):
+    for r in range(rounds):  # plain first in even rounds, instrumented first in odd ones: no order favoured
+        if r % 2:
+            profiles.append(backend.op_attribution(data, idx, steps))
         plain.append(_timed(lambda: backend.train_step(data, idx), steps))
-        profiles.append(backend.op_attribution(data, idx, steps))
+        if not r % 2:
+            profiles.append(backend.op_attribution(data, idx, steps))
     middle = sorted(profiles, key=lambda p: p.total_s)[len(profiles) // 2]
     coverage = statistics.median(p.total_s / s for p, s in zip(profiles, plain))
     return Attribution(backend.name, {g: 1e3 * middle.group_s.get(g, 0.0) for g in GROUPS},
