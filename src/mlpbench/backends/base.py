@@ -10,6 +10,7 @@ from mlpbench.model_options import INIT_SCHEMES, resolve_init
 
 if TYPE_CHECKING:
     from mlpbench.config import Config, ModelConfig
+    from mlpbench.training.attribution import OpProfile
 
 
 def initial_params(cfg: "Config", in_features: int, out_features: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -104,6 +105,13 @@ class Backend(Protocol):
         Forward ``x @ W`` per layer, ``x.T @ grad`` per layer and ``grad @ W.T`` for all but the
         first, on random operands of this net's shapes, with the backend's own BLAS, dtype and
         device, and nothing else (``mlpbench.training.speed`` times it against ``train_step``).
+        """
+        ...
+
+    def op_attribution(self, data: object, idx: np.ndarray, steps: int) -> "OpProfile":
+        """``steps`` training steps on rows ``idx`` of ``data`` under the backend's own instruments: seconds per
+        step in each op group of ``mlpbench.op_groups.GROUPS`` (what they leave of the wall time as framework
+        overhead) and the raw per-op rows (``mlpbench.training.attribution`` times it against ``train_step``).
         """
         ...
 
