@@ -1,7 +1,7 @@
 """The default training step op by op for both backends, and PyTorch as commonly written against PyTorch tuned
 and NumPy, in one process.
 
-    python benchmarks/bench_attribution.py [--rounds 15] [--json benchmarks/results/attribution.json]
+    python benchmarks/bench_attribution.py [OVERRIDE ...] [--rounds 15] [--json benchmarks/results/attribution.json]
 
 On the default configuration (784-512-256-10, ReLU, dropout 0.25, Nesterov SGD, batch 768, float32, CPU) with
 random data of MNIST's shape:
@@ -28,11 +28,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 
 
+OVERRIDES: list[str] = []  # Hydra overrides of conf/ from the command line, for every backend built
+
+
 def config(backend: str, **torch_options):
     from mlpbench.compose import compose
     from mlpbench.config.load import load
 
-    cfg = load(compose(ROOT, [f"backend={backend}"]))
+    cfg = load(compose(ROOT, [f"backend={backend}", *OVERRIDES]))
     return dataclasses.replace(cfg, torch=dataclasses.replace(cfg.torch, **torch_options))
 
 
@@ -57,15 +60,17 @@ def main() -> None:
     from mlpbench.training.speed import interleaved
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides of conf/, e.g. train.threads=1")
     parser.add_argument("--rounds", type=int, default=15, help="timing rounds of the steps (default 15)")
-    parser.add_argument("--attribution-rounds", type=int, default=15)
+    parser.add_argument("--attribution-rounds", type=int, default=21)
     parser.add_argument("--skip-compile", action="store_true")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
+    OVERRIDES.extend(args.overrides)
     rng = np.random.default_rng(0)
     batch = config("numpy").train.batch_size
     x, y = rng.random((batch, 784), dtype=np.float32), rng.integers(0, 10, batch)
-    out: dict = {"batch": batch, "attribution": {}}
+    out: dict = {"batch": batch, "overrides": args.overrides, "attribution": {}}
     for name in ("numpy", "torch"):
         a = attribute(build(name), x, y, batch, steps=3, rounds=args.attribution_rounds)
         out["attribution"][name] = {"group_ms": a.group_ms, "sum_ms": a.total_ms, "step_ms": a.step_ms,
