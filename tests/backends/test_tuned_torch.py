@@ -91,3 +91,12 @@ def test_masks_keep_each_element_with_probability_one_minus_p_independently(p):
     pairs = (keep[:, :-1] * keep[:, 1:]).mean().item()
     assert abs(pairs - (1 - p) ** 2) < 0.01
     assert abs(keep.mean(0).std().item() - (p * (1 - p) / 512) ** 0.5) < 0.01  # columns vary as binomials
+
+
+def test_the_byte_table_gives_the_masks_two_bit_keep_draws():
+    backend = TunedTorchBackend(config(), make_params(config(), in_features=SIZES[0], out_features=SIZES[2]))
+    out = torch.randn(64, 16, dtype=torch.float64)
+    backend.gen.manual_seed(5)
+    fast = backend._scaled_mask(out, None, torch.empty_like(out))  # the table's path: 16 % 4 == 0
+    keep = keep_mask((64, 16), 0.25, torch.Generator().manual_seed(5))
+    torch.testing.assert_close(fast, torch.where(keep & (out > 0), backend._scale, backend._zero), rtol=0, atol=0)

@@ -33,16 +33,27 @@ from mlpbench.config import Config, ConfigError
 SHIFTS = torch.tensor([0, 2, 4, 6], dtype=torch.uint8)  # the four 2-bit fields of a byte
 
 
-def two_bit_keep(shape: tuple[int, int], p: float, gen: torch.Generator) -> torch.Tensor:
+def two_bit_keep(shape: tuple[int, int], p: float, gen: torch.Generator | None,
+                 words: torch.Tensor | None = None) -> torch.Tensor:
     """A boolean keep mask of ``shape``, each element kept with probability 1 - p, for p in {1/4, 1/2, 3/4}.
 
     Each element reads 2 random bits: kept when either is set (p = 1/4), by the first (1/2), when both are (3/4).
+    Element 4k + j reads bits 2j and 2j + 1 of random byte k. words: the random bytes (uint8) or words to use
+    instead of drawing them from ``gen``.
     """
     n = shape[0] * shape[1]
-    words = torch.empty(-(-n // 32), dtype=torch.int64).random_(-2**63, None, generator=gen)  # all 64 bits
+    if words is None:
+        words = torch.empty(-(-n // 32), dtype=torch.int64).random_(-2**63, None, generator=gen)  # all 64 bits
     fields = (words.view(torch.uint8).unsqueeze(1) >> SHIFTS).view(-1)[:n] & 3
     keep = fields != 0 if p == 0.25 else (fields & 1).bool() if p == 0.5 else fields == 3
     return keep.view(shape)
+
+
+def byte_table(p: float, dtype: torch.dtype) -> torch.Tensor:
+    """(256, 4): for each random byte, its four elements' dropout factors (1 / (1 - p) kept, 0 dropped) as
+    ``two_bit_keep`` reads the byte, for p in {1/4, 1/2, 3/4}."""
+    keep = two_bit_keep((256, 4), p, None, words=torch.arange(256, dtype=torch.uint8))
+    return keep.to(dtype) / (1.0 - p)
 
 
 def keep_mask(shape: tuple[int, int], p: float, gen: torch.Generator) -> torch.Tensor:
@@ -83,6 +94,7 @@ class TunedTorchBackend(TorchBackend):
         self._buffers: dict[str, torch.Tensor] = {}
         self._scale = torch.tensor(1.0 / (1.0 - self.p), dtype=self.dtype)  # a kept element's factor
         self._zero = torch.zeros((), dtype=self.dtype)
+        self._lut = byte_table(self.p, self.dtype) if self.p > 0 and (4 * self.p).is_integer() else None
 
     def _buffer(self, name: str, shape: tuple[int, ...], dtype: torch.dtype | None = None) -> torch.Tensor:
         buf = self._buffers.get(name)
@@ -99,9 +111,23 @@ class TunedTorchBackend(TorchBackend):
         x, y = data
         return super().evaluate((x[:, :-1], y), batch_size)
 
-    def masks(self, hidden: Sequence[torch.Tensor]) -> list[torch.Tensor | None]:
-        """This step's keep masks, one per hidden activation (None without dropout)."""
-        return [keep_mask(tuple(h.shape), self.p, self.gen) if self.p > 0 else None for h in hidden]
+    def _scaled_mask(self, out: torch.Tensor, keep: torch.Tensor | None, m: torch.Tensor) -> torch.Tensor:
+        """ReLU's and dropout's one mask for ``out`` (n, width) into ``m``: 1 / (1 - p) where ``out`` > 0 and the
+        element is kept, else 0. keep: given masks (tests), else this step's draws.
+
+        With two-bit masks and a width divisible by 4 each random byte indexes ``self._lut``, which holds the
+        mask values of its four elements (the same bits to elements as ``two_bit_keep``): one gather instead of
+        unpacking the bits, comparing and selecting.
+        """
+        if keep is None and self._lut is not None and out.shape[1] % 4 == 0:
+            words = torch.empty(-(-out.numel() // 32), dtype=torch.int64).random_(-2**63, None, generator=self.gen)
+            index = words.view(torch.uint8)[: out.numel() // 4].int()
+            torch.index_select(self._lut, 0, index, out=m.view(-1, 4))
+            return m.masked_fill_(out <= 0, 0)
+        mask = out > 0
+        if self.p > 0:
+            mask &= keep if keep is not None else keep_mask(tuple(out.shape), self.p, self.gen)
+        return torch.where(mask, self._scale, self._zero, out=m)
 
     @torch.no_grad()
     def train_step(self, data: tuple[torch.Tensor, torch.Tensor], idx: np.ndarray,
@@ -120,11 +146,7 @@ class TunedTorchBackend(TorchBackend):
             else:
                 torch.addmm(block[-1], acts[i], block[:-1], out=out)
             if i < layers - 1:
-                mask = out > 0
-                drawn = (keep[i] if keep is not None else self.masks([out])[0])
-                if drawn is not None:
-                    mask &= drawn
-                m = torch.where(mask, self._scale, self._zero, out=self._buffer(f"m{i}", out.shape))
+                m = self._scaled_mask(out, keep[i] if keep is not None else None, self._buffer(f"m{i}", out.shape))
                 out.mul_(m)
                 scaled.append(m)
             acts.append(out)
