@@ -6,8 +6,9 @@ and NumPy, in one process.
 On the default configuration (784-512-256-10, ReLU, dropout 0.25, Nesterov SGD, batch 768, float32, CPU) with
 random data of MNIST's shape:
 
-1. ``mlpbench.training.attribution.attribute`` for NumPy and for PyTorch eager (what every default run logs as
-   ``attribution/<group>_ms``): ms per step per op group, their sum and the plain step timed in turn with them;
+1. ``mlpbench.training.attribution.attribute`` for NumPy, PyTorch eager (what every default run logs as
+   ``attribution/<group>_ms``) and PyTorch tuned: ms per step per op group, their sum and the plain step timed in
+   turn with them;
 2. training steps of PyTorch eager, PyTorch tuned (``torch_options.tuned``), PyTorch eager with
    ``torch.compile`` of the model and NumPy timed in turn (ABAB..., ``training.speed.interleaved``), each
    round's ratios to eager and to NumPy, as medians with their range.
@@ -71,8 +72,9 @@ def main() -> None:
     batch = config("numpy").train.batch_size
     x, y = rng.random((batch, 784), dtype=np.float32), rng.integers(0, 10, batch)
     out: dict = {"batch": batch, "overrides": args.overrides, "attribution": {}}
-    for name in ("numpy", "torch"):
-        a = attribute(build(name), x, y, batch, steps=3, rounds=args.attribution_rounds)
+    for name, make in (("numpy", lambda: build("numpy")), ("torch", lambda: build("torch")),
+                       ("tuned", lambda: build("torch", tuned=True, optimizer_impl="fused"))):
+        a = attribute(make(), x, y, batch, steps=3, rounds=args.attribution_rounds)
         out["attribution"][name] = {"group_ms": a.group_ms, "sum_ms": a.total_ms, "step_ms": a.step_ms,
                                     "coverage": a.coverage, "top_ops": a.ops[:15]}
         print(f"{name}: step {a.step_ms:.2f} ms, groups sum {a.total_ms:.2f} ms ({a.coverage:.3f}): "
