@@ -4,18 +4,19 @@ with the same mathematics as the eager step (``TorchBackend.train_step``).
 What changes, and why (the eager step's profile, ``mlpbench.training.attribution``):
 
 - dropout masks from two random bits per element when the drop rate is a multiple of 1/4 (one 64-bit draw
-  per 32 elements; ``nn.Dropout`` calls ``bernoulli_``, one draw per element), otherwise from ``torch.rand``;
-  ReLU and dropout share one mask, applied in place, forward and backward;
+  per 32 elements, each random byte looked up in a table of its four elements' factors; ``nn.Dropout`` calls
+  ``bernoulli_``, one draw per element), otherwise from ``torch.rand``; ReLU and dropout share one mask,
+  applied in place, forward and backward;
 - the first layer's bias folded into its GEMMs: the data carries a last column of ones, so ``[x, 1] @ [W; b]``
   is ``x @ W + b`` and ``[x, 1].T @ grad`` stacks the weight and bias gradients;
-- forward and backward by hand under ``torch.no_grad`` into buffers reused from step to step (no autograd
-  graph, no allocations), softmax cross-entropy's gradient in closed form;
+- forward and backward by hand under ``torch.no_grad`` (no autograd graph), the activations, masks and
+  gradients in buffers reused from step to step, softmax cross-entropy's gradient in closed form;
 - every weight and bias a view into one flat parameter, so the optimizer steps one tensor, with the
   implementation ``torch.optimizer_impl`` names (the ``tuned`` variant: ``fused``).
 
 The masks differ from nn.Dropout's draws but follow the same distribution (each element kept independently
 with probability 1 - p, survivors scaled by 1 / (1 - p)); given the same masks the loss and gradients equal
-the eager step's (tests/torch_options/test_tuned.py). Compute only: nothing here reads files or logs.
+the eager step's (tests/backends/test_tuned_torch.py). Compute only: nothing here reads files or logs.
 """
 from __future__ import annotations
 
