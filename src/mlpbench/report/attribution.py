@@ -10,6 +10,7 @@ import pandas as pd
 
 from mlpbench import figures
 from mlpbench.options import label
+from mlpbench.report import format as fmt
 from mlpbench.report.render import Figure, Section
 from mlpbench.report.runs import backend_rank, column
 from mlpbench.report.tables import DEFAULT, measured
@@ -75,11 +76,11 @@ def gap_sentence(a: pd.Series, b: pd.Series) -> str:
     diff = {g: s_ms[g] - f_ms[g] for g in GROUPS}
     gap = sum(diff.values())
     top = sorted((g for g in GROUPS if g != "gemm"), key=lambda g: -diff[g])[:3]
-    parts = "; ".join(f"{LABELS[g]} {diff[g]:+.2f} ms ({label(slow['backend'])} {s_ms[g]:.2f}, "
-                      f"{label(fast['backend'])} {f_ms[g]:.2f})" for g in top)
+    parts = "; ".join(f"{LABELS[g]} {diff[g]:+.2f} ms, {fmt.share(diff[g] / gap)} of the gap ({label(slow['backend'])} "
+                      f"{s_ms[g]:.2f}, {label(fast['backend'])} {f_ms[g]:.2f})" for g in top)
     return (f"{label(slow['backend'])}'s instrumented step takes {gap:.2f} ms longer than {label(fast['backend'])}'s "
             f"({slow[STEP_METRIC] - fast[STEP_METRIC]:.2f} ms between the plain steps); the GEMMs account for "
-            f"{diff['gemm']:+.2f} ms of it and the three groups outside them that differ most for {parts}.")
+            f"{diff['gemm']:+.2f} ms of it, and of the rest the three groups that differ most: {parts}.")
 
 
 TRICKS = ("What the NumPy backend does that PyTorch as commonly written does not: its dropout masks take two random "
