@@ -9,9 +9,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import optuna
+from optuna.exceptions import UpdateFinishedTrialError
 
 from mlpbench.search.settings import OBJECTIVES, SearchSettings, make_pruner
 from mlpbench.search.study import open_study
+from mlpbench.signals import Terminated
 from mlpbench.stopping import StoppedEarly
 from mlpbench.training import EpochMetrics
 
@@ -80,7 +82,11 @@ class Reporter:
 
     def __call__(self, m: EpochMetrics) -> None:
         value = m.as_dict()[self.metric]
-        self.trial.report(value, m.epoch)
+        try:
+            self.trial.report(value, m.epoch)
+        except UpdateFinishedTrialError:  # the sweep stopped and ended its trials FAIL: stop as a stopped run
+            raise Terminated(f"the study's sweep stopped; trial {self.info.number} of study {self.info.study_name} "
+                             "was ended FAIL") from None
         if self.trial.should_prune():
             raise TrialPruned(self.info, m.epoch, value)
 
