@@ -50,9 +50,9 @@ def open_storage(spec: str) -> BaseStorage:
     if "://" not in spec:
         Path(spec).parent.mkdir(parents=True, exist_ok=True)
         return JournalStorage(JournalFileBackend(spec))
-    if spec.startswith("postgresql"):
-        ensure_database(spec)
     try:
+        if spec.startswith("postgresql"):
+            ensure_database(spec)
         return RDBStorage(spec, engine_kwargs={"pool_pre_ping": True})
     except Exception as err:
         raise ConfigError(f"hydra.sweeper.storage={shown(spec)}: cannot open it ({type(err).__name__}: "
