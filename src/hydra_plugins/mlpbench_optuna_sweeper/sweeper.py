@@ -50,6 +50,9 @@ class OptunaSweeper(Sweeper):
                            make_pruner(s, plan.epochs[1]), create=True)
         check_space(study, plan.described(), plan.storage, plan.epochs[1])
         fail_stale(study)
+        asked = len(study.get_trials(deepcopy=False))
+        if asked and s.seed is not None:  # a resume: a sampler seeded as the first sweep's would redraw its points
+            study.sampler = SAMPLERS[s.sampler].make(s.seed + asked)
         sweep_dir = Path(hc.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         write_swept(sweep_dir, [f"{k}=" for k in plan.space])  # the trials' run names show their values
