@@ -18,10 +18,11 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 def test_a_serial_study_prunes_and_survives_a_diverging_trial(tiny_root):
     # RandomSampler(seed=35) draws lr 0.1, 1e-05, 80.0, 1e-05: a good trial, one the median pruner stops
     # after its first epoch, one that diverges, and another to prune
-    run_checked(search_command(tiny_root, "serial", "hydra.sweeper.sampler=random", "hydra.sweeper.seed=35",
+    out = run_checked(search_command(tiny_root, "serial", "hydra.sweeper.sampler=random", "hydra.sweeper.seed=35",
                                "hydra.sweeper.n_trials=3", "hydra.sweeper.pruner_startup_trials=1",
                                "hydra.sweeper.pruner_warmup_epochs=0", "optim.lr=choice(0.1,0.00001,80.0)"),
                 tiny_root, env())
+    assert "1 of 4 jobs FINISHED (2 more pruned)" in out and "PRUNED e1" in out, out
     trials = study(tiny_root, "serial").trials
     assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.PRUNED]
     assert [len(t.intermediate_values) for t in trials] == [3, 1, 0, 1]

@@ -95,9 +95,10 @@ def markdown(study: optuna.Study, spec: str, imp: dict[str, float], figure: str,
     if top:
         lines += [f"Best: trial {top['number']}, value {top['value']:.6g}, params {top['params']}; "
                   f"as a preset: `{preset_file}`.", ""]
-    if imp:
-        lines += ["## Parameter importances (Optuna, fANOVA)", "", "| parameter | importance |", "|---|---:|",
-                  *[f"| {k} | {v:.3f} |" for k, v in imp.items()], ""]
+    lines += ["## Parameter importances (Optuna, fANOVA)", ""]
+    lines += (["| parameter | importance |", "|---|---:|", *[f"| {k} | {v:.3f} |" for k, v in imp.items()], ""] if imp
+              else ["Not computed: it needs two or more COMPLETE trials whose values differ, over two or more "
+                    "parameters.", ""])
     lines += ["## Optimisation history", "", f"![history]({figure})", "",
               "| trial | state | value | epochs | params |", "|---:|---|---:|---:|---|"]
     for t in study.trials:
