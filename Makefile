@@ -21,13 +21,13 @@ repro: $(STAMP)
 
 # The fast tier: every test not marked slow (unit tests, small integration tests on tiny data); the
 # summary counts what it left out. The full suite adds the slow tier (whole pipelines, sweeps, stopped
-# processes, the cluster and browser tests) and spreads the tests over TEST_WORKERS pytest-xdist
+# processes, the cluster and browser tests). Both spread the tests over TEST_WORKERS pytest-xdist
 # workers: many of them wait on subprocesses. On 2 cores, 12 of the slow tests took 198 s serially,
 # 87 s with 2 workers and 120 s with 4. Tests that share a service carry an xdist_group and run on
-# one worker, one after another.
+# one worker, one after another. TEST_WORKERS=0: one process (pytest -n 0), e.g. to use pdb.
 TEST_WORKERS ?= 2
 test: $(STAMP)
-	python -m pytest -m "not slow" $(PYTEST_ARGS)
+	python -m pytest -m "not slow" -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 test-all: $(STAMP)
 	python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)

@@ -7,6 +7,8 @@
                                                           # reports/experiment_mlpbench_<filter>_<hash>.*
     python pipelines/report.py --ablation PARENT_RUN_ID [--trials PARENT_RUN_ID ...]
                                                           # reports/ablation/ablation.* (`make ablation`)
+    python pipelines/report.py --study NAME [--storage PATH_OR_URL]
+                                  # reports/study_<name>.md, its history figure, study_<name>_best.yaml
 Only FINISHED runs are compared (the others are listed apart); an --experiment selection that
 mixes presets is refused unless --mixed-presets, and runs of several data sets (tag ``dataset``) are
 never compared in one report. Errors print one line and exit 1; --debug or
@@ -47,6 +49,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     scope.add_argument("--experiment", metavar="NAME", help="report on the runs of this MLflow experiment")
     scope.add_argument("--ablation", metavar="PARENT_RUN_ID",
                        help="the ablation report of this sweep parent run (make ablation), in <out>/ablation/")
+    scope.add_argument("--study", metavar="NAME", help="report on this Optuna study (hydra.sweeper.study_name)")
+    parser.add_argument("--storage", default=None, metavar="PATH_OR_URL",
+                        help="with --study: its storage (default: optuna/<NAME>.journal in the project)")
     parser.add_argument("--trials", metavar="PARENT_RUN_ID", action="append", default=[],
                         help="with --ablation: a sweep of tutorial-reproduction trials, reported in a section of "
                         "their own (repeat for several sweeps)")
@@ -89,9 +94,24 @@ def build(args: argparse.Namespace):
                             run_files=run_files)
 
 
+def study_report(args: argparse.Namespace) -> None:
+    from mlpbench.report.study import build_study
+    from mlpbench.search.study import storage_spec
+
+    files = build_study(storage_spec(args.storage, args.study, ROOT), args.study, args.out)
+    print(f"wrote {files.markdown} and {files.figure.name}")
+    if files.preset:
+        print(f"best trial as a preset: {files.preset}; to train it: cp {files.preset} "
+              f"conf/experiment/search_{args.study}.yaml && python pipelines/train.py experiment=search_{args.study}")
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
     try:
+        if args.study:
+            return study_report(args)
+        if args.storage:
+            raise ReportError("--storage applies to --study only")
         files = build(args)
     except Exception as err:  # one line for people; the traceback on request
         if args.debug or os.environ.get(DEBUG_ENV):

@@ -4,6 +4,7 @@
     python pipelines/train.py -m backend=numpy,torch model.hidden_sizes=[64],[256]
     python pipelines/train.py -m hydra/launcher=joblib backend=numpy,torch   # in parallel
     python pipelines/train.py -m hydra/launcher=slurm tracking=server backend=numpy,torch   # SLURM jobs
+    python pipelines/train.py -m hparams_search=default   # an Optuna study (README: Search)
 
 DVC runs it with ``--config-dir . --config-name params`` so that the composed params.yaml (which
 `dvc exp run -S` rewrites) is the configuration, not conf/ directly. The tutorial stages compose conf/
@@ -33,6 +34,7 @@ if watched():  # the imports below (MLflow, SciPy) take several seconds before a
 
 from mlpbench.run.outcome import run_lines  # noqa: E402
 from mlpbench.run.seeds import train_and_track  # noqa: E402
+from mlpbench.search.trial import Reporter, TrialPruned, outcome, pruned_outcome, read_trial  # noqa: E402
 from mlpbench.sweep import job_swept, parent_run_id  # noqa: E402
 from mlpbench.tracking import resolve_tracking_uri  # noqa: E402
 from mlpbench.tracking.health import StoreError  # noqa: E402
@@ -47,8 +49,10 @@ register_configs()  # the schema conf/config.yaml names in its defaults
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
-def main(cfg: DictConfig) -> float:
+def main(cfg: DictConfig) -> float | dict:
+    """A run's validation accuracy; a search trial's outcome for the sweeper (``mlpbench.search.trial``)."""
     hc = HydraConfig.get()
+    trial = read_trial(Path(hc.sweep.dir), hc.job.num) if hc.mode.name == "MULTIRUN" else None
     n_jobs = int(OmegaConf.select(hc, "launcher.n_jobs", default=1) or 1) if hc.mode.name == "MULTIRUN" else 1
     if n_jobs < 0:  # joblib: -1 means all cores
         n_jobs = max(1, (os.cpu_count() or 1) + 1 + n_jobs)
@@ -59,12 +63,20 @@ def main(cfg: DictConfig) -> float:
         values = take_from_params(values, ROOT / "params.yaml", SHARED) if SHARED else values
         summary = train_and_track(values, ROOT, Path(hc.runtime.output_dir), n_jobs=n_jobs,
                                   parent_run_id=parent_run_id(hc), swept=job_swept(hc), cpus=cpus,
-                                  job=hc.job.num if hc.mode.name == "MULTIRUN" else None)
+                                  job=hc.job.num if hc.mode.name == "MULTIRUN" else None,
+                                  on_epoch=Reporter(trial) if trial else None, extra_tags=trial.tags() if trial else None)
+    except TrialPruned as err:  # its run ended FINISHED, tagged trial_state=PRUNED
+        log.info("trial %d pruned at epoch %d", trial.number, err.epoch)
+        return pruned_outcome(err)
     except (ConfigError, DataFileError, NonFiniteLossError, FileNotFoundError, StoreError) as err:
         log.error("%s", err)
+        if trial:  # an error the sweeper records as the trial's FAIL; the study goes on
+            raise RuntimeError(f"train failed: {err}") from None
         sys.exit(f"train failed: {err}")
     except StoreFailed as err:
         log.error("%s", err.describe())
+        if trial:
+            raise RuntimeError(f"train failed: {err.describe()}") from None
         sys.exit(f"train failed: {err.describe()}")
     except (KeyboardInterrupt, Terminated) as err:
         if os.environ.get(DEBUG_ENV) or hc.mode.name == "MULTIRUN":  # a sweep's own hook reports it
@@ -75,7 +87,7 @@ def main(cfg: DictConfig) -> float:
     track = values["tracking"]
     uri = resolve_tracking_uri(ROOT, track["uri"], server=track["server"])
     print("\n".join(run_lines(summary, uri, track["ui_url"], ROOT)), flush=True)
-    return summary["val_acc"]
+    return outcome(trial, summary) if trial else summary["val_acc"]
 
 
 if __name__ == "__main__":

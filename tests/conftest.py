@@ -126,6 +126,25 @@ def pytest_deselected(items: list[pytest.Item]) -> None:
         stash[SLOW_LEFT_OUT_KEY] = stash.get(SLOW_LEFT_OUT_KEY, 0) + len(slow)
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Under pytest-xdist, each worker collects (and deselects) every test: it hands its counts to the
+    controller, whose summary prints them."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        for key, name in ((NO_CUDA_KEY, "no_cuda"), (SLOW_LEFT_OUT_KEY, "slow_left_out")):
+            if key in session.config.stash:
+                workeroutput[name] = session.config.stash[key]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    """The controller keeps a worker's counts (every worker's are the same)."""
+    output = getattr(node, "workeroutput", {})
+    for key, name in ((NO_CUDA_KEY, "no_cuda"), (SLOW_LEFT_OUT_KEY, "slow_left_out")):
+        if name in output:
+            node.config.stash[key] = output[name]
+
+
 def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
     if NO_CUDA_KEY in config.stash:
         terminalreporter.write_line(

@@ -111,6 +111,10 @@ def test_choices_come_from_the_registries():
         (["train.dtype=float16"], "choose one of: float32, float64"),
         (["train.device=tpu"], "choose one of: auto, cpu, cuda"),
         (["model.dropout=1.0"], "model.dropout=1.0 is invalid"),
+        (["model.input_dropout=1.0"], "model.input_dropout=1.0 is invalid; it must be in [0, 1)"),
+        (["model.input_dropout=-0.2"], "model.input_dropout=-0.2 is invalid"),
+        (["model.max_norm=-1"], "model.max_norm=-1.0 is invalid; give the largest L2 norm a hidden unit's"),
+        (["model.max_norm=inf"], "model.max_norm=inf is invalid"),
         (["optim.name=adam"], "unknown key optim.momentum"),
         (["optim.name=lion"], "optim.name='lion' is not allowed; choose one of: sgd, adam, adamw, rmsprop"),
         (["preset=a b"], "preset='a b' is invalid"),
@@ -131,6 +135,7 @@ def test_bad_values_fail_in_one_line_naming_the_key(overrides, message):
 
 @pytest.mark.parametrize("override,key", [
     ("model.hidden_sizes=128", "model.hidden_sizes"),
+    ("model.max_norm=big", "model.max_norm"),
     ("train.epochs=ten", "train.epochs"),
     ("optim.eps=1e-8", "optim.eps"),  # the default optimizer (SGD) has no eps
     ("preset=null", "preset"),

@@ -90,3 +90,15 @@ def test_cuda_variants_run_with_their_baseline_where_cuda_is_present_and_are_ski
 def test_a_run_logs_the_init_scale_and_leaky_slope_only_where_they_apply(overrides, scale, slope):
     model = run_params(load("backend=numpy", *overrides))["model"]
     assert ("init_scale" in model, "leaky_slope" in model) == (scale, slope)
+
+
+@pytest.mark.parametrize(("overrides", "logged"), [
+    ([], {}), (["model.max_norm=0"], {}), (["model.input_dropout=0.2"], {"input_dropout": 0.2}),
+    (["model.max_norm=3.5", "model.input_dropout=0.2"], {"input_dropout": 0.2, "max_norm": 3.5}),
+])
+def test_a_run_logs_input_dropout_and_max_norm_only_where_they_are_on(overrides, logged):
+    """Off, a run logs and is named as before the options existed."""
+    cfg = load("backend=torch", *overrides)
+    model = run_params(cfg)["model"]
+    assert {k: model[k] for k in ("input_dropout", "max_norm") if k in model} == logged
+    assert run_name(cfg) == run_name(load("backend=torch"))

@@ -92,6 +92,15 @@ def test_interrupt_is_killed(store, signal_error):
     assert _run(store, signal_error).info.status == "KILLED"
 
 
+def test_a_fit_stopped_on_purpose_is_finished_with_its_tags(store):
+    from mlpbench.stopping import StoppedEarly
+
+    run = _run(store, StoppedEarly(2, "Pruned at epoch 2", {"trial_state": "PRUNED", "pruned_at_epoch": "2"}))
+    assert run.info.status == "FINISHED" and "error" not in run.data.tags
+    assert run.data.tags["trial_state"] == "PRUNED" and run.data.tags["pruned_at_epoch"] == "2"
+    assert run.data.tags["mlflow.note.content"] == "Pruned at epoch 2"
+
+
 def test_parent_run_ends_once(store):
     uri, experiment_id = store
     parent = tracking.start_parent_run(uri, experiment_id, "sweep", {"sweep": "parent"})

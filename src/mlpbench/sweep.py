@@ -116,25 +116,29 @@ def validate_jobs(config: DictConfig, root: Path) -> list[str] | None:
 
     Raises ``ConfigError`` naming the job number, its overrides and the bad key.
     """
+    jobs = job_overrides(config)
+    if jobs is None:
+        return None
+    swept = {_key(o) for o in swept_overrides(list(config.hydra.overrides.task))}
+    for num, overrides in enumerate(jobs):
+        check_job(config, root, overrides, f"job {num} ({job_label(overrides, swept)})", num)
+    return [job_label(overrides, swept) for overrides in jobs]
+
+
+def check_job(config: DictConfig, root: Path, overrides: list[str], label: str, num: int = 0) -> None:
+    """Compose and check one job's config; raise ``ConfigError`` starting with ``label``."""
     from hydra.core.global_hydra import GlobalHydra
 
     from mlpbench.run.build import output_paths, preflight
 
-    jobs = job_overrides(config)
-    if jobs is None:
-        return None
-    loader = GlobalHydra.instance().config_loader()
-    swept = {_key(o) for o in swept_overrides(list(config.hydra.overrides.task))}
-    for num, overrides in enumerate(jobs):
-        job = loader.load_sweep_config(config, overrides)
-        with open_dict(job):
-            del job["hydra"]
-        try:
-            cfg = load(OmegaConf.to_container(job, resolve=True, enum_to_str=True))
-            preflight(cfg, root, output_paths(cfg, root, Path(config.hydra.sweep.dir) / str(num)))
-        except ConfigError as err:
-            raise ConfigError(f"job {num} ({job_label(overrides, swept)}): {err}") from None
-    return [job_label(overrides, swept) for overrides in jobs]
+    job = GlobalHydra.instance().config_loader().load_sweep_config(config, overrides)
+    with open_dict(job):
+        del job["hydra"]
+    try:
+        cfg = load(OmegaConf.to_container(job, resolve=True, enum_to_str=True))
+        preflight(cfg, root, output_paths(cfg, root, Path(config.hydra.sweep.dir) / str(num)))
+    except ConfigError as err:
+        raise ConfigError(f"{label}: {err}") from None
 
 
 def check_warning_time(launcher: Mapping[str, Any]) -> None:
@@ -165,7 +169,7 @@ def _claim(sweep_dir: Path, run_id: str) -> None:
         fh.write(run_id + "\n")
 
 
-def _write_swept(sweep_dir: Path, swept: list[str]) -> None:
+def write_swept(sweep_dir: Path, swept: list[str]) -> None:
     """Leave the swept keys next to the parent link (read by ``job_swept``, also on other nodes)."""
     tmp = sweep_dir / f".{SWEPT_FILE}.part"
     tmp.write_text("".join(_key(o) + "\n" for o in swept))
@@ -205,6 +209,13 @@ class MlflowSweepCallback(Callback):
         root = project_root(hc)
         check_warning_time(hc.launcher)
         self.labels = validate_jobs(config, root)
+        from mlpbench.search.plan import is_search, search_plan  # optuna: only where a sweep starts
+        from mlpbench.search.study import check_resume
+
+        if is_search(config):  # a study: its settings, space and a trial's config, before anything is created
+            plan = search_plan(config, root)
+            check_job(config, root, plan.overrides(plan.sample()), "a trial")
+            check_resume(plan.storage, plan.settings.study_name, plan.settings.direction, plan.described())
         log.info("checked the config of %s jobs", "the" if self.labels is None else len(self.labels))
         track = OmegaConf.select(config, "tracking", default={}) or {}
         self.uri = tracking.resolve_tracking_uri(root, track.get("uri"), server=bool(track.get("server")))
@@ -219,7 +230,7 @@ class MlflowSweepCallback(Callback):
             {"sweep": "parent", "sweep_overrides": overrides, "sweep_dir": str(sweep_dir.resolve())},
         )
         _claim(sweep_dir, self.run_id)
-        _write_swept(sweep_dir, swept_overrides(list(hc.overrides.task)))
+        write_swept(sweep_dir, swept_overrides(list(hc.overrides.task)))
         atexit.register(self._end_if_running)
         signal.signal(signal.SIGTERM, raise_terminated)  # unwind, so the exit hook can run
         log.info("MLflow parent run %s for sweep %s", self.run_id, sweep_dir)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from mlpbench.config import ConfigError
 from mlpbench.torch_options.tuned import TunedTorchBackend, keep_mask
 
 from backend_helpers import build_config, make_params, random_data
@@ -100,3 +101,10 @@ def test_the_byte_table_gives_the_masks_two_bit_keep_draws():
     fast = backend._scaled_mask(out, None, torch.empty_like(out))  # the table's path: 16 % 4 == 0
     keep = keep_mask((64, 16), 0.25, torch.Generator().manual_seed(5))
     torch.testing.assert_close(fast, torch.where(keep & (out > 0), backend._scale, backend._zero), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("model", [{"input_dropout": 0.2}, {"max_norm": 3.0}, {"activation": "tanh"}])
+def test_what_the_tuned_step_does_not_implement_is_refused_with_what_to_use(model):
+    cfg = build_config("torch", model={"hidden_sizes": SIZES[1], "dropout": 0.25, **model})
+    with pytest.raises(ConfigError, match="use the eager variant"):
+        TunedTorchBackend(cfg, make_params(cfg, in_features=SIZES[0], out_features=SIZES[2]))

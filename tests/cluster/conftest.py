@@ -7,6 +7,7 @@ the services.
 - ``slurm``: a one-node SLURM cluster (scripts/slurm-single-node), its ``SLURM_CONF`` exported.
 - ``team_server``: the team MLflow server on PostgreSQL (scripts/mlflow-team-server), its URL; it
   begins starting in the background as the first cluster test starts, since its start is the slowest.
+  ``team_postgres``: that PostgreSQL's URL, for a database of its own (an Optuna study's).
 - ``s3``: moto's S3 server (``ThreadedMotoServer``), its endpoint URL and credentials.
 
 Each binds to 127.0.0.1 on a free port and lives in its own temporary folder (readable by the
@@ -81,7 +82,7 @@ def _team_server_missing() -> str | None:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _team_server_started(request) -> Iterator[tuple[subprocess.Popen, str] | None]:
+def _team_server_started(request) -> Iterator[tuple[subprocess.Popen, str, str] | None]:
     """Begins starting the team server as the first cluster test starts, when a collected test needs it.
 
     Its start (initdb, ``mlflow db upgrade``, the server's workers: 20-50 s) then overlaps the tests
@@ -91,14 +92,14 @@ def _team_server_started(request) -> Iterator[tuple[subprocess.Popen, str] | Non
         yield None
         return
     folder = _service_dir("mlflow")
-    port = free_port()
+    port, pg_port = free_port(), free_port()
     env = {**os.environ, "MLFLOW": str(Path(sys.executable).with_name("mlflow")), "MLFLOW_PORT": str(port),
-           "PG_PORT": str(free_port()), "MLFLOW_WORKERS": "2"}
+           "PG_PORT": str(pg_port), "MLFLOW_WORKERS": "2"}
     env.pop("MLFLOW_TRACKING_URI", None)
     start = subprocess.Popen([str(SCRIPTS / "mlflow-team-server"), "start", str(folder)], env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        yield start, f"http://127.0.0.1:{port}"
+        yield start, f"http://127.0.0.1:{port}", f"postgresql+psycopg://postgres@127.0.0.1:{pg_port}"
     finally:
         if start.poll() is None:
             start.kill()
@@ -113,7 +114,7 @@ def team_server(_team_server_started) -> str:
     missing = _team_server_missing()
     if missing:
         pytest.skip(missing)
-    start, url = _team_server_started
+    start, url, _ = _team_server_started
     try:
         out, err = start.communicate(timeout=300)
     except subprocess.TimeoutExpired:
@@ -121,6 +122,13 @@ def team_server(_team_server_started) -> str:
     if start.returncode != 0:
         pytest.fail(f"mlflow-team-server start failed:\n{out}\n{err}")
     return url
+
+
+@pytest.fixture(scope="session")
+def team_postgres(team_server, _team_server_started) -> str:
+    """The team server's PostgreSQL as a URL without a database (``postgresql+psycopg://postgres@127.0.0.1:PORT``):
+    add ``/<name>`` for a database of its own beside MLflow's."""
+    return _team_server_started[2]
 
 
 @pytest.fixture(scope="session")

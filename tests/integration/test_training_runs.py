@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -127,7 +128,7 @@ def test_sigterm_marks_the_run_killed_and_leaves_no_model(tiny_root):
         while time.monotonic() < deadline:  # wait until training is under way
             line = proc.stdout.readline()
             lines.append(line)
-            if "epoch 2/" in line or not line:
+            if re.search(r" epoch +2/", line) or not line:  # right-aligned to the epoch count's width
                 break
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)

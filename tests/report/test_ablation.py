@@ -11,7 +11,7 @@ from matplotlib.colors import to_hex
 
 from mlpbench.options import colour, label
 from mlpbench.report import ReportError, build_ablation
-from mlpbench.report.ablation import batch_changes, expected
+from mlpbench.report.ablation import batch_changes, expected, param_changes
 
 from .conftest import ROOT, TUTORIAL, log_run
 from .helpers import MAX_WIDTH_PX, PNG_MAGIC, pct, rows_by, table
@@ -195,3 +195,13 @@ def test_the_caption_names_a_batch_size_change():
                           "params.train.batch_size": ["64", "64", "64", "768"]})
     assert batch_changes(frame) == " The batch size changes at step 02 batch (64 → 768)."
     assert batch_changes(frame.iloc[:3]) == ""
+
+
+def test_a_param_logged_only_when_on_reads_as_off_where_a_run_lacks_it():
+    """A step that turns max-norm or input dropout on names the change; runs that both lack them changed nothing."""
+    before = pd.Series({"params.model.dropout": "0.5"})
+    after = pd.Series({"params.model.dropout": "0.5", "params.model.max_norm": "3.5",
+                       "params.model.input_dropout": "0.2"})
+    assert param_changes(before, after) == "model.input_dropout 0.0 → 0.2; model.max_norm None → 3.5"
+    assert param_changes(after, before) == "model.input_dropout 0.2 → 0.0; model.max_norm 3.5 → None"
+    assert param_changes(before, before.copy()) == "nothing"

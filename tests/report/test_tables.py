@@ -53,6 +53,15 @@ def test_configuration_joins_the_distinct_values_of_a_group():
     assert config.loc["seed"].tolist() == ["0", "—"] and config.loc["schedule.gamma"].tolist() == ["—", "0.5"]
 
 
+def test_an_option_logged_only_when_on_gets_a_row_where_a_run_has_it_and_reads_off_elsewhere():
+    runs = pd.DataFrame({"run_id": ["1", "2"], "group": ["default", "best"], "params.model.dropout": ["0.25", "0.5"]})
+    assert "max-norm" not in set(tables.configuration(runs)["setting"])
+    config = tables.configuration(runs.assign(**{"params.model.max_norm": [None, "3.5"]}))
+    settings = list(config["setting"])
+    assert settings[settings.index("dropout") + 1] == "max-norm" and "input dropout" not in settings
+    assert config.set_index("setting").loc["max-norm"].tolist() == ["off", "3.5"]
+
+
 def test_bars_show_accuracies_in_percent_per_group_and_backend_label():
     runs = pd.DataFrame({"run_id": ["1"], "name": ["a"], "backend": ["numpy"], "preset": ["default"],
                          "final/train_acc": [0.99], "final/val_acc": [0.98], "test/acc": [0.97],

@@ -98,6 +98,7 @@ class NumpyBackend:
             activation=cfg.model.activation,
             dropout=cfg.model.dropout,
             leaky_slope=cfg.model.leaky_slope,
+            input_dropout=cfg.model.input_dropout,
             dtype=cfg.train.dtype,
             rng=dropout_rng(cfg.train.seed),
         )
@@ -105,6 +106,7 @@ class NumpyBackend:
         self.criterion = CrossEntropyLoss()
         self.optimizer = OPTIMIZERS[cfg.optim.name](cfg.optim, self.model.flat_parameters())
         self.scheduler = SCHEDULES[cfg.schedule.name](cfg.schedule, self.optimizer, cfg.train.epochs)
+        self.max_norm = cfg.model.max_norm_bound()
         self.meta = {"backend": self.name, "hidden_sizes": list(hidden), "activation": cfg.model.activation,
                      "leaky_slope": cfg.model.leaky_slope}
         self.sizes = (in_features, *hidden, out_features)
@@ -126,7 +128,8 @@ class NumpyBackend:
     def train_step(self, data: tuple[np.ndarray, np.ndarray], idx: np.ndarray) -> tuple[float, int]:
         """One step on rows ``idx`` (int64, all in [0, n)); returns (mean loss, correct count).
 
-        No ``zero_grad()``: backward overwrites every gradient (see numpy_nn.module).
+        No ``zero_grad()``: backward overwrites every gradient (see numpy_nn.module). With
+        ``model.max_norm`` the hidden units' incoming weights are renormed after the step.
         """
         xb, yb = self.gather(data, idx)
         self.model.train()
@@ -135,6 +138,8 @@ class NumpyBackend:
         correct = int(np.count_nonzero(np.argmax(logits, axis=1) == yb))
         self.model.backward(self.criterion.backward())
         self.optimizer.step()
+        if self.max_norm is not None:
+            self.model.max_norm_(self.max_norm)
         return loss, correct
 
     def gather(self, data: tuple[np.ndarray, np.ndarray], idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -15,7 +15,8 @@ from mlpbench.training.attribution import OpProfile
 # Phase -> op group (mlpbench.training.attribution.GROUPS). A module's phases are "<class> forward" and
 # "<class> backward"; an activation or dropout class not named here counts as element-wise work.
 PHASE_GROUPS = {"Linear forward": "gemm", "Linear backward": "gemm", "dropout draw": "dropout_rng",
-                "loss": "loss", "optimizer": "optimizer", "gather": "batch_gather", "rest": "framework_overhead"}
+                "loss": "loss", "optimizer": "optimizer", "max norm": "optimizer", "gather": "batch_gather",
+                "rest": "framework_overhead"}
 
 
 _UNSET = object()
@@ -70,6 +71,8 @@ class PhaseTimer:
         self._wrap(backend.criterion, "forward", "loss")
         self._wrap(backend.criterion, "backward", "loss")
         self._wrap(backend.optimizer, "step", "optimizer")
+        if hasattr(backend.model, "max_norm_"):
+            self._wrap(backend.model, "max_norm_", "max norm")
         self._wrap(backend, "gather", "gather")
         self._wrap(backend, "train_step", "step")
 

@@ -41,7 +41,7 @@ ACTIVATIONS = implementations(ACTIVATION_NAMES, {
 
 
 class MLP(nn.Sequential):
-    """Linear -> activation [-> Dropout] -> ... -> Linear; returns logits (no softmax).
+    """[Dropout ->] Linear -> activation [-> Dropout] -> ... -> Linear; returns logits (no softmax).
 
     Same arguments as ``numpy_nn.MLP`` (torch's global generator drives nn.Dropout, so no rng).
     Starts from torch's default init; set the shared initial weights with ``load_params``.
@@ -56,9 +56,10 @@ class MLP(nn.Sequential):
         activation: str = "relu",
         dropout: float = 0.0,
         leaky_slope: float = 0.01,
+        input_dropout: float = 0.0,
     ) -> None:
         sizes = [in_features, *hidden_sizes, out_features]
-        modules: list[nn.Module] = []
+        modules: list[nn.Module] = [nn.Dropout(input_dropout)] if input_dropout > 0 else []
         for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
             modules.append(nn.Linear(fan_in, fan_out))
             if i < len(sizes) - 2:
@@ -69,6 +70,13 @@ class MLP(nn.Sequential):
 
     def linears(self) -> list[nn.Linear]:
         return [m for m in self if isinstance(m, nn.Linear)]
+
+    @torch.no_grad()
+    def max_norm_(self, max_norm: float) -> None:
+        """Rescale each hidden unit's incoming weight vector (a row of the weight, bias aside) to L2 norm
+        ``max_norm`` where it is longer; the output layer is left free (see conf/model/mlp.yaml)."""
+        for linear in self.linears()[:-1]:
+            linear.weight.renorm_(2, 0, max_norm)
 
     @torch.no_grad()
     def load_params(self, params: Sequence[tuple[np.ndarray, np.ndarray]]) -> None:
@@ -149,6 +157,7 @@ class TorchBackend:
         self.module = MLP(
             in_features, hidden, out_features,
             activation=cfg.model.activation, dropout=cfg.model.dropout, leaky_slope=cfg.model.leaky_slope,
+            input_dropout=cfg.model.input_dropout,
         ).to(device=self.device, dtype=self.dtype)
         self.module.load_params(params)
         self.options = cfg.torch
@@ -159,6 +168,7 @@ class TorchBackend:
         self.optimizer = OPTIMIZERS[cfg.optim.name](cfg.optim, self.module.parameters(),
                                                     **IMPL_KWARGS[cfg.torch.optimizer_impl])
         self.scheduler = SCHEDULES[cfg.schedule.name](cfg.schedule, self.optimizer, cfg.train.epochs)
+        self.max_norm = cfg.model.max_norm_bound()
         self.meta = {"backend": self.name, "hidden_sizes": list(hidden), "activation": cfg.model.activation,
                      "leaky_slope": cfg.model.leaky_slope}
         self.sizes = (in_features, *hidden, out_features)
@@ -182,6 +192,8 @@ class TorchBackend:
         loss = self.criterion(logits, yb)
         loss.backward()
         self.optimizer.step()
+        if self.max_norm is not None:
+            self.module.max_norm_(self.max_norm)
         correct = (logits.argmax(dim=1) == yb).sum()
         return loss.item(), int(correct.item())
 

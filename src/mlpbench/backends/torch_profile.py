@@ -32,6 +32,7 @@ NO_DATA_OPS = frozenset({"aten::view", "aten::t", "aten::transpose", "aten::as_s
                          "aten::relu", "aten::item", "aten::to", "aten::numpy_T", "aten::unsqueeze",
                          "aten::squeeze", "aten::select", "aten::slice", "aten::result_type"})
 OPTIMIZER_RANGES = ("Optimizer.step#", "Optimizer.zero_grad#")
+MAX_NORM_OPS = frozenset({"aten::renorm_", "aten::renorm"})  # model.max_norm: part of the parameter update
 BACKWARD_RANGE = "autograd::engine::evaluate_function"
 # A range a hand-written backward pass (no autograd) opens with torch.profiler.record_function: its operators
 # are backward work too.
@@ -45,7 +46,7 @@ def group_of(name: str, outer: Sequence[str]) -> str:
         return "gemm"
     if any(n in RNG_OPS for n in chain):
         return "dropout_rng"
-    if any(n.startswith(OPTIMIZER_RANGES) for n in chain):
+    if any(n.startswith(OPTIMIZER_RANGES) for n in chain) or name in MAX_NORM_OPS:
         return "optimizer"
     if any(n in LOSS_OPS or n.removeprefix(f"{BACKWARD_RANGE}: ") in LOSS_OPS for n in chain):
         return "loss"

@@ -64,6 +64,12 @@ class ModelConfig:
     init_scale: float = MISSING  # half-width of the "uniform" init: U(-scale, scale)
     dropout: float = MISSING  # drop probability after each hidden activation
     leaky_slope: float = MISSING  # leaky_relu only
+    input_dropout: float = MISSING  # drop probability of each input pixel; 0: none
+    max_norm: Optional[float] = MISSING  # bound on each hidden unit's incoming weight norm; null or 0: off
+
+    def max_norm_bound(self) -> float | None:
+        """The max-norm bound in force: ``max_norm``, or None when it is off (null or 0)."""
+        return self.max_norm or None
 
 
 # --- Optimizers: one class per option, only its own keys ---

@@ -8,6 +8,7 @@ uses ``load_sections``, so registering another backend changes nothing it depend
 """
 from __future__ import annotations
 
+import math
 import re
 from typing import Any, Mapping
 
@@ -71,6 +72,10 @@ def validate_sections(cfg: Config) -> Config:
     checks.positive("model.init_scale", m.init_scale)
     checks.unit_interval("model.dropout", m.dropout)
     checks.non_negative("model.leaky_slope", m.leaky_slope)
+    checks.unit_interval("model.input_dropout", m.input_dropout)
+    if m.max_norm is not None and not (math.isfinite(m.max_norm) and m.max_norm >= 0):
+        raise ConfigError(f"model.max_norm={m.max_norm!r} is invalid; give the largest L2 norm a hidden unit's "
+                          "incoming weights may have (> 0, e.g. 3.5), or null (or 0) for none")
     cfg.optim.check()
     cfg.schedule.check(cfg.optim.lr)
     t = cfg.train

@@ -10,14 +10,13 @@ two JSON files.
 """
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import numpy as np
 
 from mlpbench.config.schema import DataConfig
-from mlpbench.data.loading import DataFileError
+from mlpbench.data.loading import DataFileError, read_json_object
 from mlpbench.params import load_params
 
 MANIFEST = "manifest.json"
@@ -48,16 +47,6 @@ def build_command(name: str, root: Path, stage: str = "split") -> str:
     return f"dvc repro {stage}" if selected == name else f"dvc exp run -S data={name} {stage}"
 
 
-def _read(path: Path, what: str, fix: str) -> dict:
-    try:
-        made = json.loads(path.read_text())
-    except (OSError, ValueError, UnicodeDecodeError) as err:
-        raise DataMismatchError(f"{path} cannot be read ({err}); {what}: remake it with `{fix}`") from None
-    if not isinstance(made, dict):
-        raise DataMismatchError(f"{path} holds a JSON {type(made).__name__}, expected an object; remake it with `{fix}`")
-    return made
-
-
 def _images_shape(path: Path) -> tuple[int, ...] | None:
     """The shape in a ``.npy`` file's header (nothing else is read); None when it is no readable array."""
     try:
@@ -80,7 +69,7 @@ def check_identity(processed_dir: Path, split_dir: Path, data: DataConfig, root:
     if not manifest_path.is_file():
         raise FileNotFoundError(f"{manifest_path} not found: data set {data.name!r} has no normalised arrays in "
                                 f"{processed_dir}; build its files with `{split}`")
-    manifest = _read(manifest_path, "it records the arrays' data set", normalise)
+    manifest = read_json_object(manifest_path, normalise, DataMismatchError)
     made = manifest.get(KEY)
     if not isinstance(made, dict):
         raise DataMismatchError(f"{manifest_path} does not say which data set the arrays in {processed_dir} hold "
@@ -115,7 +104,7 @@ def check_identity(processed_dir: Path, split_dir: Path, data: DataConfig, root:
     if not split_path.is_file():
         raise FileNotFoundError(f"{split_path} not found: data set {data.name!r} has no train/validation split in "
                                 f"{split_dir}; make it with `{split}`")
-    made_split = _read(split_path, "it records the split's data set", split)
+    made_split = read_json_object(split_path, split, DataMismatchError)
     if made_split.get(KEY) != data.name:
         raise DataMismatchError(f"{split_path} is the split of data set {made_split.get(KEY)!r}, not of {data.name!r}; "
                                 f"remake it with `{split}`")

@@ -100,17 +100,21 @@ def _check_split_files(train_idx: np.ndarray, val_idx: np.ndarray, split_dir: Pa
                               f"records {str(hashes[key])[:12]}... for {key}; {made}", SPLIT)
 
 
+def read_json_object(path: Path, fix: str, error: type[DataFileError] = DataFileError) -> dict:
+    """The JSON object a data stage wrote to ``path`` (a manifest, ``split.json``); ``error`` naming the
+    command ``fix`` that remakes it when it cannot be read or holds no object."""
+    try:
+        made = json.loads(Path(path).read_text())
+    except (OSError, ValueError, UnicodeDecodeError) as err:
+        raise error(f"{path} is not valid JSON ({err}); remake it with `{fix}`") from None
+    if not isinstance(made, dict):
+        raise error(f"{path} holds a JSON {type(made).__name__}, expected an object; remake it with `{fix}`")
+    return made
+
+
 def _read_split_json(path: Path) -> dict:
     """``split.json``'s summary; {} when absent (its hashes are then not checkable)."""
-    if not path.is_file():
-        return {}
-    try:
-        made = json.loads(path.read_text())
-    except (ValueError, UnicodeDecodeError) as err:
-        raise _fail(path, f"is not valid JSON ({err})", SPLIT) from err
-    if not isinstance(made, dict):
-        raise _fail(path, f"holds a JSON {type(made).__name__}, expected an object", SPLIT)
-    return made
+    return read_json_object(path, SPLIT) if path.is_file() else {}
 
 
 def check_split(split_dir: Path, cfg: SplitConfig) -> None:

@@ -37,6 +37,9 @@ NOT_COMPARED = MACHINE_KEYS | {"preset"}  # params that never count as a step's 
 # Params a run logs only where they apply (run.summary.run_params: the init scale for uniform init, the slope for
 # leaky_relu): one missing from a step's run stopped applying, through a change the step names itself.
 WHERE_APPLIES = frozenset({"model.init_scale", "model.leaky_slope"})
+# Params a run logs only where they are on (run.summary.run_params): a run without one trained with it off, so
+# its value there is the off value, as MLflow records it, and a step that turns one on names it as a change.
+OFF_WHEN_MISSING = {"model.input_dropout": "0.0", "model.max_norm": "None"}
 
 
 def step_of(preset: str) -> tuple[int, str] | None:
@@ -74,14 +77,19 @@ def expected(parent: Mapping[str, Any], runs: pd.DataFrame) -> tuple[list[str], 
 
 def param_changes(before: pd.Series, after: pd.Series) -> str:
     """``key a → b`` for each param (machine keys and preset aside) that differs between two runs; a param
-    logged only where it applies (``WHERE_APPLIES``) and missing from one run is no change of its own."""
+    logged only where it applies (``WHERE_APPLIES``) and missing from one run is no change of its own; one
+    logged only where it is on (``OFF_WHEN_MISSING``) reads as off where it is missing."""
     keys = sorted({k for k in (*before.index, *after.index) if k.startswith("params.")
                    and k.removeprefix("params.") not in NOT_COMPARED})
     missing = fmt.text(None)
-    parts = [f"{k.removeprefix('params.')} {fmt.text(before.get(k))} → {fmt.text(after.get(k))}" for k in keys
-             if fmt.text(before.get(k)) != fmt.text(after.get(k))
-             and not (k.removeprefix("params.") in WHERE_APPLIES and missing in (fmt.text(before.get(k)),
-                                                                                  fmt.text(after.get(k))))]
+
+    def value(run: pd.Series, key: str) -> str:
+        text = fmt.text(run.get(key))
+        return OFF_WHEN_MISSING.get(key.removeprefix("params."), text) if text == missing else text
+
+    parts = [f"{k.removeprefix('params.')} {value(before, k)} → {value(after, k)}" for k in keys
+             if value(before, k) != value(after, k)
+             and not (k.removeprefix("params.") in WHERE_APPLIES and missing in (value(before, k), value(after, k)))]
     return "; ".join(parts) if parts else "nothing"
 
 

@@ -62,6 +62,8 @@ SETTINGS = {"model.hidden_sizes": "hidden layers", "model.activation": "activati
             "optim.weight_decay": "weight decay", "schedule.name": "schedule", "train.batch_size": "batch size",
             "train.epochs": "epochs", "train.seed": "seed", "train.seeds": "seeds", "train.dtype": "dtype"}
 ANCHORS = {"optim": "optim.lr", "schedule": "schedule.name"}
+# Options runs log only when on: a row (after the anchor) only where some run has them; "off" elsewhere.
+WHEN_ON = {"model.input_dropout": ("input dropout", "model.dropout"), "model.max_norm": ("max-norm", "model.dropout")}
 
 
 def tutorial_source() -> str:
@@ -177,6 +179,7 @@ def setting_keys(runs: pd.DataFrame) -> list[str]:
     keys = []
     for key in SETTINGS:
         keys += [key, *(k for k in extras if ANCHORS[k.split(".")[0]] == key)]
+        keys += [k for k, (_, anchor) in WHEN_ON.items() if anchor == key and k in found]
     return keys
 
 
@@ -186,13 +189,15 @@ def configuration(frame: pd.DataFrame) -> pd.DataFrame:
     groups = list(dict.fromkeys(runs["group"]))
 
     def value(group: str, key: str) -> str:
-        cells = [init_text(r) if key == "model.init" else fmt.text(r.get(f"params.{key}"))
-                 for _, r in runs[runs["group"] == group].iterrows()]
+        cells = [init_text(r) if key == "model.init" else
+                 "off" if key in WHEN_ON and fmt.text(r.get(f"params.{key}")) == fmt.MISSING else
+                 fmt.text(r.get(f"params.{key}")) for _, r in runs[runs["group"] == group].iterrows()]
         return " / ".join(dict.fromkeys(cells))
 
     keys = setting_keys(runs)
     columns = {g: [value(g, k) for k in keys] for g in groups}
-    return pd.DataFrame({"setting": [SETTINGS.get(k, k) for k in keys], **columns})
+    labels = {**SETTINGS, **{k: label for k, (label, _) in WHEN_ON.items()}}
+    return pd.DataFrame({"setting": [labels.get(k, k) for k in keys], **columns})
 
 
 def environment_items(runs: pd.DataFrame) -> list[tuple[str, str]]:

@@ -140,8 +140,11 @@ def sweep_rows(labels: Sequence[str] | None, runs: Sequence[Mapping[str, Any]]) 
     for job in jobs:
         run = by_job.get(str(job), {})
         seeds, took = value(run, "metrics.seeds") or 1, value(run, "metrics.time/total_s")
+        status = run.get("status", "not started")
+        if run.get("tags.trial_state") == "PRUNED":  # a search trial its pruner stopped: FINISHED, told apart
+            status = f"PRUNED e{run.get('tags.pruned_at_epoch')}"
         rows.append({"job": job, "overrides": labels[job] if labels is not None else run.get("name", ""),
-                     "status": run.get("status", "not started"), "val_acc": value(run, "metrics.final/val_acc"),
+                     "status": status, "val_acc": value(run, "metrics.final/val_acc"),
                      "test_acc": value(run, "metrics.test/acc"), "time_s": None if took is None else took * seeds})
     return rows
 
@@ -149,5 +152,7 @@ def sweep_rows(labels: Sequence[str] | None, runs: Sequence[Mapping[str, Any]]) 
 def sweep_lines(name: str, rows: Sequence[Mapping[str, Any]], report: str, width: int = WIDTH) -> list[str]:
     """A sweep's closing lines: what ran and how it ended, its jobs' table, then the report's command."""
     done = sum(r["status"] == "FINISHED" for r in rows)
-    return [cut(f"{name}: {done} of {len(rows)} jobs FINISHED", width), *sweep_table(rows, width),
+    pruned = sum(r["status"].startswith("PRUNED") for r in rows)
+    also = f" ({pruned} more pruned)" if pruned else ""
+    return [cut(f"{name}: {done} of {len(rows)} jobs FINISHED{also}", width), *sweep_table(rows, width),
             *then("its report:", report, width)]

@@ -25,8 +25,9 @@ from mlpbench.progress import EpochProgress
 from mlpbench.run.build import Prepared
 from mlpbench.run.summary import LOAD, summary_metrics
 from mlpbench.tracking import datasets, models
-from mlpbench.training import TrainResult, fit
+from mlpbench.training import EpochMetrics, TrainResult, fit
 from mlpbench.training.attribution import ARTIFACT, Attribution, attribute
+from mlpbench.training.engine import EpochCallback
 from mlpbench.training.speed import StepSpeed, measure_step
 
 # Short names of the summary metrics (what train_and_track returns); the metrics file DVC reads
@@ -94,15 +95,21 @@ def log_inputs(run: tracking.TrackedRun, prep: Prepared) -> None:
 
 
 def fit_logged(run: tracking.TrackedRun, backend: Backend, prep: Prepared, progress: bool | None,
-               label: str) -> TrainResult:
+               label: str, on_epoch: EpochCallback | None = None) -> TrainResult:
     """Fit with each epoch's metrics logged as it ends, with the machine's load (``LOAD``) beside its time;
-    progress: the bar (None: in a terminal), label: its description."""
+    progress: the bar (None: in a terminal), label: its description; on_epoch: called after the epoch is
+    logged (a search trial's report to its study, which may stop the fit)."""
     bar = EpochProgress(prep.cfg.train.epochs, label, interactive=progress)
+
+    def logged(m: EpochMetrics) -> None:
+        run.log_metrics({**m.as_dict(), LOAD: os.getloadavg()[0]}, step=m.epoch)
+        bar.on_epoch(m)
+        if on_epoch is not None:
+            on_epoch(m)
+
     with contextlib.ExitStack() as stack:
         stack.callback(bar.close)
-        return fit(backend, prep.dataset, prep.cfg.train, on_step=bar.on_step,
-                   on_epoch=lambda m: (run.log_metrics({**m.as_dict(), LOAD: os.getloadavg()[0]}, step=m.epoch),
-                                       bar.on_epoch(m)))
+        return fit(backend, prep.dataset, prep.cfg.train, on_step=bar.on_step, on_epoch=logged)
 
 
 def register(run: tracking.TrackedRun, model_id: str, cfg: Config) -> None:

@@ -37,6 +37,7 @@ from mlpbench.tracking import portable
 from mlpbench.tracking.journal import JOURNAL
 from mlpbench.tracking.tags import GROUP_TAG
 from mlpbench.training import TrainResult
+from mlpbench.training.engine import EpochCallback
 
 SPREAD = ("final/val_acc", "test/acc", "final/train_acc", "final/val_loss", "test/loss", "time/epoch_median_s",
           "time/step_median_s")  # the parent's keys that get a spread and an interval
@@ -82,12 +83,13 @@ def group_metrics(trained: list[Trained]) -> dict[str, float]:
 
 
 def _train_seed(run: tracking.TrackedRun, prep: Prepared, values: Mapping[str, Any], work: Path,
-                status: Status, label: str, keep: bool, with_figures: bool) -> Trained:
+                status: Status, label: str, keep: bool, with_figures: bool,
+                on_epoch: EpochCallback | None = None) -> Trained:
     """Fit and log one seed's run; keep its backend when ``keep`` (the group's model)."""
     cfg = prep.cfg
     backend = build_backend(cfg, prep.dataset.x_train.shape[1], cfg.data.num_classes)
     run.set_tags({f"backend_{k}": str(v) for k, v in backend.info().items()})
-    result = fit_logged(run, backend, prep, status.interactive, label)
+    result = fit_logged(run, backend, prep, status.interactive, label, on_epoch)
     status.say("timing a step, recording the model, metrics and figures in MLflow ...")
     speed = step_speed(prep).metrics()  # gemm/gflops, gemm/floor_step_s, time/step_median_s...
     run.log_metrics(speed)
@@ -130,7 +132,8 @@ def _write_outputs(run: tracking.TrackedRun, prep: Prepared, trained: list[Train
 def train_and_track(values: Mapping[str, Any], root: Path, out_dir: Path, n_jobs: int = 1,
                     parent_run_id: str | None = None, progress: bool | None = None,
                     swept: Mapping[str, str] | None = None, cpus: int | None = None,
-                    job: int | None = None) -> dict[str, Any]:
+                    job: int | None = None, on_epoch: EpochCallback | None = None,
+                    extra_tags: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Build, fit and record one configuration on its seeds; return the summary written to the metrics file.
 
     values: the composed config (see conf/). Unset ``outputs.*`` paths are files in ``out_dir``.
@@ -138,7 +141,9 @@ def train_and_track(values: Mapping[str, Any], root: Path, out_dir: Path, n_jobs
     of the swept keys, shown in its run name. job: a sweep job's number, tagged ``sweep_job`` (the sweep's
     closing table finds each job's run by it). cpus: the CPUs the launcher gave this job. The summary
     holds every summary metric by its short name (``SHORT_NAMES``; a group's are means, with ``sd``)
-    and the run file's identity.
+    and the run file's identity. on_epoch: called after each logged epoch of the first seed (a search
+    trial's report, which may raise ``StoppedEarly``: the runs end FINISHED, no output files written);
+    extra_tags: more tags for every run (a trial's number and study).
     """
     status = Status(progress, live=n_jobs == 1)  # parallel jobs share the terminal: whole lines only
     prep = prepare_run(values, root, out_dir, n_jobs, cpus, status)
@@ -149,7 +154,7 @@ def train_and_track(values: Mapping[str, Any], root: Path, out_dir: Path, n_jobs
         step["done"] = "ready"
     tags = {"backend": cfg.backend, "preset": cfg.preset, "dataset": cfg.data.name, "dataset_title": cfg.data.title,
             **environment_tags(root, prep.processed_dir, prep.split_dir, BACKENDS[cfg.backend].library),
-            **slurm.job_tags(), **({"sweep_job": str(job)} if job is not None else {})}
+            **slurm.job_tags(), **({"sweep_job": str(job)} if job is not None else {}), **(extra_tags or {})}
     name, seeds, journal = run_name(cfg, swept), seeds_of(prep), work / JOURNAL
     swept_values = tuple(f"{k}={v}" for k, v in (swept or {}).items())  # first in a bar's label
     work.mkdir(parents=True, exist_ok=True)
@@ -158,7 +163,7 @@ def train_and_track(values: Mapping[str, Any], root: Path, out_dir: Path, n_jobs
             with tracking.TrackedRun(uri, experiment_id, name, run_params(cfg), tags, parent_run_id,
                                      journal_file=journal) as run:
                 t = _train_seed(run, prep, values, work, status, bar_label(run_name(cfg), swept_values),
-                                keep=True, with_figures=True)
+                                keep=True, with_figures=True, on_epoch=on_epoch)
                 short = {SHORT_NAMES[k]: v for k, v in t.metrics.items() if k in SHORT_NAMES}
                 return _write_outputs(run, prep, [t], {str(t.seed): t.run_id}, short)
         group_name = f"{name} ({len(seeds)} seeds)"
@@ -172,7 +177,8 @@ def train_and_track(values: Mapping[str, Any], root: Path, out_dir: Path, n_jobs
                                          group.run_id, journal_file=work / f"seed-{seed}" / JOURNAL) as run:
                     label = bar_label(run_name(cfg), (*swept_values, f"seed={seed}"))
                     trained.append(_train_seed(run, with_seed(prep, seed), values, work, status, label,
-                                               keep=i == 0, with_figures=False))
+                                               keep=i == 0, with_figures=False,
+                                               on_epoch=on_epoch if i == 0 else None))
             metrics = group_metrics(trained)
             group.log_metrics(metrics)
             curves = {f"seed {t.seed}": training_history(t.result) for t in trained}

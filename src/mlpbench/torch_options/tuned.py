@@ -70,10 +70,13 @@ class TunedTorchBackend(TorchBackend):
 
     def __init__(self, cfg: Config, params: Sequence[tuple[np.ndarray, np.ndarray]]) -> None:
         super().__init__(cfg, params)
-        if cfg.model.activation != "relu" or self.device.type != "cpu" or cfg.torch.compile or cfg.torch.autocast:
-            raise ConfigError("the tuned torch step implements relu on the CPU in float32/64 without compile or "
-                              f"autocast; got activation={cfg.model.activation}, device={self.device.type}, "
-                              f"compile={cfg.torch.compile}, autocast={cfg.torch.autocast}: use the eager variant")
+        if (cfg.model.activation != "relu" or self.device.type != "cpu" or cfg.torch.compile or cfg.torch.autocast
+                or cfg.model.input_dropout > 0 or cfg.model.max_norm_bound() is not None):
+            raise ConfigError("the tuned torch step implements relu on the CPU in float32/64 without compile, "
+                              "autocast, input dropout or max-norm; got activation="
+                              f"{cfg.model.activation}, device={self.device.type}, compile={cfg.torch.compile}, "
+                              f"autocast={cfg.torch.autocast}, input_dropout={cfg.model.input_dropout}, "
+                              f"max_norm={cfg.model.max_norm}: use the eager variant")
         self.p = cfg.model.dropout
         self.gen = torch.Generator().manual_seed(cfg.train.seed)
         shapes = list(zip(self.sizes[:-1], self.sizes[1:]))

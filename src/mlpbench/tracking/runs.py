@@ -24,6 +24,7 @@ from mlflow.tracking.default_experiment import DEFAULT_EXPERIMENT_ID
 
 from mlpbench.processes import process_tag
 from mlpbench.signals import Terminated, signals_deferred
+from mlpbench.stopping import StoppedEarly
 from mlpbench.tracking.journal import (STORE_ERRORS, StoreFailed, no_retries, now_ms, store_errors_unlogged,
                                       write_journal)
 from mlpbench.tracking.races import retried
@@ -279,6 +280,10 @@ class TrackedRun:
             # a run nested in this one (a seed's, in its group) met the store failing: this run's end gets
             # the same single try without retries, not a second round of them
             self.failed = StoreFailed(self.uri, self.run_id, exc.cause)
+        if isinstance(exc, StoppedEarly) and self.failed is None:  # stopped on purpose (a pruned trial): FINISHED
+            with contextlib.suppress(StoreFailed), self.writing():
+                mlflow.set_tags({**exc.tags, NOTE_TAG: exc.note})
+            exc_type = exc = tb = None
         killed = exc_type is not None and issubclass(exc_type, (KeyboardInterrupt, Terminated))
         status = RunStatus.to_string(RunStatus.FINISHED if exc_type is None else
                                      RunStatus.KILLED if killed else RunStatus.FAILED)

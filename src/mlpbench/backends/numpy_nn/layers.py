@@ -197,3 +197,39 @@ class ReLUDropout(Dropout):
 
     def _unmasked_backward(self, grad: np.ndarray) -> np.ndarray:
         return self.relu.backward(grad)
+
+
+class InputDropout(Dropout):
+    """``Dropout(p)`` on a network's input: the data's own columns only, and no input gradient.
+
+    ``NumpyBackend.load`` gives the data a last column of ones (the first Linear's bias rides in its
+    GEMMs, see ``Linear``): that column passes through unmasked. The output is a new array (the
+    caller's input is left alone); ``backward`` returns None, as the first Linear does: nothing
+    needs the gradient of the data. Same draws from ``rng`` as ``Dropout`` on the data's columns.
+
+    Parameters
+    ----------
+    p, rng : as ``Dropout``.
+    features : int
+        The data's own columns (784 for MNIST); an input with more has them first.
+    """
+
+    def __init__(self, p: float, rng: np.random.Generator, features: int) -> None:
+        super().__init__(p, rng)
+        self.features = features
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """x: (batch, features) or (batch, features + 1) with ones last -> a masked copy, or x in eval mode."""
+        if not self.training or self.threshold == 0:
+            self._mask = None
+            return x
+        data = x[:, : self.features]
+        mask = self.workspace.get("mask", data.shape, x.dtype)
+        self._mask = np.multiply(self._keep(data), x.dtype.type(self.scale), out=mask)
+        y = self.workspace.get("y", x.shape, x.dtype)
+        np.multiply(data, mask, out=y[:, : self.features])
+        y[:, self.features :] = x[:, self.features :]
+        return y
+
+    def backward(self, grad: np.ndarray | None) -> None:
+        return None

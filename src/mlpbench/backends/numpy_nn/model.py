@@ -1,4 +1,4 @@
-"""The NumPy MLP: Linear -> activation [-> Dropout] -> ... -> Linear (logits, no softmax).
+"""The NumPy MLP: [InputDropout ->] Linear -> activation [-> Dropout] -> ... -> Linear (logits, no softmax).
 
 All weights and biases are views into ONE contiguous array (``flat_parameters()``), and all their
 gradients into one gradient array, so an optimizer step is a few whole-array operations. Each
@@ -12,7 +12,7 @@ from typing import Sequence
 import numpy as np
 
 from .activations import make_activation
-from .layers import Dropout, Linear, ReLUDropout
+from .layers import Dropout, InputDropout, Linear, ReLUDropout
 from .module import Parameter, Sequential
 
 
@@ -36,10 +36,13 @@ class MLP(Sequential):
         Drop probability after each hidden activation; 0 adds no Dropout layers.
     leaky_slope : float
         Negative slope of leaky_relu.
+    input_dropout : float
+        Drop probability of each input feature (``InputDropout``, first); 0 adds no module and draws nothing.
     dtype : str
         float32 or float64, for parameters and every buffer.
     rng : np.random.Generator, optional
-        Source of the dropout masks; required when dropout > 0.
+        Source of the dropout masks; required when dropout or input_dropout > 0. The input's mask is
+        drawn first, then the hidden layers' in order.
 
     The weights start at zero; set them with ``load_params``. With relu and dropout > 0 each
     ReLU + Dropout pair is one ``ReLUDropout`` module working in place (same numbers, fewer passes).
@@ -60,15 +63,17 @@ class MLP(Sequential):
         activation: str = "relu",
         dropout: float = 0.0,
         leaky_slope: float = 0.01,
+        input_dropout: float = 0.0,
         dtype: str = "float32",
         rng: np.random.Generator | None = None,
     ) -> None:
-        if dropout > 0 and rng is None:
-            raise ValueError("MLP with dropout > 0 needs rng=np.random.default_rng(seed) for the masks")
+        if (dropout > 0 or input_dropout > 0) and rng is None:
+            raise ValueError("MLP with dropout or input_dropout > 0 needs rng=np.random.default_rng(seed) for the "
+                             "masks")
         shapes = _layer_sizes(in_features, hidden_sizes, out_features)
         total = sum(fan_in * fan_out + fan_out for fan_in, fan_out in shapes)
         self.flat = Parameter(np.zeros(total, dtype))
-        modules = []
+        modules: list = [InputDropout(input_dropout, rng, in_features)] if input_dropout > 0 else []
         offset = 0
         for i, (fan_in, fan_out) in enumerate(shapes):
             weight_bias = self._view(offset, (fan_in + 1, fan_out))
@@ -94,6 +99,21 @@ class MLP(Sequential):
 
     def linears(self) -> list[Linear]:
         return [m for m in self.modules if isinstance(m, Linear)]
+
+    def max_norm_(self, max_norm: float) -> None:
+        """Rescale each hidden unit's incoming weight vector (its column of the layer's weight, bias aside)
+        to L2 norm ``max_norm`` where it is longer, by max_norm / (norm + 1e-7): what
+        ``torch.renorm(weight, 2, 0, max_norm)`` does to the rows of torch's (out, in) weight. The output
+        layer is left free, as in Srivastava et al. 2014 (see conf/model/mlp.yaml). Call after each
+        optimizer step.
+        """
+        for linear in self.linears()[:-1]:
+            w = linear.weight.data  # (fan_in, fan_out): a unit's incoming weights are a column
+            norms = linear.workspace.get("norms", (w.shape[1],), w.dtype)
+            np.sqrt(np.einsum("ij,ij->j", w, w, out=norms), out=norms)
+            over = norms > max_norm
+            if over.any():
+                w *= np.where(over, max_norm / (norms + 1e-7), w.dtype.type(1))
 
     def flat_parameters(self) -> list[Parameter]:
         """One Parameter covering every weight and bias: what the optimizer should step."""
