@@ -10,6 +10,7 @@ only make views or allocate. Compute only: nothing here prints, logs or writes f
 from __future__ import annotations
 
 import collections
+import os
 import time
 from typing import Callable, Sequence
 
@@ -74,6 +75,9 @@ def op_attribution(step: Callable[[], object], steps: int) -> OpProfile:
 
     ops: one row per (operator, group), its own ms and calls per step, largest first.
     """
+    # kineto, the profiler's library, would log two lines per session to stderr (read when it first starts); a
+    # value the user set wins
+    os.environ.setdefault("KINETO_LOG_LEVEL", "99")
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         start = time.perf_counter()
         for _ in range(steps):
