@@ -42,12 +42,12 @@ def test_each_backends_gemm_step_runs_exactly_the_counted_gemms(monkeypatch, siz
     assert len(numpy_flops) == len(torch_flops) == 3 * (len(sizes) - 1) - 1
 
 
-def test_calls_are_timed_in_turn_after_their_warm_up():
+def test_calls_are_timed_in_turn_after_their_warm_up_each_round_starting_one_further():
     order = []
     calls = {name: (lambda name=name: order.append(name)) for name in "ABC"}
-    times = interleaved(calls, repeats=3)
-    assert order == ["A", "A", "B", "B", "C", "C"] + ["A", "B", "C"] * 3
-    assert {name: len(t) for name, t in times.items()} == {"A": 3, "B": 3, "C": 3}
+    times = interleaved(calls, repeats=4)
+    assert order == ["A", "A", "B", "B", "C", "C"] + list("ABC" "BCA" "CAB" "ABC")  # none always follows another
+    assert {name: len(t) for name, t in times.items()} == {"A": 4, "B": 4, "C": 4}
 
 
 def test_a_fast_call_is_repeated_until_a_timing_lasts_min_time():

@@ -52,12 +52,16 @@ def interleaved(calls: Mapping[str, Callable[[], object]], repeats: int,
 
     Each callable first runs twice (warm-up; the second run estimates its time). A timing then
     covers as many back-to-back calls as last ``min_time_s`` (at least one), divided by that count.
+    Each round starts one callable further along (ABC, BCA, CAB, ...), so none always runs right after
+    the same other: a library whose threads keep spinning for a while after its call returns (OpenBLAS
+    does) slows whichever callable comes next, and rotating spreads that over all of them.
     """
     counts = {name: calls_per_timing(call, min_time_s) for name, call in calls.items()}
     times: dict[str, list[float]] = {name: [] for name in calls}
-    for _ in range(repeats):
-        for name, call in calls.items():
-            times[name].append(timed(call, counts[name]))
+    names = list(calls)
+    for r in range(repeats):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            times[name].append(timed(calls[name], counts[name]))
     return times
 
 
