@@ -13,6 +13,9 @@ from pathlib import Path
 # What a run's code and config are: a change here makes the commit "-dirty". Outputs that DVC
 # deletes before a stage runs (metrics/, models/, dvc.lock) are not among them.
 SOURCE_PATHS = ("src", "pipelines", "conf", "hydra_plugins", "params.yaml", "dvc.yaml", "pyproject.toml")
+# The machine's 1-minute load average, a metric logged beside every epoch of a training run and as each torch
+# options variant ends: what else ran beside a timing (the report's headline reads it).
+LOAD_METRIC = "machine/load_1min"
 
 
 def _git(root: Path, *args: str) -> subprocess.CompletedProcess:

@@ -12,13 +12,14 @@ import numpy as np
 import pandas as pd
 
 from mlpbench import stats, tracking
+from mlpbench.environment import LOAD_METRIC as LOAD
 from mlpbench.options import label
 from mlpbench.report import format as fmt
 from mlpbench.report.runs import column
 from mlpbench.report.tables import DEFAULT, measured
 from mlpbench.report.uncertainty import Comparison, faster, interval_points, per_seed, wide
 
-LOAD, STEP, VAL = "machine/load_1min", "time/step_median_s", "final/val_acc"
+STEP, VAL = "time/step_median_s", "final/val_acc"
 BUSY_MARGIN = 0.5  # load above the cores by more than this: other work competed with the runs
 SCALING = "the scaling study's interleaved step ratio (`reports/scaling/scaling.md`)"
 

@@ -17,9 +17,10 @@ from mlpbench.options import BACKENDS
 from mlpbench.report import dataset
 from mlpbench.report import format as fmt
 from mlpbench.report.dataset import UNRECORDED, DataSet, MixedDatasetsError
+from mlpbench.environment import LOAD_METRIC as LOAD
 from mlpbench.report.render import Section
 from mlpbench.report.runs import ReportError, column, load_runs
-from mlpbench.torch_options.variants import (FIRST_EXTRA, LOAD, NUMPY_RATIO, NUMPY_STEP, STEADY, STEP, STEP_RATIO,
+from mlpbench.torch_options.variants import (FIRST_EXTRA, NUMPY_RATIO, NUMPY_STEP, STEADY, STEP, STEP_RATIO,
                                             VARIANTS)
 
 HEADING = "Torch's built-in optimizations, measured"

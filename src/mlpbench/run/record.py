@@ -23,7 +23,8 @@ from mlpbench.config import Config
 from mlpbench.options import BACKENDS
 from mlpbench.progress import EpochProgress
 from mlpbench.run.build import Prepared
-from mlpbench.run.summary import LOAD, summary_metrics
+from mlpbench.environment import LOAD_METRIC as LOAD
+from mlpbench.run.summary import summary_metrics
 from mlpbench.tracking import datasets, models
 from mlpbench.training import EpochMetrics, TrainResult, fit
 from mlpbench.training.attribution import ARTIFACT, Attribution, attribute

@@ -15,11 +15,6 @@ from mlpbench.model_options import resolve_init
 from mlpbench.training import TrainResult
 
 
-# The machine's 1-minute load average, logged with every epoch: what else ran beside a timing. The torch
-# options study logs the same key (torch_options.variants.LOAD; the study's modules import neither this one's
-# backends nor it theirs, and a test keeps the two equal).
-LOAD = "machine/load_1min"
-
 
 def optim_label(optim: Any) -> str:
     """The optimizer as configured: ``nesterov``, ``sgd``/``sgd-m0.9`` (momentum when nonzero), else its name."""

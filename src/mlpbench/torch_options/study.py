@@ -26,12 +26,12 @@ from mlpbench.config import Config, ConfigError
 from mlpbench.config.sections import load_sections, validate_sections
 from mlpbench.data import Dataset, check_split, load_dataset
 from mlpbench.data.identity import check_identity
-from mlpbench.environment import environment_tags
+from mlpbench.environment import LOAD_METRIC as LOAD, environment_tags
 from mlpbench.io import write_json
 from mlpbench.params import resolve
 from mlpbench.run.machine import with_threads
 from mlpbench.run.summary import run_name, run_params, summary_metrics
-from mlpbench.torch_options.variants import (FIRST_EXTRA, LOAD, NUMPY_RATIO, NUMPY_STEP, STEADY, STEP, STEP_MAX,
+from mlpbench.torch_options.variants import (FIRST_EXTRA, NUMPY_RATIO, NUMPY_STEP, STEADY, STEP, STEP_MAX,
                                             STEP_MIN, STEP_RATIO, VARIANTS, chosen)
 from mlpbench.tracking import TrackedRun, datasets, portable, resolve_tracking_uri
 from mlpbench.tracking.journal import now_ms

@@ -44,7 +44,7 @@ BASELINES = {"cpu": "eager", "cuda": "eager_cuda"}
 # The study's own metrics beside a training run's: the steady epoch time, the first epoch's one-off
 # extra, a step's median (min, max) timed in turn with the other variants, and the machine's 1-minute
 # load average as the variant's training ended.
-STEADY, FIRST_EXTRA, LOAD = "time/epoch_steady_s", "time/first_epoch_extra_s", "machine/load_1min"
+STEADY, FIRST_EXTRA = "time/epoch_steady_s", "time/first_epoch_extra_s"
 STEP, STEP_MIN, STEP_MAX = "time/step_interleaved_s", "time/step_interleaved_min_s", "time/step_interleaved_max_s"
 STEP_RATIO = "time/step_interleaved_ratio"  # over the baseline's, the geometric mean of the rounds' ratios
 # The NumPy backend's step on the same rows, timed in turn with the variants (a reference, not a variant), and
