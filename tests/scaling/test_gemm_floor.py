@@ -1,6 +1,8 @@
 """The GEMM floor: its flop count, the GEMMs each backend's ``gemm_step`` runs, and the interleaved timing."""
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -48,6 +50,13 @@ def test_calls_are_timed_in_turn_after_their_warm_up_each_round_starting_one_fur
     times = interleaved(calls, repeats=4)
     assert order == ["A", "A", "B", "B", "C", "C"] + list("ABC" "BCA" "CAB" "ABC")  # none always follows another
     assert {name: len(t) for name, t in times.items()} == {"A": 4, "B": 4, "C": 4}
+
+
+def test_the_pause_before_each_timing_is_waited_but_not_timed():
+    start = time.perf_counter()
+    times = interleaved({"A": lambda: None, "B": lambda: None}, repeats=2, settle_s=0.02)
+    assert time.perf_counter() - start >= 4 * 0.02
+    assert all(t < 0.01 for ts in times.values() for t in ts)
 
 
 def test_a_fast_call_is_repeated_until_a_timing_lasts_min_time():

@@ -236,8 +236,10 @@ def section(uri: str, run_file: Path, ui_url: str | None = None, local: Mapping[
             "layer's bias in its GEMMs, no autograd graph, one flat parameter for a fused optimizer); NumPy's step "
             "is timed in turn with the variants as the reference.",)
     notes = ("A steady epoch is the median over the epochs after the first (training steps only); 'vs eager "
-             "float32' compares it with eager float32's on the same device and seed (with one seed, no interval). After training, every variant's step is timed on the same batch, the "
-             "variants in turn over seven rounds: a change of the machine's load slows them alike, so "
+             "float32' compares it with eager float32's on the same device and seed (with one seed, no interval). "
+             "After training, every variant's step is timed on the same batch, the variants in turn over seven "
+             "rounds, each timing after a pause in which the threads of the one before stop spinning: a change "
+             "of the machine's load slows them alike, so "
              "'vs eager, steps', the geometric mean of the rounds' ratios with its 95 % interval, is the ratio "
              "that tells whether a variant helped; where the interval holds 1.00× it made no clear difference. "
              "Accuracies are means over the seeds (± their 95 % interval with two or more). The first-"

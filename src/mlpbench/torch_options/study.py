@@ -47,6 +47,7 @@ optimizations" reads them back (its run file: metrics/torch_options_run.json).
 """
 VariantCallback = Callable[[int, int, str], None]  # (index, count, variant name)
 MIN_TIME_S = 0.05  # a step timing repeats the step until it lasts this long
+SETTLE_S = 0.3  # the pause before each step timing: the threads of the library timed before (OpenBLAS, OpenMP) stop spinning
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,7 @@ def interleaved_steps(trained: Mapping[str, Trained], dataset: Dataset, batch: i
     backends = {name: t.backend for name, t in trained.items()} | ({"numpy": reference} if reference else {})
     calls = {name: functools.partial(b.train_step, b.load(dataset.x_train[rows], dataset.y_train[rows]), every)
              for name, b in backends.items()}
-    times = interleaved(calls, repeats, MIN_TIME_S)
+    times = interleaved(calls, repeats, MIN_TIME_S, SETTLE_S)
     numpy_times = times.pop("numpy", None)
     out = {}
     for name, mine in times.items():

@@ -47,20 +47,23 @@ def timed(call: Callable[[], object], count: int) -> float:
 
 
 def interleaved(calls: Mapping[str, Callable[[], object]], repeats: int,
-                min_time_s: float = 0.0) -> dict[str, list[float]]:
+                min_time_s: float = 0.0, settle_s: float = 0.0) -> dict[str, list[float]]:
     """Seconds per call of each callable, timed in turn ``repeats`` times: {name: [s, ...]}.
 
     Each callable first runs twice (warm-up; the second run estimates its time). A timing then
     covers as many back-to-back calls as last ``min_time_s`` (at least one), divided by that count.
-    Each round starts one callable further along (ABC, BCA, CAB, ...), so none always runs right after
-    the same other: a library whose threads keep spinning for a while after its call returns (OpenBLAS
-    does) slows whichever callable comes next, and rotating spreads that over all of them.
+    Each round starts one callable further along (ABC, BCA, CAB, ...). settle_s: a pause (not timed)
+    before each timing, for callables on different thread pools: OpenBLAS's and OpenMP's threads spin
+    for a while after a call returns (OpenBLAS for about 0.1 s), and would hold the cores the next
+    callable's threads need (NumPy's step timed just before torch's doubled it).
     """
     counts = {name: calls_per_timing(call, min_time_s) for name, call in calls.items()}
     times: dict[str, list[float]] = {name: [] for name in calls}
     names = list(calls)
     for r in range(repeats):
         for name in names[r % len(names):] + names[:r % len(names)]:
+            if settle_s:
+                time.sleep(settle_s)
             times[name].append(timed(calls[name], counts[name]))
     return times
 
