@@ -1,6 +1,6 @@
 # Two commands set up everything on a fresh machine:
 #   make repro     create/reuse .venv, install the project, run the whole pipeline (dvc repro)
-#   make test      create/reuse .venv, install the project, run the fast tier of the tests (a few minutes)
+#   make test      create/reuse .venv, install the project, run the fast tier of the tests (under 3 minutes)
 # and `make test-all` runs every tier of the tests (what CI runs).
 # They are idempotent; with the environment in place the set-up step is skipped.
 PYTHON ?= python3

@@ -62,6 +62,14 @@ def test_the_default_search_composes_into_a_plan(tmp_path):
     assert not (tmp_path / "optuna").exists()  # a plan creates nothing
 
 
+@pytest.mark.parametrize("name", sorted(p.stem for p in (PROJECT_ROOT / "conf" / "hparams_search").glob("*.yaml")))
+def test_every_search_in_conf_composes_into_a_plan_whose_pruner_has_epochs_to_judge(tmp_path, name):
+    cfg = composed(f"hparams_search={name}", "train.epochs=30")
+    plan = search_plan(cfg, tmp_path, arguments=[])
+    assert plan.space and plan.storage == str(tmp_path / "optuna" / f"{cfg.hydra.sweeper.study_name}.journal")
+    assert cfg.hydra.sweeper.pruner_warmup_epochs < min(plan.epochs)
+
+
 @pytest.mark.parametrize("overrides, arguments, words", [
     ((), ["optim.lrr=interval(0.1, 0.2)"], "hydra.sweeper.params.optim.lrr: not a key of the config"),
     ((), ["optim.lr=interval(0.2, 0.1)"], "an empty interval"),
