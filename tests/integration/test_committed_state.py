@@ -35,7 +35,7 @@ def clone_env(clone: Path, mirror: Path, home: Path) -> dict[str, str]:
             "DVC_SITE_CACHE_DIR": str(home / "dvc-site-cache"), "GIT_CONFIG_NOSYSTEM": "1", "CI": "1"}
 
 
-def dvc(repo: Path, env: dict[str, str], *args: str, timeout: float = 1200) -> str:
+def dvc(repo: Path, env: dict[str, str], *args: str, timeout: float = 1800) -> str:  # the whole pipeline, loaded
     return run_checked([sys.executable, "-m", "dvc", *args], repo, env, timeout=timeout)
 
 

@@ -124,7 +124,8 @@ def test_repro_trains_tracks_and_reports_then_is_a_no_op(reproduced, tmp_path):
     # `dvc plots show` shows the report's figures as images and each stage's history as a chart
     dvc(repo, env, "plots", "show", "-o", str(tmp_path / "dvc_plots"))
     page = (tmp_path / "dvc_plots" / "index.html").read_text()
-    assert page.count("<img") == 2 + len(BACKENDS), page[:2000]  # compared, curves_*, curves_compared
+    # compared, curves_<backend>, curves_compared, step_attribution
+    assert page.count("<img") == 3 + len(BACKENDS), page[:2000]
     assert all(f'"metrics/{name}_history.csv"' in page for name in TRAIN_NAMES), page[:2000]
 
 
