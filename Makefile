@@ -8,7 +8,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed-stamp
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: repro test test-all params bench ui doctor ablation clean-env
+.PHONY: repro test test-all params bench ui doctor ablation best clean-env
 
 $(STAMP): pyproject.toml
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -75,6 +75,23 @@ ablation: $(STAMP)
 	$(if $(ABLATION_URI),MLFLOW_TRACKING_URI="$(ABLATION_URI)") python pipelines/report.py \
 		--ablation "$$(cat $$dir/mlflow_parent_run_id)" \
 		--machine "Measured on $$(nproc) CPU cores; at the end of the sweep: $$(uptime | sed 's/^ *//')."
+
+# The best preset (conf/experiment/best.yaml; README, "The best preset") on every backend DVC trains, one after
+# the other (their step times are measured), then the report: about half an hour on 2 cores. Not a DVC stage,
+# which `dvc repro` would rerun after any change to the code: commit what it writes (metrics/best_*, runs/best_*);
+# the report stage reads them (it depends on metrics/) and shows them as the group "Best preset".
+# The settings every run shares (data set, seed, dtype, threads, tracking, torch) come from params.yaml.
+# BEST_ARGS: overrides for both runs, e.g. "train.epochs=1 train.seeds=2" for a quick check of the wiring.
+BEST_ARGS ?=
+best: $(STAMP)
+	@for b in $$(python -m mlpbench.params backends | tr , ' '); do \
+		python pipelines/train.py --shared-from-params \
+			train.seed,train.dtype,train.device,train.threads,train.eval_batch_size,data,tracking,torch \
+			experiment=best backend=$$b outputs.metrics_file=metrics/best_$$b.json \
+			outputs.history_file=metrics/best_$${b}_history.csv outputs.run_file=metrics/best_$${b}_run.json \
+			outputs.export_dir=runs/best_$$b $(BEST_ARGS) || exit 1; \
+	done
+	dvc repro report
 
 # End RUNNING runs whose process is gone (killed with SIGKILL, a crash) as KILLED.
 doctor: $(STAMP)

@@ -34,16 +34,20 @@ DEBUG_ENV = "MLPBENCH_DEBUG"  # set (or pass --debug): a failed report shows its
 
 
 def default_run_files(params: dict) -> list[Path]:
-    """metrics/<backend>_run.json, then metrics/tutorial_<backend>_run.json, for every backend params.yaml trains."""
+    """metrics/<backend>_run.json, then metrics/tutorial_<backend>_run.json, for every backend params.yaml trains;
+    then metrics/best_<backend>_run.json of those `make best` has trained (the best preset, an hour of training,
+    is not a DVC stage: its run files and exports are committed as they are)."""
     backends = params.get("backends") or []
-    return [ROOT / "metrics" / f"{prefix}{b}_run.json" for prefix in ("", "tutorial_") for b in backends]
+    best = [f for b in backends if (f := ROOT / "metrics" / f"best_{b}_run.json").is_file()]
+    return [*(ROOT / "metrics" / f"{prefix}{b}_run.json" for prefix in ("", "tutorial_") for b in backends), *best]
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_files", nargs="*", type=Path,
                         help="run files of the runs to compare (default: metrics/<backend>_run.json and "
-                        "metrics/tutorial_<backend>_run.json for each backend in params.yaml)")
+                        "metrics/tutorial_<backend>_run.json for each backend in params.yaml, and "
+                        "metrics/best_<backend>_run.json where `make best` wrote one)")
     scope = parser.add_mutually_exclusive_group()
     scope.add_argument("--sweep", metavar="PARENT_RUN_ID", help="report on the child runs of this sweep parent run")
     scope.add_argument("--experiment", metavar="NAME", help="report on the runs of this MLflow experiment")

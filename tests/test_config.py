@@ -115,6 +115,9 @@ def test_choices_come_from_the_registries():
         (["model.input_dropout=-0.2"], "model.input_dropout=-0.2 is invalid"),
         (["model.max_norm=-1"], "model.max_norm=-1.0 is invalid; give the largest L2 norm a hidden unit's"),
         (["model.max_norm=inf"], "model.max_norm=inf is invalid"),
+        (["train.augment_shift=-1"], "train.augment_shift=-1 is invalid"),
+        (["train.augment_shift=28"], "train.augment_shift=28 would move images of [28, 28] pixels (data=mnist) out "
+                                     "of sight; give a smaller shift"),
         (["optim.name=adam"], "unknown key optim.momentum"),
         (["optim.name=lion"], "optim.name='lion' is not allowed; choose one of: sgd, adam, adamw, rmsprop"),
         (["preset=a b"], "preset='a b' is invalid"),

@@ -102,3 +102,10 @@ def test_a_run_logs_input_dropout_and_max_norm_only_where_they_are_on(overrides,
     model = run_params(cfg)["model"]
     assert {k: model[k] for k in ("input_dropout", "max_norm") if k in model} == logged
     assert run_name(cfg) == run_name(load("backend=torch"))
+
+
+@pytest.mark.parametrize(("overrides", "logged"), [([], False), (["train.augment_shift=0"], False),
+                                                  (["train.augment_shift=2"], True)])
+def test_a_run_logs_its_image_shifts_only_where_they_are_on(overrides, logged):
+    train = run_params(load("backend=numpy", *overrides))["train"]
+    assert ("augment_shift" in train, train.get("augment_shift")) == (logged, 2 if logged else None)

@@ -14,7 +14,7 @@ from scipy import stats as sp
 from mlpbench.report import build_comparison, read_run_ids
 
 from .conftest import DEFAULT, TAGS, TUTORIAL
-from .helpers import rows_by
+from .helpers import rows_by, table
 
 SEEDS = (0, 1, 2, 3, 4)
 N_TEST = 2000
@@ -22,6 +22,7 @@ BASE_VAL = (0.9811, 0.9822, 0.9806, 0.9818, 0.9815)
 BASE_TEST = (0.9800, 0.9810, 0.9795, 0.9805, 0.9790)
 ZERO = (0.0004, -0.0003, 0.0001, -0.0005, 0.0003)  # planted: no difference (mean 0)
 REAL = (0.0100, 0.0110, 0.0090, 0.0105, 0.0095)  # planted: +1 point, well outside the noise
+BEST = {**DEFAULT, "model.hidden_sizes": "[1024, 1024]", "train.augment_shift": "1"}
 EPOCH = {"numpy": (0.80, 0.82, 0.79, 0.81, 0.80), "torch": (1.26, 1.25, 1.30, 1.27, 1.24)}
 
 
@@ -51,14 +52,14 @@ def log_seed(client, experiment_id, root, backend, preset, params, seed, val, te
 
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory):
-    """Two groups of 5 seeds per backend: in the default, torch's test accuracy is planted +1 point above
-    NumPy's and validation equal; in the tutorial rerun both are equal."""
+    """Three groups of 5 seeds per backend: in the default, torch's test accuracy is planted +1 point above
+    NumPy's and validation equal; in the tutorial rerun and the best preset both are equal."""
     root = tmp_path_factory.mktemp("seeded")
     uri = f"sqlite:///{root / 'mlflow.db'}"
     client = MlflowClient(uri)
     experiment_id = client.create_experiment("mlpbench", artifact_location=(root / "artifacts").as_uri())
     files, truth = [], {}
-    for preset, params, delta_test in (("tutorial", TUTORIAL, ZERO), ("default", DEFAULT, REAL)):
+    for preset, params, delta_test in (("tutorial", TUTORIAL, ZERO), ("default", DEFAULT, REAL), ("best", BEST, ZERO)):
         for backend in ("numpy", "torch"):
             parent = client.create_run(experiment_id, run_name=f"{preset} {backend} (5 seeds)").info.run_id
             runs = {}
@@ -87,6 +88,24 @@ def test_a_planted_difference_is_one_and_a_planted_zero_is_not_distinguishable(s
     assert "not distinguishable from zero: the same test accuracy within the noise" in tutorial
     assert "is higher" not in tutorial
     assert "PyTorch is 1." not in text and "NumPy is 1." in text
+
+
+def table_row(md: str, section: str, first: str) -> list[str]:
+    return next(row for row in table(md, section) if row[0] == first)
+
+
+def test_the_best_preset_is_a_group_of_its_own_after_the_default(seeded):
+    md, truth = seeded
+    text = md.split("## Differences and their noise", 1)[1].split("## Time and memory", 1)[0]
+    best = text.split("- Best preset", 1)[1].split("\n", 1)[0]
+    assert "not distinguishable from zero: the same test accuracy within the noise" in best
+    accuracy = rows_by(md, "Accuracy and loss")
+    groups = list(dict.fromkeys(group for group, _ in accuracy))
+    assert groups[groups.index("Our default") + 1] == "Best preset"
+    tests = [truth["best", "numpy", s][1] for s in SEEDS]
+    assert accuracy["Best preset", "numpy"][0] == "5"
+    assert accuracy["Best preset", "numpy"][3].startswith(f"{np.mean(tests) * 100:.2f} ± ")
+    assert table_row(md, "Configurations", "shifted images (pixels)") == ["shifted images (pixels)", "off", "off", "1"]
 
 
 def test_the_intervals_are_scipys(seeded):

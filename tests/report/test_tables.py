@@ -60,6 +60,11 @@ def test_an_option_logged_only_when_on_gets_a_row_where_a_run_has_it_and_reads_o
     settings = list(config["setting"])
     assert settings[settings.index("dropout") + 1] == "max-norm" and "input dropout" not in settings
     assert config.set_index("setting").loc["max-norm"].tolist() == ["off", "3.5"]
+    shifted = tables.configuration(runs.assign(**{"params.train.batch_size": ["768", "512"],
+                                                  "params.train.augment_shift": [None, "2"]}))
+    settings = list(shifted["setting"])
+    assert settings[settings.index("batch size") + 1] == "shifted images (pixels)"
+    assert shifted.set_index("setting").loc["shifted images (pixels)"].tolist() == ["off", "2"]
 
 
 def test_bars_show_accuracies_in_percent_per_group_and_backend_label():

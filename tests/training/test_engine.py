@@ -63,3 +63,44 @@ def test_metrics_helpers():
     np.testing.assert_array_equal(confusion_matrix(y, pred, 4),
                                   [[1, 0, 0, 0], [0, 0, 1, 0], [0, 0, 2, 0], [0, 0, 0, 0]])
     assert confusion_matrix(y, pred, 4).dtype == np.int64
+
+
+class Recording:
+    """Wraps a backend and keeps every array ``load`` is given."""
+
+    def __init__(self, backend) -> None:
+        self.backend, self.loaded = backend, []
+
+    def load(self, x, y):
+        self.loaded.append((x, y))
+        return self.backend.load(x, y)
+
+    def __getattr__(self, name):
+        return getattr(self.backend, name)
+
+
+def test_shifted_images_are_drawn_anew_each_epoch_and_match_between_backends(tiny_root):
+    """augment: every epoch loads newly shifted training images (labels as they were); both backends
+    get the same ones, so float64 curves still agree to rounding; without it the images load once."""
+    from mlpbench.data.augment import shift_for
+
+    overrides = ["train.dtype=float64", "model.dropout=0", "train.epochs=3", "train.augment_shift=2"]
+    results, loads = {}, {}
+    for name in ("numpy", "torch"):
+        cfg, backend, data = _setup(tiny_root, overrides, name)
+        recording = Recording(backend)
+        results[name] = fit(recording, data, cfg.train, augment=shift_for(cfg.data.image_shape, 2))
+        loads[name] = [x for x, y in recording.loaded if y is data.y_train]
+    assert len(loads["numpy"]) == 3 and all(x.shape == data.x_train.shape for x in loads["numpy"])
+    assert not any(np.array_equal(x, data.x_train) for x in loads["numpy"])
+    assert not np.array_equal(loads["numpy"][0], loads["numpy"][1])
+    for a, b in zip(loads["numpy"], loads["torch"]):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(results["numpy"].history, results["torch"].history):
+        assert a.train_loss == pytest.approx(b.train_loss, rel=1e-9)
+
+    cfg, backend, data = _setup(tiny_root, overrides[:-1])
+    recording = Recording(backend)
+    plain = fit(recording, data, cfg.train)
+    assert [x for x, y in recording.loaded if y is data.y_train] == [data.x_train]
+    assert plain.history[0].train_loss != results["numpy"].history[0].train_loss

@@ -246,6 +246,7 @@ class TrainConfig:
     early_stopping_patience: int = MISSING  # 0 disables early stopping
     device: str = MISSING  # torch only: auto | cpu | cuda
     threads: int = MISSING  # 0: the library default
+    augment_shift: int = MISSING  # training images moved by up to this many pixels each epoch; 0: off
 
 
 # --- Data: one IDX dataset per conf/data/<name>.yaml ---

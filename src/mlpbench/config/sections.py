@@ -81,11 +81,14 @@ def validate_sections(cfg: Config) -> Config:
     t = cfg.train
     for key in ("epochs", "batch_size", "eval_batch_size", "seeds"):
         checks.positive(f"train.{key}", getattr(t, key))
-    for key in ("seed", "early_stopping_patience", "threads"):
+    for key in ("seed", "early_stopping_patience", "threads", "augment_shift"):
         checks.non_negative(f"train.{key}", getattr(t, key))
     checks.choice("train.dtype", t.dtype, DTYPES)
     checks.choice("train.device", t.device, DEVICES)
     validate_data(cfg.data)
+    if t.augment_shift >= min(cfg.data.image_shape):
+        raise ConfigError(f"train.augment_shift={t.augment_shift} would move images of {list(cfg.data.image_shape)} "
+                          f"pixels (data={cfg.data.name}) out of sight; give a smaller shift (e.g. 1 or 2), or 0 for none")
     _validate_tracking(cfg.tracking)
     cfg.scaling.check(DTYPES)
     cfg.torch.check(cfg.backend, t.dtype)

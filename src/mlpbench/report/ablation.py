@@ -39,7 +39,7 @@ NOT_COMPARED = MACHINE_KEYS | {"preset"}  # params that never count as a step's 
 WHERE_APPLIES = frozenset({"model.init_scale", "model.leaky_slope"})
 # Params a run logs only where they are on (run.summary.run_params): a run without one trained with it off, so
 # its value there is the off value, as MLflow records it, and a step that turns one on names it as a change.
-OFF_WHEN_MISSING = {"model.input_dropout": "0.0", "model.max_norm": "None"}
+OFF_WHEN_MISSING = {"model.input_dropout": "0.0", "model.max_norm": "None", "train.augment_shift": "0"}
 
 
 def step_of(preset: str) -> tuple[int, str] | None:

@@ -18,7 +18,8 @@ from mlpbench.report.runs import backend_rank, display_uri, history, load_runs, 
 from mlpbench.report.tables import GROUP_LABELS, PUBLISHED
 
 STEM = "comparison"
-SHORT = {PUBLISHED: "published", GROUP_LABELS["tutorial"]: "tutorial rerun", GROUP_LABELS["default"]: "default"}
+SHORT = {PUBLISHED: "published", GROUP_LABELS["tutorial"]: "tutorial rerun", GROUP_LABELS["default"]: "default",
+         GROUP_LABELS["best"]: "best preset"}
 BARS = (("final/train_acc", "train accuracy (%)"), ("final/val_acc", "validation accuracy (%)"),
         ("test/acc", "test accuracy (%)"), ("time/total_s", "training time (s)"))
 

@@ -15,10 +15,10 @@ from mlpbench import stats
 from mlpbench.options import label
 from mlpbench.report import format as fmt
 from mlpbench.report.runs import backend_rank
-from mlpbench.report.tables import DEFAULT, PUBLISHED, RERUN, TUTORIAL_PUBLISHED, copied
+from mlpbench.report.tables import BEST, DEFAULT, PUBLISHED, RERUN, TUTORIAL_PUBLISHED, copied
 from mlpbench.report.uncertainty import Comparison, interval_points, per_seed, verdict
 
-GROUPS = (PUBLISHED, RERUN, DEFAULT)
+GROUPS = (PUBLISHED, RERUN, DEFAULT, BEST)
 VAL, TRAIN, TEST, TIME, EPOCH = "final/val_acc", "final/train_acc", "test/acc", "time/total_s", "time/epoch_median_s"
 
 

@@ -21,8 +21,8 @@ from mlpbench.report.runs import backend_rank, column
 PUBLISHED = "Tutorial (published)"
 # The data set the reference tutorial published its numbers for: they appear with its runs only.
 PUBLISHED_DATASET, PUBLISHED_TITLE = "mnist", "MNIST"
-GROUP_LABELS = {"tutorial": "Tutorial setup, rerun here", "default": "Our default"}
-RERUN, DEFAULT = GROUP_LABELS["tutorial"], GROUP_LABELS["default"]
+GROUP_LABELS = {"tutorial": "Tutorial setup, rerun here", "default": "Our default", "best": "Best preset"}
+RERUN, DEFAULT, BEST = GROUP_LABELS["tutorial"], GROUP_LABELS["default"], GROUP_LABELS["best"]
 # The reference tutorial's (title, address). The project never recorded which tutorial it is, so the report says
 # its source is not recorded; set this once it is known, and every report names and links it.
 TUTORIAL_SOURCE: tuple[str, str] | None = None
@@ -63,7 +63,8 @@ SETTINGS = {"model.hidden_sizes": "hidden layers", "model.activation": "activati
             "train.epochs": "epochs", "train.seed": "seed", "train.seeds": "seeds", "train.dtype": "dtype"}
 ANCHORS = {"optim": "optim.lr", "schedule": "schedule.name"}
 # Options runs log only when on: a row (after the anchor) only where some run has them; "off" elsewhere.
-WHEN_ON = {"model.input_dropout": ("input dropout", "model.dropout"), "model.max_norm": ("max-norm", "model.dropout")}
+WHEN_ON = {"model.input_dropout": ("input dropout", "model.dropout"), "model.max_norm": ("max-norm", "model.dropout"),
+           "train.augment_shift": ("shifted images (pixels)", "train.batch_size")}
 
 
 def tutorial_source() -> str:

@@ -21,11 +21,11 @@ from mlpbench import stats, tracking
 from mlpbench.options import label
 from mlpbench.report import format as fmt
 from mlpbench.report.runs import column
-from mlpbench.report.tables import DEFAULT, RERUN, measured
+from mlpbench.report.tables import BEST, DEFAULT, RERUN, measured
 
 VAL, TEST, EPOCH = "final/val_acc", "test/acc", "time/epoch_median_s"
 SEED = "params.train.seed"
-GROUPS = (RERUN, DEFAULT)
+GROUPS = (RERUN, DEFAULT, BEST)
 
 
 def per_seed(rows: pd.DataFrame, group: str, backend: str, key: str) -> dict[int, float | str]:

@@ -20,6 +20,7 @@ from mlpbench import figures, stats, tracking
 from mlpbench.backends import Backend
 from mlpbench.backends.build import build_backend
 from mlpbench.config import Config
+from mlpbench.data.augment import shift_for
 from mlpbench.options import BACKENDS
 from mlpbench.progress import EpochProgress
 from mlpbench.run.build import Prepared
@@ -110,7 +111,8 @@ def fit_logged(run: tracking.TrackedRun, backend: Backend, prep: Prepared, progr
 
     with contextlib.ExitStack() as stack:
         stack.callback(bar.close)
-        return fit(backend, prep.dataset, prep.cfg.train, on_step=bar.on_step, on_epoch=logged)
+        augment = shift_for(prep.cfg.data.image_shape, prep.cfg.train.augment_shift)
+        return fit(backend, prep.dataset, prep.cfg.train, on_step=bar.on_step, on_epoch=logged, augment=augment)
 
 
 def register(run: tracking.TrackedRun, model_id: str, cfg: Config) -> None:

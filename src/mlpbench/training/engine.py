@@ -17,6 +17,7 @@ import numpy as np
 
 from mlpbench.config import TrainConfig
 from mlpbench.data import Dataset
+from mlpbench.data.augment import Shift
 from mlpbench.training.divergence import LossGuard, non_finite_error, non_finite_rows
 from mlpbench.training.metrics import accuracy, confusion_matrix
 
@@ -91,25 +92,32 @@ def train_epoch(backend, data, n: int, cfg: TrainConfig, rng: np.random.Generato
 
 
 def fit(backend, dataset: Dataset, cfg: TrainConfig, on_epoch: EpochCallback | None = None,
-        on_step: StepCallback | None = None) -> TrainResult:
+        on_step: StepCallback | None = None, augment: Shift | None = None) -> TrainResult:
     """Train ``backend`` on ``dataset`` for ``cfg.epochs`` epochs and test it once at the end.
 
     The batch order depends only on ``cfg.seed``, so two backends given the same seed see the
     same batches in the same order. A NaN/inf loss raises ``NonFiniteLossError`` and an exploding
     one ``DivergedError`` (see ``LossGuard``), naming the step, the loss and the likely cause.
+    With ``augment`` every epoch trains on newly shifted training images, the same for every backend
+    given the same seed; shifting them counts in ``total_time``, not in an epoch's ``epoch_time``.
     """
     rng = np.random.default_rng(cfg.seed)
-    train = backend.load(dataset.x_train, dataset.y_train)
+    shift_rng = augment.rng(cfg.seed) if augment is not None else None
+    x_train = dataset.x_train
+    train = backend.load(x_train, dataset.y_train) if augment is None else None
     val = backend.load(dataset.x_val, dataset.y_val)
     guard = LossGuard(dataset.num_classes)  # one reference for the whole run
     history: list[EpochMetrics] = []
     best_epoch, best_loss, stopped_early = 0, math.inf, False
     start = time.perf_counter()
     for epoch in range(1, cfg.epochs + 1):
+        if augment is not None:
+            x_train = augment(dataset.x_train, shift_rng)
+            train = backend.load(x_train, dataset.y_train)
         lr = backend.lr
         t0 = time.perf_counter()
         train_loss, train_acc = train_epoch(backend, train, len(dataset.y_train), cfg, rng, epoch, on_step,
-                                            guard, dataset.x_train)
+                                            guard, x_train)
         t1 = time.perf_counter()
         val_loss, val_pred = backend.evaluate(val, cfg.eval_batch_size)
         eval_time = time.perf_counter() - t1
