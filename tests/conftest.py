@@ -104,8 +104,27 @@ def make_tiny_mnist(raw_dir: Path, n_train: int = 600, n_test: int = 100, seed: 
     return TinyMnist(raw_dir, **arrays)
 
 
+# The slow tier's longest files (or xdist groups), longest first, with their time in CI (2 workers, quiet):
+# they start first, so no worker is left alone with one of them at the end (pytest-xdist hands out tests in
+# collection order).
+LONGEST_FIRST = (
+    "integration/test_full_pipeline.py",  # one group: ~440 s
+    "integration/test_committed_state.py",  # ~330 s
+    "cluster/",  # one group: the SLURM and team-server tests, ~350 s
+    "integration/test_store_fails_mid_run.py",  # ~115 s
+    "integration/test_run_lifecycle.py",  # ~230 s
+)
+
+
+def _longest_first(item: pytest.Item) -> int:
+    path = item.path.as_posix()
+    return next((i for i, name in enumerate(LONGEST_FIRST) if f"/tests/{name}" in path), len(LONGEST_FIRST))
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Deselect the tests marked ``cuda`` where torch sees no CUDA device (say so in the summary)."""
+    """Run the longest tests first (``LONGEST_FIRST``); deselect the tests marked ``cuda`` where torch
+    sees no CUDA device (say so in the summary)."""
+    items.sort(key=_longest_first)  # stable: every other test keeps its place
     cuda_items = [item for item in items if item.get_closest_marker("cuda")]
     if not cuda_items:
         return

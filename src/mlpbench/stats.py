@@ -17,9 +17,15 @@ from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import numpy as np
-from scipy import stats
 
 LEVEL = 0.95
+
+
+def _scipy_stats():
+    """scipy.stats, imported on first use: a training run that computes no interval skips its 0.5 s import."""
+    from scipy import stats
+
+    return stats
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,7 @@ class Estimate:
 
 def over_seeds(values: Sequence[float]) -> Estimate:
     """The mean of ``values`` (one per seed) with its t-interval."""
+    stats = _scipy_stats()
     x = np.asarray(values, dtype=float)
     if x.size == 0:
         raise ValueError("no values to summarise")
@@ -73,6 +80,7 @@ def over_seeds(values: Sequence[float]) -> Estimate:
 
 def paired(a: Sequence[float], b: Sequence[float]) -> Estimate:
     """``b - a`` per pair (the same seed), its mean and the t-interval of ``scipy.stats.ttest_rel``."""
+    stats = _scipy_stats()
     x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if x.shape != y.shape or x.size == 0:
         raise ValueError(f"paired values need equal, non-zero lengths (got {x.size} and {y.size})")
@@ -85,6 +93,7 @@ def paired(a: Sequence[float], b: Sequence[float]) -> Estimate:
 
 def prediction_interval(values: Sequence[float]) -> tuple[float, float]:
     """Where one more seed's value falls with probability ``LEVEL``: mean ± t·sd·√(1 + 1/n) (NaN below 2 values)."""
+    stats = _scipy_stats()
     x = np.asarray(values, dtype=float)
     if x.size < 2:
         return math.nan, math.nan
@@ -94,6 +103,7 @@ def prediction_interval(values: Sequence[float]) -> tuple[float, float]:
 
 def wilson(correct: int, total: int) -> tuple[float, float]:
     """The Wilson score interval of an accuracy of ``correct`` out of ``total`` (the test set's sampling noise)."""
+    stats = _scipy_stats()
     if total <= 0:
         return math.nan, math.nan
     ci = stats.binomtest(int(correct), int(total)).proportion_ci(LEVEL, method="wilson")
@@ -129,6 +139,7 @@ def right_from(record: Mapping[str, object]) -> np.ndarray:
 
 def mcnemar(right_a: np.ndarray, right_b: np.ndarray) -> McNemar:
     """McNemar's exact test on which of the same images two models got right (both (n,) bool)."""
+    stats = _scipy_stats()
     right_a, right_b = np.asarray(right_a, dtype=bool), np.asarray(right_b, dtype=bool)
     if right_a.shape != right_b.shape:
         raise ValueError(f"the two models were scored on different images: {right_a.shape} and {right_b.shape}")

@@ -132,8 +132,6 @@ def test_repro_trains_tracks_and_reports_then_is_a_no_op(reproduced, tmp_path):
 def test_experiments_rerun_only_the_stages_whose_params_they_change(reproduced, tmp_path):
     repo, env = copy_pipeline_repo(reproduced[0], tmp_path)
     client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
-    baseline = {name: json.loads((repo / "metrics" / f"{name}_run.json").read_text())["run_id"]
-                for name in (*BACKENDS, "tutorial_numpy")}
     # train.epochs is a param of the train stages only: each queued experiment reruns train@<backend> of
     # every backend and the report, and restores the rest from the committed baseline.
     for epochs in ("1", "3"):
@@ -158,15 +156,10 @@ def test_experiments_rerun_only_the_stages_whose_params_they_change(reproduced, 
         assert sorted(r.data.params["backend"] for r in queued
                       if r.data.tags["dvc_experiment"] == experiment) == sorted(BACKENDS)
 
-    # In the workspace: conf/ is composed anew with the override; the tutorial stages keep their runs.
-    dvc(repo, env, "exp", "run", "-S", "train.epochs=1")
-    for backend in BACKENDS:
-        identity = json.loads((repo / "metrics" / f"{backend}_run.json").read_text())
-        assert identity["run_id"] != baseline[backend]
-        params = client.get_run(identity["run_id"]).data.params
-        assert params["train.epochs"] == "1" and params["model.hidden_sizes"] == "[16]"  # conf/ composed anew
-    tutorial = json.loads((repo / "metrics" / "tutorial_numpy_run.json").read_text())
-    assert tutorial["run_id"] == baseline["tutorial_numpy"]  # its params did not change
+    # conf/ was composed anew with the override (the copy's small net kept); the tutorial stages, whose params
+    # the override does not touch, were restored, not rerun (the workspace's `dvc exp run`: the next test)
+    assert {r.data.params["model.hidden_sizes"] for r in queued} == {"[16]"}
+    assert not [r for r in runs if r.data.tags.get("dvc_experiment") and r.data.tags.get("preset") == "tutorial"]
 
 
 def test_a_second_data_set_runs_end_to_end_through_dvc_exp_run(reproduced, tmp_path):
