@@ -81,10 +81,12 @@ ablation: $(STAMP)
 # which `dvc repro` would rerun after any change to the code: commit what it writes (metrics/best_*, runs/best_*);
 # the report stage reads them (it depends on metrics/) and shows them as the group "Best preset".
 # The settings every run shares (data set, seed, dtype, threads, tracking, torch) come from params.yaml.
-# BEST_ARGS: overrides for both runs, e.g. "train.epochs=1 train.seeds=2" for a quick check of the wiring.
+# BEST_ARGS: overrides for both runs (what they write replaces the files above). `dvc repro report` also reruns
+# any stage DVC finds stale: the report reads every stage's runs.
 BEST_ARGS ?=
 best: $(STAMP)
-	@for b in $$(python -m mlpbench.params backends | tr , ' '); do \
+	@backends=$$(python -m mlpbench.params backends) || exit 1; \
+	for b in $$(echo "$$backends" | tr , ' '); do \
 		python pipelines/train.py --shared-from-params \
 			train.seed,train.dtype,train.device,train.threads,train.eval_batch_size,data,tracking,torch \
 			experiment=best backend=$$b outputs.metrics_file=metrics/best_$$b.json \

@@ -35,8 +35,8 @@ DEBUG_ENV = "MLPBENCH_DEBUG"  # set (or pass --debug): a failed report shows its
 
 def default_run_files(params: dict) -> list[Path]:
     """metrics/<backend>_run.json, then metrics/tutorial_<backend>_run.json, for every backend params.yaml trains;
-    then metrics/best_<backend>_run.json of those `make best` has trained (the best preset, an hour of training,
-    is not a DVC stage: its run files and exports are committed as they are)."""
+    then metrics/best_<backend>_run.json of those `make best` has trained (the best preset, about half an hour of
+    training, is not a DVC stage: its run files and exports are committed as they are)."""
     backends = params.get("backends") or []
     best = [f for b in backends if (f := ROOT / "metrics" / f"best_{b}_run.json").is_file()]
     return [*(ROOT / "metrics" / f"{prefix}{b}_run.json" for prefix in ("", "tutorial_") for b in backends), *best]

@@ -22,7 +22,8 @@ LEVEL = 0.95
 
 
 def _scipy_stats():
-    """scipy.stats, imported on first use: a training run that computes no interval skips its 0.5 s import."""
+    """scipy.stats, imported on first use: a one-seed training run, which computes no interval, skips its 0.5 s
+    import."""
     from scipy import stats
 
     return stats
@@ -64,7 +65,6 @@ class Estimate:
 
 def over_seeds(values: Sequence[float]) -> Estimate:
     """The mean of ``values`` (one per seed) with its t-interval."""
-    stats = _scipy_stats()
     x = np.asarray(values, dtype=float)
     if x.size == 0:
         raise ValueError("no values to summarise")
@@ -74,20 +74,20 @@ def over_seeds(values: Sequence[float]) -> Estimate:
     sd = float(x.std(ddof=1))
     if sd == 0:
         return Estimate(mean, mean, mean, 0.0, int(x.size))
+    stats = _scipy_stats()
     low, high = stats.t.interval(LEVEL, df=x.size - 1, loc=mean, scale=stats.sem(x))
     return Estimate(mean, float(low), float(high), sd, int(x.size))
 
 
 def paired(a: Sequence[float], b: Sequence[float]) -> Estimate:
     """``b - a`` per pair (the same seed), its mean and the t-interval of ``scipy.stats.ttest_rel``."""
-    stats = _scipy_stats()
     x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if x.shape != y.shape or x.size == 0:
         raise ValueError(f"paired values need equal, non-zero lengths (got {x.size} and {y.size})")
     diff = y - x
     if x.size == 1 or float(diff.std(ddof=1)) == 0:
         return over_seeds(diff)
-    ci = stats.ttest_rel(y, x).confidence_interval(LEVEL)
+    ci = _scipy_stats().ttest_rel(y, x).confidence_interval(LEVEL)
     return Estimate(float(diff.mean()), float(ci.low), float(ci.high), float(diff.std(ddof=1)), int(x.size))
 
 

@@ -49,3 +49,5 @@ def test_no_shift_means_no_augmentation_and_bad_shapes_are_refused():
     assert shift_for((28, 28), 2) == Shift((28, 28), 2)
     with pytest.raises(ValueError, match=r"\(n, 784\) rows of 28x28 images"):
         shift_images(np.zeros((3, 785), np.float32), (28, 28), np.zeros((3, 2), np.int64))
+    with pytest.raises(ValueError, match="a shift of 28 pixels for 28x28 images, which would move them out of sight"):
+        shift_images(np.zeros((2, 784), np.float32), (28, 28), np.array([[0, 1], [-28, 0]]))

@@ -66,14 +66,18 @@ def test_metrics_helpers():
 
 
 class Recording:
-    """Wraps a backend and keeps every array ``load`` is given."""
+    """Wraps a backend and keeps every array ``load`` is given and the rows of every step."""
 
     def __init__(self, backend) -> None:
-        self.backend, self.loaded = backend, []
+        self.backend, self.loaded, self.steps = backend, [], []
 
     def load(self, x, y):
         self.loaded.append((x, y))
         return self.backend.load(x, y)
+
+    def train_step(self, data, idx):
+        self.steps.append(idx.copy())
+        return self.backend.train_step(data, idx)
 
     def __getattr__(self, name):
         return getattr(self.backend, name)
@@ -85,12 +89,12 @@ def test_shifted_images_are_drawn_anew_each_epoch_and_match_between_backends(tin
     from mlpbench.data.augment import shift_for
 
     overrides = ["train.dtype=float64", "model.dropout=0", "train.epochs=3", "train.augment_shift=2"]
-    results, loads = {}, {}
+    results, loads, steps = {}, {}, {}
     for name in ("numpy", "torch"):
         cfg, backend, data = _setup(tiny_root, overrides, name)
         recording = Recording(backend)
-        results[name] = fit(recording, data, cfg.train, augment=shift_for(cfg.data.image_shape, 2))
-        loads[name] = [x for x, y in recording.loaded if y is data.y_train]
+        results[name] = fit(recording, data, cfg.train, augment=shift_for(cfg.data.image_shape, cfg.train.augment_shift))
+        loads[name], steps[name] = [x for x, y in recording.loaded if y is data.y_train], recording.steps
     assert len(loads["numpy"]) == 3 and all(x.shape == data.x_train.shape for x in loads["numpy"])
     assert not any(np.array_equal(x, data.x_train) for x in loads["numpy"])
     assert not np.array_equal(loads["numpy"][0], loads["numpy"][1])
@@ -104,3 +108,24 @@ def test_shifted_images_are_drawn_anew_each_epoch_and_match_between_backends(tin
     plain = fit(recording, data, cfg.train)
     assert [x for x, y in recording.loaded if y is data.y_train] == [data.x_train]
     assert plain.history[0].train_loss != results["numpy"].history[0].train_loss
+    # the shifts come from a stream of their own: the batch order is the seed's, shifted or not
+    assert len(recording.steps) == len(steps["numpy"]) == 3 * -(-len(data.y_train) // cfg.train.batch_size)
+    for plain_rows, shifted_rows in zip(recording.steps, steps["numpy"]):
+        np.testing.assert_array_equal(plain_rows, shifted_rows)
+
+
+def test_a_tracked_run_trains_on_the_shifts_its_config_asks_for_and_logs_them(tiny_root):
+    """train.augment_shift reaches the training loop through the run (run.record), and the run logs it."""
+    from mlflow.tracking import MlflowClient
+
+    from mlpbench.run.seeds import train_and_track
+
+    losses, params = {}, {}
+    for shift in ("0", "1"):
+        out = tiny_root / f"out{shift}"
+        summary = train_and_track(tiny_config(tiny_root, ["train.epochs=1", f"train.augment_shift={shift}"]), tiny_root,
+                                  out, progress=False)
+        run = MlflowClient(f"sqlite:///{tiny_root / 'mlflow.db'}").get_run(summary["run_id"])
+        losses[shift], params[shift] = run.data.metrics["train/loss"], run.data.params
+    assert params["1"]["train.augment_shift"] == "1" and "train.augment_shift" not in params["0"]
+    assert losses["1"] != losses["0"]  # the same seed, batches and masks: only the images differ

@@ -58,6 +58,9 @@ def shift_images(x: np.ndarray, image_shape: tuple[int, int], shifts: np.ndarray
         raise ValueError(f"shift_images expects (n, {height * width}) rows of {height}x{width} images and (n, 2) "
                          f"shifts; got {x.shape} and {shifts.shape}")
     n, max_shift = len(x), int(np.abs(shifts).max(initial=0))
+    if max_shift >= min(height, width):
+        raise ValueError(f"shift_images got a shift of {max_shift} pixels for {height}x{width} images, which would "
+                         f"move them out of sight; give shifts below {min(height, width)}")
     side = 2 * max_shift + 1
     images, out = x.reshape(n, height, width), np.zeros((n, height, width), x.dtype)
     # One block copy per distinct shift, over the rows that drew it.

@@ -25,6 +25,7 @@ from mlpbench.backends.base import initial_params
 from mlpbench.config import Config, ConfigError
 from mlpbench.config.sections import load_sections, validate_sections
 from mlpbench.data import Dataset, check_split, load_dataset
+from mlpbench.data.augment import shift_for
 from mlpbench.data.identity import check_identity
 from mlpbench.environment import LOAD_METRIC as LOAD, environment_tags
 from mlpbench.io import write_json
@@ -113,7 +114,7 @@ def train_variants(configs: Mapping[str, Config], dataset: Dataset, seeds: list[
         start_ms = now_ms()
         make = TunedTorchBackend if VARIANTS[name].tuned else TorchBackend
         backend = make(cfg, initial_params(cfg, dataset.x_train.shape[1], cfg.data.num_classes))
-        result = fit(backend, dataset, cfg.train)
+        result = fit(backend, dataset, cfg.train, augment=shift_for(cfg.data.image_shape, cfg.train.augment_shift))
         trained[name].append(Trained(cfg, backend, result, os.getloadavg()[0], start_ms, now_ms()))
     return trained
 
