@@ -155,11 +155,20 @@ def data_dir(repo: Path, role: str) -> Path:
     return repo / yaml.safe_load((repo / "params.yaml").read_text())["data"]["paths"][role]
 
 
+# What every process a pipeline test starts (dvc and its stages) gets: one-thread BLAS and OpenMP pools, which
+# the stages' train.threads=0 (the library default) then uses. pytest-xdist already runs two tests at once on
+# the 2-core CI machine; with two-thread pools in both, each pool spin-waits for the core the other test holds
+# (in CI the committed-state test took 874 s beside the full-pipeline tests, against 334 s alone; spinning pools
+# are the likely cause).
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
 def pipeline_env(repo: Path, site_cache: Path, **env_extra: str) -> dict[str, str]:
     """The environment of a pipeline repository ``repo``: its own src/ first on PYTHONPATH, no
-    MLFLOW_TRACKING_URI, DVC's site cache in ``site_cache``."""
+    MLFLOW_TRACKING_URI, DVC's site cache in ``site_cache``, one-thread pools (``ONE_THREAD``)."""
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     env.update({
+        **ONE_THREAD,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         "PYTHONPATH": str(repo / "src"),
         "DVC_NO_ANALYTICS": "1",
