@@ -104,15 +104,14 @@ def make_tiny_mnist(raw_dir: Path, n_train: int = 600, n_test: int = 100, seed: 
     return TinyMnist(raw_dir, **arrays)
 
 
-# The slow tier's longest files (or xdist groups), longest first, with their time in CI (2 workers, quiet):
-# they start first, so no worker is left alone with one of them at the end (pytest-xdist hands out tests in
-# collection order).
+# The slow tier's longest files, longest first, with their time in CI (2 workers, quiet, 2026-12-07): they start
+# first, so no worker is left alone with one of them at the end (pytest-xdist hands out tests in collection order).
 LONGEST_FIRST = (
-    "integration/test_full_pipeline.py",  # one group: ~440 s
-    "integration/test_committed_state.py",  # ~330 s
-    "cluster/",  # one group: the SLURM and team-server tests, ~350 s
-    "integration/test_store_fails_mid_run.py",  # ~115 s
+    "integration/test_committed_state.py",  # 826-874 s
+    "integration/test_full_pipeline.py",  # ~430 s (its module fixture, 97 s, can be built on both workers)
     "integration/test_run_lifecycle.py",  # ~230 s
+    "cluster/",  # the SLURM and team-server tests, ~200 s
+    "integration/test_store_fails_mid_run.py",  # ~120 s
 )
 
 
