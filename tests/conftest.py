@@ -108,7 +108,7 @@ def make_tiny_mnist(raw_dir: Path, n_train: int = 600, n_test: int = 100, seed: 
 # first, so no worker is left alone with one of them at the end (pytest-xdist hands out tests in collection order).
 LONGEST_FIRST = (
     "integration/test_committed_state.py",  # 826-874 s
-    "integration/test_full_pipeline.py",  # ~430 s (its module fixture, 97 s, can be built on both workers)
+    "integration/test_full_pipeline.py",  # ~430 s with its module fixture built twice (before pytest was pinned <9.2)
     "integration/test_run_lifecycle.py",  # ~230 s
     "cluster/",  # the SLURM and team-server tests, ~200 s
     "integration/test_store_fails_mid_run.py",  # ~120 s
