@@ -24,13 +24,15 @@ repro: $(STAMP)
 # processes, the cluster and browser tests). Both spread the tests over TEST_WORKERS pytest-xdist
 # workers: many of them wait on subprocesses. On 2 cores, 12 of the slow tests took 198 s serially,
 # 87 s with 2 workers and 120 s with 4. Tests that share a service carry an xdist_group and run on
-# one worker, one after another. TEST_WORKERS=0: one process (pytest -n 0), e.g. to use pdb.
+# one worker, one after another. --no-loadscope-reorder hands out the groups and the other tests in
+# collection order (tests/conftest.py starts the longest first) instead of the largest groups first.
+# TEST_WORKERS=0: one process (pytest -n 0), e.g. to use pdb.
 TEST_WORKERS ?= 2
 test: $(STAMP)
-	python -m pytest -m "not slow" -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	python -m pytest -m "not slow" -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder $(PYTEST_ARGS)
 
 test-all: $(STAMP)
-	python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	python -m pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder $(PYTEST_ARGS)
 
 # Regenerate params.yaml from conf/ (the same composition `dvc exp run -S` performs).
 params: $(STAMP)
