@@ -66,7 +66,7 @@ def worker(backend: str, processed: Path, split_dir: Path, overrides: list[str])
     from mlpbench.training import fit
 
     cfg, data = _load(backend, processed, split_dir, overrides)
-    result = fit(_build(cfg, data), data, cfg.train, augment=shift_for(cfg.data.image_shape, cfg.train.augment_shift))
+    result = fit(_build(cfg, data), data, cfg.train, augment=shift_for(cfg))
     epochs = [m.epoch_time for m in result.history]
     return {
         "backend": backend, "val_acc": result.history[-1].val_acc, "test_acc": result.test_acc,

@@ -4,7 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from mlpbench.compose import compose
+from mlpbench.config.load import load
 from mlpbench.data.augment import Shift, shift_for, shift_images
+
+from support import PROJECT_ROOT
 
 
 def moved(image: np.ndarray, dy: int, dx: int) -> np.ndarray:
@@ -45,8 +49,9 @@ def test_the_draws_are_seeded_uniform_and_leave_the_input_alone():
 
 
 def test_no_shift_means_no_augmentation_and_bad_shapes_are_refused():
-    assert shift_for((28, 28), 0) is None
-    assert shift_for((28, 28), 2) == Shift((28, 28), 2)
+    configs = {shift: load(compose(PROJECT_ROOT, [f"train.augment_shift={shift}"])) for shift in (0, 2)}
+    assert shift_for(configs[0]) is None
+    assert shift_for(configs[2]) == Shift((28, 28), 2)
     with pytest.raises(ValueError, match=r"\(n, 784\) rows of 28x28 images"):
         shift_images(np.zeros((3, 785), np.float32), (28, 28), np.zeros((3, 2), np.int64))
     with pytest.raises(ValueError, match="a shift of 28 pixels for 28x28 images, which would move them out of sight"):

@@ -7,7 +7,6 @@ run's start removed the others' staged outputs as an earlier run's leftovers.
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
 from mlflow.tracking import MlflowClient

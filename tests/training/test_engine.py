@@ -93,7 +93,7 @@ def test_shifted_images_are_drawn_anew_each_epoch_and_match_between_backends(tin
     for name in ("numpy", "torch"):
         cfg, backend, data = _setup(tiny_root, overrides, name)
         recording = Recording(backend)
-        results[name] = fit(recording, data, cfg.train, augment=shift_for(cfg.data.image_shape, cfg.train.augment_shift))
+        results[name] = fit(recording, data, cfg.train, augment=shift_for(cfg))
         loads[name], steps[name] = [x for x, y in recording.loaded if y is data.y_train], recording.steps
     assert len(loads["numpy"]) == 3 and all(x.shape == data.x_train.shape for x in loads["numpy"])
     assert not any(np.array_equal(x, data.x_train) for x in loads["numpy"])

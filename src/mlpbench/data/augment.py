@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mlpbench.config.schema import Config
+
 # The shifts come from default_rng([AUGMENT_STREAM, seed]): a stream of its own, so switching
 # augmentation on changes neither the batch order nor the dropout masks of a seed.
 AUGMENT_STREAM = 0xA06
@@ -38,13 +40,13 @@ class Shift:
         return shift_images(x, self.image_shape, shifts)
 
 
-def shift_for(image_shape: tuple[int, ...], max_shift: int) -> Shift | None:
-    """The augmentation a run's config asks for (``train.augment_shift``, checked by the config's
-    validation), or None when it is 0."""
-    if not max_shift:
+def shift_for(cfg: Config) -> Shift | None:
+    """The augmentation a run's config asks for (``train.augment_shift`` of images of ``data.image_shape``,
+    both checked by the config's validation), or None when it is 0."""
+    if not cfg.train.augment_shift:
         return None
-    height, width = image_shape
-    return Shift((int(height), int(width)), int(max_shift))
+    height, width = cfg.data.image_shape
+    return Shift((int(height), int(width)), int(cfg.train.augment_shift))
 
 
 def shift_images(x: np.ndarray, image_shape: tuple[int, int], shifts: np.ndarray) -> np.ndarray:

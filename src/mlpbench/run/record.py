@@ -111,7 +111,7 @@ def fit_logged(run: tracking.TrackedRun, backend: Backend, prep: Prepared, progr
 
     with contextlib.ExitStack() as stack:
         stack.callback(bar.close)
-        augment = shift_for(prep.cfg.data.image_shape, prep.cfg.train.augment_shift)
+        augment = shift_for(prep.cfg)
         return fit(backend, prep.dataset, prep.cfg.train, on_step=bar.on_step, on_epoch=logged, augment=augment)
 
 

@@ -55,8 +55,8 @@ def run_params(cfg: Config) -> dict[str, Any]:
     resolved), the torch options (torch runs only), and the data set's name and split. The model's
     ``init_scale`` only where its init scheme is "uniform" (the only one that reads it) and
     ``leaky_slope`` only for leaky_relu: a compare view of two runs shows no value neither used.
-    ``input_dropout``, ``max_norm`` and ``train.augment_shift`` only where they are on (> 0), so a run without them logs what
-    runs logged before the options existed. The run's config.yaml artifact keeps every key.
+    ``input_dropout``, ``max_norm`` and ``train.augment_shift`` only where they are on (> 0), so a run
+    without them logs what runs logged before the options existed. The run's config.yaml artifact keeps every key.
     """
     sections = ("model", "optim", "schedule", "train", *(("torch",) if cfg.backend == "torch" else ()))
     params = {k: dataclasses.asdict(getattr(cfg, k)) for k in sections}

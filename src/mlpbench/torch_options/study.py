@@ -114,7 +114,7 @@ def train_variants(configs: Mapping[str, Config], dataset: Dataset, seeds: list[
         start_ms = now_ms()
         make = TunedTorchBackend if VARIANTS[name].tuned else TorchBackend
         backend = make(cfg, initial_params(cfg, dataset.x_train.shape[1], cfg.data.num_classes))
-        result = fit(backend, dataset, cfg.train, augment=shift_for(cfg.data.image_shape, cfg.train.augment_shift))
+        result = fit(backend, dataset, cfg.train, augment=shift_for(cfg))
         trained[name].append(Trained(cfg, backend, result, os.getloadavg()[0], start_ms, now_ms()))
     return trained
 

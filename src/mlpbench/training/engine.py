@@ -8,10 +8,11 @@ tracking hook in through the callbacks.
 """
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -91,6 +92,21 @@ def train_epoch(backend, data, n: int, cfg: TrainConfig, rng: np.random.Generato
     return loss_sum / n, correct / n
 
 
+def _training_sets(backend, dataset: Dataset, augment: Shift | None, seed: int) -> Iterator[tuple[Any, np.ndarray]]:
+    """Each epoch's training set as (the backend's loaded data, the pixels it holds): loaded once, now; or
+    with ``augment``, newly shifted images (drawn from ``augment.rng(seed)``) loaded as each epoch starts."""
+    if augment is None:
+        return itertools.repeat((backend.load(dataset.x_train, dataset.y_train), dataset.x_train))
+    rng = augment.rng(seed)
+
+    def shifted() -> Iterator[tuple[Any, np.ndarray]]:
+        while True:
+            x = augment(dataset.x_train, rng)
+            yield backend.load(x, dataset.y_train), x
+
+    return shifted()
+
+
 def fit(backend, dataset: Dataset, cfg: TrainConfig, on_epoch: EpochCallback | None = None,
         on_step: StepCallback | None = None, augment: Shift | None = None) -> TrainResult:
     """Train ``backend`` on ``dataset`` for ``cfg.epochs`` epochs and test it once at the end.
@@ -102,18 +118,14 @@ def fit(backend, dataset: Dataset, cfg: TrainConfig, on_epoch: EpochCallback | N
     given the same seed; shifting them counts in ``total_time``, not in an epoch's ``epoch_time``.
     """
     rng = np.random.default_rng(cfg.seed)
-    shift_rng = augment.rng(cfg.seed) if augment is not None else None
-    x_train = dataset.x_train
-    train = backend.load(x_train, dataset.y_train) if augment is None else None
+    training_sets = _training_sets(backend, dataset, augment, cfg.seed)
     val = backend.load(dataset.x_val, dataset.y_val)
     guard = LossGuard(dataset.num_classes)  # one reference for the whole run
     history: list[EpochMetrics] = []
     best_epoch, best_loss, stopped_early = 0, math.inf, False
     start = time.perf_counter()
     for epoch in range(1, cfg.epochs + 1):
-        if augment is not None:
-            x_train = augment(dataset.x_train, shift_rng)
-            train = backend.load(x_train, dataset.y_train)
+        train, x_train = next(training_sets)
         lr = backend.lr
         t0 = time.perf_counter()
         train_loss, train_acc = train_epoch(backend, train, len(dataset.y_train), cfg, rng, epoch, on_step,
