@@ -40,6 +40,8 @@ def test_three_seeds_make_a_parent_with_their_means_and_one_run_each(tiny_root):
     assert parent.data.metrics["test/acc"] == pytest.approx(np.mean(tests))
     assert parent.data.metrics["test/acc_ci95_low"] == pytest.approx(estimate.low)
     assert parent.data.metrics["test/acc_sd"] == pytest.approx(np.std(tests, ddof=1))
+    # the step op by op is timed once per group, on its first seed (the report reads one run per backend)
+    assert {int(r.data.params["train.seed"]) for r in children if "attribution/step_ms" in r.data.metrics} == {4}
     # every seed's run records which test images it got right (the report's McNemar test)
     for r in children:
         path = client.download_artifacts(r.info.run_id, "test_errors.json", str(tiny_root / r.info.run_id))

@@ -93,7 +93,8 @@ def _train_seed(run: tracking.TrackedRun, prep: Prepared, values: Mapping[str, A
     status.say("timing a step, recording the model, metrics and figures in MLflow ...")
     speed = step_speed(prep).metrics()  # gemm/gflops, gemm/floor_step_s, time/step_median_s...
     run.log_metrics(speed)
-    log_attribution(run, op_attribution(prep))  # attribution/<group>_ms: where the step's time goes
+    if keep:  # attribution/<group>_ms, where the step's time goes: the first seed's (the report reads one run)
+        log_attribution(run, op_attribution(prep))
     with tempfile.TemporaryDirectory(dir=work, prefix=".model-") as model_dir:
         model_id, metrics = log_run(run, backend, prep, result, {**values, "train": {**values["train"],
                                     "seed": cfg.train.seed}}, work, Path(model_dir) / "model", with_figures)
