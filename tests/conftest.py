@@ -105,13 +105,14 @@ def make_tiny_mnist(raw_dir: Path, n_train: int = 600, n_test: int = 100, seed: 
 
 
 # The slow tier's longest files, longest first, with their time in CI (2 workers, quiet, 2026-12-07): they start
-# first, so no worker is left alone with one of them at the end (pytest-xdist hands out tests in collection order).
+# first, so no worker is left alone with one of them at the end (make test-all's --no-loadscope-reorder hands out
+# tests and xdist groups in collection order).
 LONGEST_FIRST = (
-    "integration/test_committed_state.py",  # 826-874 s
-    "integration/test_full_pipeline.py",  # ~430 s with its module fixture built twice (before pytest was pinned <9.2)
-    "integration/test_run_lifecycle.py",  # ~230 s
-    "cluster/",  # the SLURM and team-server tests, ~200 s
-    "integration/test_store_fails_mid_run.py",  # ~120 s
+    "integration/test_committed_state.py",  # ~490 s
+    "integration/test_full_pipeline.py",  # ~315 s, one xdist group: its module fixture is built once
+    "integration/test_run_lifecycle.py",  # ~170 s
+    "cluster/",  # the SLURM and team-server tests, one xdist group
+    "integration/test_store_fails_mid_run.py",  # ~160 s
 )
 
 
