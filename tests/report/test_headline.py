@@ -101,3 +101,6 @@ def test_the_machine_part_names_the_cpu_threads_days_and_commit():
     assert machine(runs, ["numpy", "torch"]) == ("AMD EPYC, 2 threads each, trained 2026-12-06 to 2026-12-07 (UTC), "
                                                  "code at git commit 391f5c6")
     assert "trained" not in machine(runs.drop(columns="start_time"), ["numpy", "torch"])
+    # a run made from a changed working tree says so, not just the commit it started from
+    runs["tags.git_commit"] = ["391f5c6abc-dirty", "391f5c6abc"]
+    assert machine(runs, ["numpy", "torch"]).endswith("code at git commit 391f5c6 with uncommitted changes, 391f5c6")

@@ -68,13 +68,20 @@ def machine_load(uri: str | None, runs: pd.DataFrame) -> str:
             f"{np.mean(values):.1f}, max {max(values):.1f}{on}.{busy}")
 
 
+def short_commit(tag: str) -> str:
+    """A run's ``git_commit`` tag in 7 characters, keeping what "-dirty" says: the run's code held uncommitted
+    changes to that commit (``mlpbench.environment``)."""
+    commit, dirty, _ = tag.partition("-dirty")
+    return f"{commit[:7]} with uncommitted changes" if dirty else commit[:7]
+
+
 def machine(runs: pd.DataFrame, backends: Sequence[str]) -> str:
     """E.g. "AMD EPYC, 2 threads each, trained 2026-12-06, code at git commit 391f5c6"."""
     cpus = ", ".join(dict.fromkeys(fmt.text(v) for v in column(runs, "tags.cpu")))
     threads = {b: fmt.text(column(runs[runs["backend"] == b], "tags.backend_threads").iloc[0]) for b in backends}
     shown = (f"{next(iter(threads.values()))} threads each" if len(set(threads.values())) == 1 else
              ", ".join(f"{label(b)} {t} threads" for b, t in threads.items()))
-    commits = ", ".join(dict.fromkeys(fmt.text(v)[:7] for v in column(runs, "tags.git_commit")))
+    commits = ", ".join(dict.fromkeys(short_commit(fmt.text(v)) for v in column(runs, "tags.git_commit")))
     days = sorted({pd.Timestamp(ms, unit="ms", tz="UTC").strftime("%Y-%m-%d")
                    for ms in pd.to_numeric(column(runs, "start_time"), errors="coerce").dropna()})
     trained = f", trained {days[0]}{f' to {days[-1]}' if len(days) > 1 else ''} (UTC)" if days else ""
