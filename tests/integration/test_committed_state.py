@@ -20,7 +20,7 @@ from mlflow.tracking import MlflowClient
 
 from mlpbench.report.runs import named_run_ids
 
-from support import ONE_THREAD, PROJECT_ROOT, commit_all, run_checked
+from support import PROJECT_ROOT, commit_all, pipeline_env, run_checked
 
 pytestmark = [pytest.mark.slow, pytest.mark.real_data]
 UP_TO_DATE = "Data and pipelines are up to date."
@@ -28,12 +28,11 @@ COMPARED_TABLES = ("## Accuracy and loss", "## Time and memory")
 
 
 def clone_env(clone: Path, mirror: Path, home: Path) -> dict[str, str]:
-    """What a user's shell has in ``clone``: its own code first on PYTHONPATH, no MLflow store override; one-thread
-    pools (``support.ONE_THREAD``: another test runs beside this one)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "DVC_ROOT")}
-    return {**env, **ONE_THREAD, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
-            "PYTHONPATH": str(clone / "src"), "MLPBENCH_DATA_MIRROR": str(mirror), "DVC_NO_ANALYTICS": "1",
-            "DVC_SITE_CACHE_DIR": str(home / "dvc-site-cache"), "GIT_CONFIG_NOSYSTEM": "1", "CI": "1"}
+    """What a user's shell has in ``clone``: ``support.pipeline_env`` (its own code first on PYTHONPATH, no MLflow
+    store override, one-thread pools: another test runs beside this one) with the mirror, and no DVC_ROOT."""
+    env = pipeline_env(clone, home / "dvc-site-cache", MLPBENCH_DATA_MIRROR=str(mirror))
+    env.pop("DVC_ROOT", None)
+    return env
 
 
 def dvc(repo: Path, env: dict[str, str], *args: str, timeout: float = 1800) -> str:  # the whole pipeline, loaded
